@@ -1,0 +1,39 @@
+# The two commands: `make run` (the fleet on http://localhost:3000) and `make test`.
+VENV := .venv/bin
+PYTEST_ARGS ?=
+
+.PHONY: bootstrap run test lint typecheck unit integration e2e contracts bench clean
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+run: bootstrap
+	$(VENV)/python -m devstack up
+
+test: bootstrap lint typecheck
+	$(VENV)/pytest $(PYTEST_ARGS)
+
+lint:
+	$(VENV)/ruff check .
+	$(VENV)/ruff format --check .
+
+typecheck:
+	$(VENV)/mypy
+
+unit: bootstrap
+	$(VENV)/pytest -m "not integration and not e2e" $(PYTEST_ARGS)
+
+integration: bootstrap
+	$(VENV)/pytest -m integration $(PYTEST_ARGS)
+
+e2e: bootstrap
+	$(VENV)/pytest -m e2e $(PYTEST_ARGS)
+
+contracts: bootstrap
+	$(VENV)/python -m contracts export docs/contracts
+
+bench: bootstrap
+	$(VENV)/python bench/outbox.py
+
+clean:
+	rm -rf .run .mypy_cache .ruff_cache .pytest_cache

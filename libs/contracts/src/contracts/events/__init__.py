@@ -1,0 +1,83 @@
+"""Payload types of every event and command on the `chat` exchange, keyed by routing key."""
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Final
+
+from contracts.events.conversations import (
+    ConversationCreated,
+    ConversationMemberAdded,
+    ConversationMemberRemoved,
+    ConversationType,
+    ConversationUpdated,
+    MemberRole,
+)
+from contracts.events.media import MediaProcessed, MediaStatus, MediaUploaded
+from contracts.events.messages import (
+    MessageCreated,
+    MessageDeleted,
+    MessageRead,
+    MessageSend,
+    MessageUpdated,
+    MessageView,
+)
+from contracts.events.notifications import NotificationCreated, NotificationKind
+from contracts.events.presence import PresenceOffline, PresenceOnline
+from contracts.events.sessions import RevocationReason, SessionRevoked
+from contracts.events.users import DisplayName, Email, Username, UserRegistered, UserUpdated
+from contracts.wire import Event
+
+EVENT_TYPES: Final[Mapping[str, type[Event]]] = MappingProxyType(
+    {
+        payload.event_type: payload
+        for payload in (
+            UserRegistered,
+            UserUpdated,
+            SessionRevoked,
+            ConversationCreated,
+            ConversationUpdated,
+            ConversationMemberAdded,
+            ConversationMemberRemoved,
+            MessageSend,
+            MessageCreated,
+            MessageUpdated,
+            MessageDeleted,
+            MessageRead,
+            PresenceOnline,
+            PresenceOffline,
+            NotificationCreated,
+            MediaUploaded,
+            MediaProcessed,
+        )
+    }
+)
+
+__all__ = [
+    "EVENT_TYPES",
+    "ConversationCreated",
+    "ConversationMemberAdded",
+    "ConversationMemberRemoved",
+    "ConversationType",
+    "ConversationUpdated",
+    "DisplayName",
+    "Email",
+    "MediaProcessed",
+    "MediaStatus",
+    "MediaUploaded",
+    "MemberRole",
+    "MessageCreated",
+    "MessageDeleted",
+    "MessageRead",
+    "MessageSend",
+    "MessageUpdated",
+    "MessageView",
+    "NotificationCreated",
+    "NotificationKind",
+    "PresenceOffline",
+    "PresenceOnline",
+    "RevocationReason",
+    "SessionRevoked",
+    "UserRegistered",
+    "UserUpdated",
+    "Username",
+]

@@ -1,0 +1,59 @@
+"""Events chat publishes about conversations and their membership."""
+
+from typing import Annotated, Literal
+from uuid import UUID
+
+from msgspec import Meta
+
+from contracts import names
+from contracts.wire import ConversationTitle, Event, UtcDatetime
+
+ConversationType = Literal["direct", "group"]
+MemberRole = Literal["owner", "admin", "member"]
+
+
+class ConversationCreated(Event, frozen=True, kw_only=True):
+    """A conversation exists; `participantIds` includes its creator."""
+
+    event_type = names.CONVERSATION_CREATED
+
+    conversation_id: UUID
+    type: ConversationType
+    title: ConversationTitle | None = None
+    created_by: UUID
+    participant_ids: Annotated[list[UUID], Meta(min_length=1)]
+    created_at: UtcDatetime
+
+
+class ConversationUpdated(Event, frozen=True, kw_only=True):
+    """A conversation's title changed (`null` clears it)."""
+
+    event_type = names.CONVERSATION_UPDATED
+
+    conversation_id: UUID
+    title: ConversationTitle | None
+    updated_by: UUID
+    updated_at: UtcDatetime
+
+
+class ConversationMemberAdded(Event, frozen=True, kw_only=True):
+    """`userId` joined the conversation, added by `by`."""
+
+    event_type = names.CONVERSATION_MEMBER_ADDED
+
+    conversation_id: UUID
+    user_id: UUID
+    role: MemberRole
+    by: UUID
+    at: UtcDatetime
+
+
+class ConversationMemberRemoved(Event, frozen=True, kw_only=True):
+    """`userId` left the conversation (`by` equals `userId`) or was removed by `by`."""
+
+    event_type = names.CONVERSATION_MEMBER_REMOVED
+
+    conversation_id: UUID
+    user_id: UUID
+    by: UUID
+    at: UtcDatetime

@@ -1,0 +1,92 @@
+"""The `message.send` command and the events chat publishes about stored messages."""
+
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+from msgspec import Meta
+
+from contracts import names
+from contracts.wire import (
+    Attachments,
+    ClientMessageId,
+    Event,
+    MessageContent,
+    Seq,
+    UtcDatetime,
+    WireStruct,
+)
+
+
+class MessageView(WireStruct, frozen=True, kw_only=True):
+    """A stored message as clients see it; `content` is `null` once deleted."""
+
+    id: UUID
+    conversation_id: UUID
+    seq: Seq
+    sender_id: UUID
+    content: MessageContent | None
+    client_message_id: ClientMessageId | None = None
+    attachments: Attachments = msgspec.field(default_factory=list)
+    created_at: UtcDatetime
+    edited_at: UtcDatetime | None = None
+    deleted_at: UtcDatetime | None = None
+
+
+class MessageSend(Event, frozen=True, kw_only=True):
+    """Command from the gateway to chat: store this message once per `clientMessageId`.
+
+    `socketId` names the socket whose ack waits for the stored message, if any.
+    """
+
+    event_type = names.MESSAGE_SEND
+
+    conversation_id: UUID
+    sender_id: UUID
+    content: MessageContent
+    client_message_id: ClientMessageId
+    attachments: Attachments = msgspec.field(default_factory=list)
+    sent_at: UtcDatetime
+    socket_id: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+
+
+class MessageCreated(Event, frozen=True, kw_only=True):
+    """A message was stored; every recipient device should receive it."""
+
+    event_type = names.MESSAGE_CREATED
+
+    message: MessageView
+    recipient_ids: list[UUID]
+
+
+class MessageUpdated(Event, frozen=True, kw_only=True):
+    """A message was edited."""
+
+    event_type = names.MESSAGE_UPDATED
+
+    message: MessageView
+    recipient_ids: list[UUID]
+
+
+class MessageDeleted(Event, frozen=True, kw_only=True):
+    """A message was deleted; its `seq` stays taken so the sequence remains gap-free."""
+
+    event_type = names.MESSAGE_DELETED
+
+    conversation_id: UUID
+    message_id: UUID
+    seq: Seq
+    deleted_by: UUID
+    deleted_at: UtcDatetime
+    recipient_ids: list[UUID]
+
+
+class MessageRead(Event, frozen=True, kw_only=True):
+    """`userId` has read the conversation up to and including `seq`."""
+
+    event_type = names.MESSAGE_READ
+
+    conversation_id: UUID
+    user_id: UUID
+    seq: Seq
+    read_at: UtcDatetime

@@ -1,0 +1,203 @@
+"""Socket.IO contract of the gateway: event names, payloads both ways, and ack shapes.
+
+python-socketio hands handlers parsed JSON, so client payloads are validated from Python
+objects (`decode_socket_payload`, strict `msgspec.convert`) rather than from bytes.
+"""
+
+from collections.abc import Mapping
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Annotated, Any, Final, Literal
+from uuid import UUID
+
+import msgspec
+from msgspec import Meta
+
+from contracts.errors import ContractError
+from contracts.events import ConversationCreated, MediaProcessed, MessageView, NotificationCreated
+from contracts.wire import (
+    Attachments,
+    ClientMessageId,
+    MessageContent,
+    Seq,
+    UtcDatetime,
+    WireStruct,
+)
+
+
+class ClientEvent(StrEnum):
+    """Events a client emits; each takes an ack callback."""
+
+    MESSAGE_SEND = "message:send"
+    TYPING_START = "typing:start"
+    TYPING_STOP = "typing:stop"
+    CONVERSATION_JOIN = "conversation:join"
+    CONVERSATION_LEAVE = "conversation:leave"
+    SYNC = "sync"
+    PRESENCE_GET = "presence:get"
+
+
+class ServerEvent(StrEnum):
+    """Events the gateway emits to clients."""
+
+    MESSAGE_RECEIVED = "message:received"
+    MESSAGE_UPDATED = "message:updated"
+    MESSAGE_DELETED = "message:deleted"
+    CONVERSATION_CREATED = "conversation:created"
+    CONVERSATION_READ = "conversation:read"
+    USER_TYPING = "user:typing"
+    USER_STOPPED_TYPING = "user:stopped-typing"
+    USER_JOINED = "user:joined"
+    USER_LEFT = "user:left"
+    USER_ONLINE = "user:online"
+    USER_OFFLINE = "user:offline"
+    NOTIFICATION_NEW = "notification:new"
+    MEDIA_PROCESSED = "media:processed"
+
+
+class MessageSendPayload(WireStruct, frozen=True, kw_only=True):
+    """`message:send`: the ack answers `{ok: true, message}` once the message is stored."""
+
+    conversation_id: UUID
+    content: MessageContent
+    client_message_id: ClientMessageId
+    attachments: Attachments = msgspec.field(default_factory=list)
+
+
+class TypingPayload(WireStruct, frozen=True, kw_only=True):
+    """`typing:start` and `typing:stop`."""
+
+    conversation_id: UUID
+
+
+class ConversationJoinPayload(WireStruct, frozen=True, kw_only=True):
+    """`conversation:join`: subscribe this socket to a conversation's room."""
+
+    conversation_id: UUID
+
+
+class ConversationLeavePayload(WireStruct, frozen=True, kw_only=True):
+    """`conversation:leave`: unsubscribe this socket from a conversation's room."""
+
+    conversation_id: UUID
+
+
+class SyncPayload(WireStruct, frozen=True, kw_only=True):
+    """`sync`: the last `seq` the client holds per conversation; it gets everything after."""
+
+    since: Annotated[dict[UUID, Annotated[int, Meta(ge=0)]], Meta(max_length=1000)]
+
+
+class PresenceGetPayload(WireStruct, frozen=True, kw_only=True):
+    """`presence:get`: which of these users are online."""
+
+    user_ids: Annotated[list[UUID], Meta(max_length=200)]
+
+
+class RoomUserPayload(WireStruct, frozen=True, kw_only=True):
+    """`user:typing`, `user:stopped-typing`, `user:joined`, `user:left`."""
+
+    conversation_id: UUID
+    user_id: UUID
+
+
+class UserOnlinePayload(WireStruct, frozen=True, kw_only=True):
+    """`user:online`."""
+
+    user_id: UUID
+
+
+class UserOfflinePayload(WireStruct, frozen=True, kw_only=True):
+    """`user:offline`."""
+
+    user_id: UUID
+    last_seen_at: UtcDatetime
+
+
+class ConversationReadPayload(WireStruct, frozen=True, kw_only=True):
+    """`conversation:read`: `userId` has read up to and including `seq`."""
+
+    conversation_id: UUID
+    user_id: UUID
+    seq: Seq
+
+
+class MessageDeletedPayload(WireStruct, frozen=True, kw_only=True):
+    """`message:deleted`."""
+
+    conversation_id: UUID
+    message_id: UUID
+    seq: Seq
+    deleted_at: UtcDatetime
+
+
+AckErrorCode = Literal[
+    "invalid", "not_found", "rate_limited", "unauthorized", "timeout", "internal"
+]
+
+
+class AckError(WireStruct, frozen=True, kw_only=True):
+    """Why a client event was refused."""
+
+    code: AckErrorCode
+    message: str
+
+
+class AckFailure(WireStruct, frozen=True, kw_only=True):
+    """Ack of a refused client event."""
+
+    ok: Literal[False] = False
+    error: AckError
+
+
+CLIENT_PAYLOADS: Final[Mapping[ClientEvent, type[WireStruct]]] = MappingProxyType(
+    {
+        ClientEvent.MESSAGE_SEND: MessageSendPayload,
+        ClientEvent.TYPING_START: TypingPayload,
+        ClientEvent.TYPING_STOP: TypingPayload,
+        ClientEvent.CONVERSATION_JOIN: ConversationJoinPayload,
+        ClientEvent.CONVERSATION_LEAVE: ConversationLeavePayload,
+        ClientEvent.SYNC: SyncPayload,
+        ClientEvent.PRESENCE_GET: PresenceGetPayload,
+    }
+)
+
+SERVER_PAYLOADS: Final[Mapping[ServerEvent, type[WireStruct]]] = MappingProxyType(
+    {
+        ServerEvent.MESSAGE_RECEIVED: MessageView,
+        ServerEvent.MESSAGE_UPDATED: MessageView,
+        ServerEvent.MESSAGE_DELETED: MessageDeletedPayload,
+        ServerEvent.CONVERSATION_CREATED: ConversationCreated,
+        ServerEvent.CONVERSATION_READ: ConversationReadPayload,
+        ServerEvent.USER_TYPING: RoomUserPayload,
+        ServerEvent.USER_STOPPED_TYPING: RoomUserPayload,
+        ServerEvent.USER_JOINED: RoomUserPayload,
+        ServerEvent.USER_LEFT: RoomUserPayload,
+        ServerEvent.USER_ONLINE: UserOnlinePayload,
+        ServerEvent.USER_OFFLINE: UserOfflinePayload,
+        ServerEvent.NOTIFICATION_NEW: NotificationCreated,
+        ServerEvent.MEDIA_PROCESSED: MediaProcessed,
+    }
+)
+
+
+def decode_socket_payload[P: WireStruct](payload_type: type[P], data: object) -> P:
+    """Validate a parsed client payload strictly; raise `ContractError` naming the field."""
+    try:
+        return msgspec.convert(data, payload_type, strict=True)
+    except msgspec.ValidationError as exc:
+        raise ContractError.from_msgspec(payload_type.__name__, exc) from exc
+
+
+def ack_ok(**fields: object) -> dict[str, Any]:
+    """`{ok: true, ...fields}` with structs, UUIDs and datetimes made JSON-ready."""
+    body: dict[str, Any] = msgspec.to_builtins(fields)
+    return {**body, "ok": True}
+
+
+def ack_error(code: AckErrorCode, message: str) -> dict[str, Any]:
+    """`{ok: false, error: {code, message}}`."""
+    body: dict[str, Any] = msgspec.to_builtins(
+        AckFailure(error=AckError(code=code, message=message))
+    )
+    return body

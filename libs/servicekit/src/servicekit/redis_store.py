@@ -1,0 +1,54 @@
+"""Redis client lifecycle and key naming.
+
+Every key goes through :class:`KeySpace`, so a deployment (or a test session) can put the whole
+fleet under one prefix without touching any other user of the same Redis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import redis.asyncio as redis
+from aiohttp import web
+
+from servicekit.http_app import add_readiness_check
+from servicekit.settings import RedisSettings
+
+Redis = redis.Redis
+
+
+class KeySpace:
+    def __init__(self, prefix: str) -> None:
+        self._prefix = prefix
+
+    def key(self, *parts: str) -> str:
+        return self._prefix + ":".join(parts)
+
+
+def create_redis(settings: RedisSettings) -> Redis:
+    client: Redis = redis.Redis.from_url(
+        settings.url,
+        socket_timeout=5,
+        socket_connect_timeout=2,
+        health_check_interval=30,
+    )
+    return client
+
+
+def redis_resource(
+    key: web.AppKey[Redis], settings: RedisSettings
+) -> Callable[[web.Application], AbstractAsyncContextManager[None]]:
+    """A ``cleanup_ctx`` entry owning the app's Redis client."""
+
+    @asynccontextmanager
+    async def resource(app: web.Application) -> AsyncIterator[None]:
+        client = create_redis(settings)
+        app[key] = client
+        add_readiness_check(app, "redis", client.ping)
+        try:
+            yield
+        finally:
+            await client.aclose()
+
+    return resource

@@ -1,0 +1,55 @@
+"""Decode request bodies and query strings into contract types, or answer 422 naming the field."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from servicekit.problems import FieldError, ProblemError, validation_problem
+
+_LOCATION = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+_NAMED_FIELD = re.compile(r"(?:missing required|contains unknown) field `(?P<name>[^`]+)`")
+_decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
+
+
+def field_error_from(error: msgspec.ValidationError) -> FieldError:
+    """msgspec says ``Expected `str`, got `int` - at `$.email` ``; clients want the field."""
+    message = str(error)
+    match = _LOCATION.search(message)
+    path = match.group("path").lstrip(".") if match else ""
+    text = message[: match.start()] if match else message
+    missing = _NAMED_FIELD.search(text)
+    if missing:
+        path = f"{path}.{missing.group('name')}" if path else missing.group("name")
+    return FieldError(field=path, message=text)
+
+
+def decode_json[T](raw: bytes, model: type[T]) -> T:
+    decoder = _decoders.get(model)
+    if decoder is None:
+        decoder = _decoders[model] = msgspec.json.Decoder(model)
+    try:
+        result: T = decoder.decode(raw)
+    except msgspec.ValidationError as error:
+        raise validation_problem([field_error_from(error)]) from None
+    except msgspec.DecodeError:
+        raise ProblemError(400, "The body is not valid JSON", title="Malformed JSON") from None
+    return result
+
+
+async def read_json[T](request: web.Request, model: type[T]) -> T:
+    """The body as ``model``; size is already bounded by the app's ``client_max_size``."""
+    if request.content_type not in ("application/json", ""):
+        raise ProblemError(415, "Send the body as application/json")
+    return decode_json(await request.read(), model)
+
+
+def read_query[T](query: Mapping[str, str], model: type[T]) -> T:
+    try:
+        return msgspec.convert(dict(query), model, strict=False)
+    except msgspec.ValidationError as error:
+        raise validation_problem([field_error_from(error)]) from None

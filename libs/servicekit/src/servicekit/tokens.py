@@ -1,0 +1,154 @@
+"""Access tokens: HS256 JWTs with pinned algorithm and checked claims, and the revocation list.
+
+Auth issues tokens; every service verifies them the same way and checks the revocation keys auth
+writes in Redis (a logged-out session, a single revoked token).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from aiohttp import web
+
+from servicekit.problems import ProblemError
+from servicekit.redis_store import KeySpace, Redis
+from servicekit.settings import JwtSettings
+
+ALGORITHM = "HS256"
+_REQUIRED_CLAIMS = ["sub", "sid", "jti", "iat", "exp", "iss", "aud"]
+
+
+class InvalidTokenError(Exception):
+    """The token is malformed, forged, expired, for someone else, or revoked."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+    token_id: uuid.UUID
+    issued_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: str
+    claims: AccessClaims
+
+
+class TokenIssuer:
+    def __init__(self, settings: JwtSettings) -> None:
+        self._settings = settings
+
+    def issue(
+        self, user_id: uuid.UUID, session_id: uuid.UUID, now: datetime | None = None
+    ) -> IssuedToken:
+        issued_at = (now or datetime.now(UTC)).replace(microsecond=0)
+        claims = AccessClaims(
+            user_id=user_id,
+            session_id=session_id,
+            token_id=uuid.uuid4(),
+            issued_at=issued_at,
+            expires_at=issued_at + timedelta(seconds=self._settings.expiration_seconds),
+        )
+        payload = {
+            "sub": str(user_id),
+            "sid": str(session_id),
+            "jti": str(claims.token_id),
+            "iat": int(issued_at.timestamp()),
+            "exp": int(claims.expires_at.timestamp()),
+            "iss": self._settings.issuer,
+            "aud": self._settings.audience,
+        }
+        token = jwt.encode(payload, self._settings.secret, algorithm=ALGORITHM)
+        return IssuedToken(token, claims)
+
+
+class RevocationList:
+    """Revoked sessions and token ids, as Redis keys that expire with the last token they stop."""
+
+    def __init__(self, redis: Redis, keys: KeySpace) -> None:
+        self._redis = redis
+        self._keys = keys
+
+    def _session_key(self, session_id: uuid.UUID) -> str:
+        return self._keys.key("auth", "revoked", "sid", str(session_id))
+
+    def _token_key(self, token_id: uuid.UUID) -> str:
+        return self._keys.key("auth", "revoked", "jti", str(token_id))
+
+    async def revoke_session(self, session_id: uuid.UUID, ttl_seconds: int) -> None:
+        await self._redis.set(self._session_key(session_id), b"1", ex=max(ttl_seconds, 1))
+
+    async def revoke_token(self, token_id: uuid.UUID, ttl_seconds: int) -> None:
+        await self._redis.set(self._token_key(token_id), b"1", ex=max(ttl_seconds, 1))
+
+    async def is_revoked(self, claims: AccessClaims) -> bool:
+        found: int = await self._redis.exists(
+            self._session_key(claims.session_id), self._token_key(claims.token_id)
+        )
+        return found > 0
+
+
+class TokenVerifier:
+    def __init__(self, settings: JwtSettings, revocations: RevocationList) -> None:
+        self._settings = settings
+        self._revocations = revocations
+
+    def decode(self, token: str) -> AccessClaims:
+        """Signature, algorithm, issuer, audience and expiry; no I/O."""
+        try:
+            payload = jwt.decode(
+                token,
+                self._settings.secret,
+                algorithms=[ALGORITHM],
+                audience=self._settings.audience,
+                issuer=self._settings.issuer,
+                options={"require": _REQUIRED_CLAIMS},
+            )
+            return AccessClaims(
+                user_id=uuid.UUID(payload["sub"]),
+                session_id=uuid.UUID(payload["sid"]),
+                token_id=uuid.UUID(payload["jti"]),
+                issued_at=datetime.fromtimestamp(payload["iat"], UTC),
+                expires_at=datetime.fromtimestamp(payload["exp"], UTC),
+            )
+        except (jwt.PyJWTError, ValueError, TypeError, KeyError) as error:
+            raise InvalidTokenError(str(error) or type(error).__name__) from None
+
+    async def verify(self, token: str) -> AccessClaims:
+        claims = self.decode(token)
+        if await self._revocations.is_revoked(claims):
+            raise InvalidTokenError("token has been revoked")
+        return claims
+
+
+TOKEN_VERIFIER = web.AppKey("token_verifier", TokenVerifier)
+
+
+def bearer_token(header: str | None) -> str | None:
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+async def authenticate(request: web.Request) -> AccessClaims:
+    """The caller's verified claims, or a 401 problem with ``WWW-Authenticate``."""
+    token = bearer_token(request.headers.get("Authorization"))
+    if token is None:
+        raise ProblemError(
+            401, "Send Authorization: Bearer <token>", headers={"WWW-Authenticate": "Bearer"}
+        )
+    try:
+        return await request.app[TOKEN_VERIFIER].verify(token)
+    except InvalidTokenError as error:
+        raise ProblemError(
+            401,
+            f"Invalid token: {error}",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        ) from None

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs what `make run` and `make test` need on a fresh machine: uv, a Python 3.13 for the
+# workspace, the locked dependencies, and nginx (the API gateway in process mode).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '[bootstrap] %s\n' "$*"; }
+
+if ! command -v uv >/dev/null 2>&1; then
+  say "uv: installing with pip"
+  python3 -m pip install --quiet uv || { echo "[bootstrap] could not install uv: run 'pip install uv'" >&2; exit 1; }
+fi
+
+is_313() { [ -x "$1" ] && "$1" -c 'import sys; raise SystemExit(sys.version_info[:2] != (3, 13))' 2>/dev/null; }
+
+find_python() {
+  local candidate
+  for candidate in "${UV_PYTHON:-}" "$(uv python find 3.13 2>/dev/null || true)" \
+      "$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")"/versions/3.13*/bin/python3.13 \
+      /usr/local/bin/python3.13 /usr/bin/python3.13; do
+    if [ -n "$candidate" ] && is_313 "$candidate"; then echo "$candidate"; return 0; fi
+  done
+  return 1
+}
+
+if ! PYTHON=$(find_python); then
+  echo "[bootstrap] no Python 3.13 found: install one (pyenv install 3.13, or apt-get install python3.13)" >&2
+  exit 1
+fi
+export UV_PYTHON="$PYTHON"
+
+if [ ! -x .venv/bin/python ] || ! is_313 .venv/bin/python; then
+  say "virtualenv: creating with $PYTHON"
+  uv venv --quiet --allow-existing --python "$PYTHON" .venv
+fi
+say "dependencies: uv sync (locked)"
+uv sync --quiet --locked --all-packages --python "$PYTHON"
+
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    say "nginx: installing from Debian's packages"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null
+  else
+    echo "[bootstrap] nginx is missing: install it (apt-get install nginx-light)" >&2
+    exit 1
+  fi
+fi
+say "ready"

@@ -1,0 +1,1 @@
+"""Accounts, JWT sessions and profiles."""

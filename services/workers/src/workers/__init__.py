@@ -1,0 +1,1 @@
+"""Queue consumers: notifications and media."""
