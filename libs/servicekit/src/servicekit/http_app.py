@@ -26,7 +26,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SERVICE_NAME = web.AppKey("service_name", str)
 METRICS = web.AppKey("metrics", ServiceMetrics)
 READINESS_CHECKS = web.AppKey("readiness_checks", list[DependencyCheck])
-REQUEST_ID = "request_id"
+REQUEST_ID = web.RequestKey("request_id", str)
 
 _OPERATIONAL_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 _encode = msgspec.json.Encoder().encode

@@ -43,7 +43,8 @@ def decode_json[T](raw: bytes, model: type[T]) -> T:
 
 async def read_json[T](request: web.Request, model: type[T]) -> T:
     """The body as ``model``; size is already bounded by the app's ``client_max_size``."""
-    if request.content_type not in ("application/json", ""):
+    # aiohttp reports a missing Content-Type as application/octet-stream; a bare body is JSON.
+    if "Content-Type" in request.headers and request.content_type != "application/json":
         raise ProblemError(415, "Send the body as application/json")
     return decode_json(await request.read(), model)
 

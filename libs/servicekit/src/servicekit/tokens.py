@@ -117,7 +117,15 @@ class TokenVerifier:
                 issued_at=datetime.fromtimestamp(payload["iat"], UTC),
                 expires_at=datetime.fromtimestamp(payload["exp"], UTC),
             )
-        except (jwt.PyJWTError, ValueError, TypeError, KeyError) as error:
+        # A signed but odd claim (a non-string sid, an exp past year 9999) is still invalid.
+        except (
+            jwt.PyJWTError,
+            ValueError,
+            TypeError,
+            KeyError,
+            AttributeError,
+            OverflowError,
+        ) as error:
             raise InvalidTokenError(str(error) or type(error).__name__) from None
 
     async def verify(self, token: str) -> AccessClaims:

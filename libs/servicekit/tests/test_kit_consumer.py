@@ -1,0 +1,264 @@
+"""The consumer runner on the real broker and Postgres: retries, dead-lettering, idempotency."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from aio_pika.abc import AbstractRobustConnection
+
+from contracts import make_envelope
+from contracts.envelope import Envelope, encode_envelope
+from contracts.events import MessageRead
+from contracts.examples import EVENT_EXAMPLES
+from contracts.names import MESSAGE_CREATED, MESSAGE_READ, dead_letter_queue
+from contracts.topology import QueueSpec
+from devstack.broker_probe import collect
+from devstack.isolation import IsolatedInfra
+from servicekit.amqp.consumer import REASON_HEADER, RETRY_COUNT_HEADER, ConsumerRunner
+from servicekit.amqp.publisher import ConfirmedPublisher, OutgoingMessage
+from servicekit.inbox import PostgresInbox
+from servicekit.metrics import ServiceMetrics
+from servicekit.postgres import Connection, Pool
+from servicekit.settings import AmqpSettings
+
+pytestmark = pytest.mark.integration
+
+Handler = Callable[[Envelope[Any], Connection], Awaitable[None]]
+
+
+def read_event(seq: int = 1) -> Envelope[MessageRead]:
+    payload = MessageRead(
+        conversation_id=uuid.uuid4(), user_id=uuid.uuid4(), seq=seq, read_at=datetime.now(UTC)
+    )
+    return make_envelope(payload, producer="kit-tests")
+
+
+async def record_effect(envelope: Envelope[Any], conn: Connection) -> None:
+    await conn.execute(
+        "INSERT INTO kit_effects (event_id, note) VALUES ($1, 'applied')", envelope.id
+    )
+
+
+async def effects(pool: Pool) -> list[uuid.UUID]:
+    rows = await pool.fetch("SELECT event_id FROM kit_effects WHERE note = 'applied'")
+    return [row["event_id"] for row in rows]
+
+
+class RunnerHarness:
+    def __init__(
+        self, runner: ConsumerRunner[Connection], spec: QueueSpec, metrics: ServiceMetrics
+    ):
+        self.runner = runner
+        self.spec = spec
+        self.metrics = metrics
+
+    def outcome(self, outcome: str) -> float:
+        value = self.metrics.registry.get_sample_value(
+            "amqp_messages_consumed_total", {"queue": self.spec.name, "outcome": outcome}
+        )
+        return value or 0.0
+
+
+@pytest.fixture
+async def start_runner(
+    pool: Pool,
+    broker: AbstractRobustConnection,
+    publisher: ConfirmedPublisher,
+    isolated_infra: IsolatedInfra,
+) -> AsyncIterator[Callable[[Handler], Awaitable[RunnerHarness]]]:
+    started: list[RunnerHarness] = []
+
+    async def start(handler: Handler) -> RunnerHarness:
+        spec = QueueSpec(
+            name=f"kit.{uuid.uuid4().hex[:8]}.queue", binding_keys=(MESSAGE_READ,), consumer="kit"
+        )
+        metrics = ServiceMetrics()
+        runner: ConsumerRunner[Connection] = ConsumerRunner(
+            name="kit.consumer",
+            queue=spec,
+            handle=handler,
+            inbox=PostgresInbox(pool),
+            connection=broker,
+            publisher=publisher,
+            settings=AmqpSettings(
+                url=isolated_infra.amqp_url, prefetch=8, max_retries=2, retry_delay_ms=50
+            ),
+            metrics=metrics,
+        )
+        await runner.start()
+        harness = RunnerHarness(runner, spec, metrics)
+        started.append(harness)
+        return harness
+
+    yield start
+    for harness in started:
+        await harness.runner.stop()
+
+
+async def until(condition: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not await condition():
+            await asyncio.sleep(0.05)
+
+
+async def dead_letters(
+    broker: AbstractRobustConnection, spec: QueueSpec, expected: int
+) -> list[Any]:
+    channel = await broker.channel()
+    dlq = await channel.get_queue(dead_letter_queue(spec.name), ensure=True)
+    return await collect(dlq, expected)
+
+
+async def test_event_is_applied_and_acked(
+    start_runner: Callable[[Handler], Awaitable[RunnerHarness]],
+    publisher: ConfirmedPublisher,
+    pool: Pool,
+) -> None:
+    harness = await start_runner(record_effect)
+    envelope = read_event()
+    await publisher.publish_envelopes([envelope])
+
+    await until(lambda: _has_effects(pool, 1))
+    assert await effects(pool) == [envelope.id]
+    assert harness.outcome("acked") == 1
+
+
+async def test_redelivered_envelope_is_applied_once(
+    start_runner: Callable[[Handler], Awaitable[RunnerHarness]],
+    publisher: ConfirmedPublisher,
+    pool: Pool,
+) -> None:
+    harness = await start_runner(record_effect)
+    envelope = read_event()
+    await publisher.publish_envelopes([envelope, envelope, envelope])
+
+    await until(lambda: _outcomes(harness, 3))
+    assert await effects(pool) == [envelope.id]
+    assert harness.outcome("acked") == 1
+    assert harness.outcome("duplicate") == 2
+
+
+async def test_effect_of_a_failed_attempt_is_rolled_back_and_retried_once(
+    start_runner: Callable[[Handler], Awaitable[RunnerHarness]],
+    publisher: ConfirmedPublisher,
+    pool: Pool,
+) -> None:
+    attempts: list[uuid.UUID] = []
+
+    async def fails_after_writing_once(envelope: Envelope[Any], conn: Connection) -> None:
+        await record_effect(envelope, conn)
+        attempts.append(envelope.id)
+        if len(attempts) == 1:
+            raise RuntimeError("crashed after writing, before committing")
+
+    harness = await start_runner(fails_after_writing_once)
+    envelope = read_event()
+    await publisher.publish_envelopes([envelope])
+
+    await until(lambda: _has_effects(pool, 1))
+    await asyncio.sleep(0.3)
+    assert await effects(pool) == [envelope.id]
+    assert attempts == [envelope.id, envelope.id]
+    assert harness.outcome("retried") == 1
+    assert harness.outcome("acked") == 1
+
+
+async def test_poison_message_is_dead_lettered_with_reason_after_retries_and_consumer_keeps_going(
+    start_runner: Callable[[Handler], Awaitable[RunnerHarness]],
+    publisher: ConfirmedPublisher,
+    broker: AbstractRobustConnection,
+    pool: Pool,
+) -> None:
+    poison = read_event(seq=666)
+
+    async def rejects_666(envelope: Envelope[Any], conn: Connection) -> None:
+        if envelope.data.seq == 666:
+            raise ValueError("seq 666 cannot be applied")
+        await record_effect(envelope, conn)
+
+    harness = await start_runner(rejects_666)
+    await publisher.publish_envelopes([poison])
+    [dead] = await dead_letters(broker, harness.spec, 1)
+
+    assert dead.message_id == str(poison.id)
+    reason = str(dead.headers[REASON_HEADER])
+    assert "failed 3 times" in reason
+    assert "seq 666 cannot be applied" in reason
+    assert dead.headers[RETRY_COUNT_HEADER] == 2
+    assert harness.outcome("retried") == 2
+    assert harness.outcome("dead_lettered") == 1
+
+    healthy = read_event(seq=1)
+    await publisher.publish_envelopes([healthy])
+    await until(lambda: _has_effects(pool, 1))
+    assert await effects(pool) == [healthy.id]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"not json at all", "undecodable"),
+        (b'{"id": "x"}', "undecodable"),
+        (
+            b'{"id":"6f1c8a34-4c0e-4d51-8a4b-0e0b3c1f9a10","type":"message.read","version":1,'
+            b'"occurredAt":"2026-11-25T12:00:00Z","producer":"p","traceId":"t",'
+            b'"data":{"conversationId":"nope"}}',
+            "undecodable",
+        ),
+    ],
+    ids=["not-json", "not-an-envelope", "ill-typed-data"],
+)
+async def test_undecodable_message_goes_straight_to_the_dead_letter_queue(
+    start_runner: Callable[[Handler], Awaitable[RunnerHarness]],
+    publisher: ConfirmedPublisher,
+    broker: AbstractRobustConnection,
+    pool: Pool,
+    body: bytes,
+    reason: str,
+) -> None:
+    harness = await start_runner(record_effect)
+    await publisher.publish(
+        OutgoingMessage(routing_key=MESSAGE_READ, body=body, message_id="poison", type=MESSAGE_READ)
+    )
+    [dead] = await dead_letters(broker, harness.spec, 1)
+
+    assert reason in str(dead.headers[REASON_HEADER])
+    assert dead.body == body
+    assert harness.outcome("retried") == 0
+    assert await effects(pool) == []
+
+
+async def test_event_of_a_type_the_queue_does_not_accept_is_dead_lettered(
+    start_runner: Callable[[Handler], Awaitable[RunnerHarness]],
+    publisher: ConfirmedPublisher,
+    broker: AbstractRobustConnection,
+    pool: Pool,
+) -> None:
+    harness = await start_runner(record_effect)
+    stray = make_envelope(EVENT_EXAMPLES[MESSAGE_CREATED], producer="kit-tests")
+    # A valid event, but routed here under a key this queue binds.
+    await publisher.publish(
+        OutgoingMessage(
+            routing_key=MESSAGE_READ,
+            body=encode_envelope(stray),
+            message_id=str(stray.id),
+            type=MESSAGE_CREATED,
+        )
+    )
+    [dead] = await dead_letters(broker, harness.spec, 1)
+    assert "unexpected type 'message.created'" in str(dead.headers[REASON_HEADER])
+    assert await effects(pool) == []
+
+
+async def _has_effects(pool: Pool, count: int) -> bool:
+    return len(await effects(pool)) >= count
+
+
+async def _outcomes(harness: RunnerHarness, count: int) -> bool:
+    total = sum(harness.outcome(o) for o in ("acked", "duplicate", "retried", "dead_lettered"))
+    return total >= count
