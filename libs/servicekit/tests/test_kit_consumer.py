@@ -19,6 +19,8 @@ from contracts.names import MESSAGE_CREATED, MESSAGE_READ, dead_letter_queue
 from contracts.topology import QueueSpec
 from devstack.broker_probe import collect
 from devstack.isolation import IsolatedInfra
+from devstack.tcp_proxy import TcpProxy
+from servicekit.amqp.connection import connect
 from servicekit.amqp.consumer import REASON_HEADER, RETRY_COUNT_HEADER, ConsumerRunner
 from servicekit.amqp.publisher import ConfirmedPublisher, OutgoingMessage
 from servicekit.inbox import PostgresInbox
@@ -262,3 +264,49 @@ async def _has_effects(pool: Pool, count: int) -> bool:
 async def _outcomes(harness: RunnerHarness, count: int) -> bool:
     total = sum(harness.outcome(o) for o in ("acked", "duplicate", "retried", "dead_lettered"))
     return total >= count
+
+
+async def test_consumer_resumes_after_its_broker_connection_is_lost(
+    pool: Pool, publisher: ConfirmedPublisher, isolated_infra: IsolatedInfra
+) -> None:
+    """Cut (what a broker restart looks like to the consumer) and restored: it consumes again."""
+    proxy = await TcpProxy("127.0.0.1", 5672).start()
+    connection = await connect(proxy.url_for(isolated_infra.amqp_url, 5672), "consumer-under-test")
+    consumer_publisher = await ConfirmedPublisher.open(connection, app_id="consumer")
+    spec = QueueSpec(
+        name=f"kit.{uuid.uuid4().hex[:8]}.queue", binding_keys=(MESSAGE_READ,), consumer="kit"
+    )
+    runner: ConsumerRunner[Connection] = ConsumerRunner(
+        name="kit.consumer",
+        queue=spec,
+        handle=record_effect,
+        inbox=PostgresInbox(pool),
+        connection=connection,
+        publisher=consumer_publisher,
+        settings=AmqpSettings(
+            isolated_infra.amqp_url, prefetch=8, max_retries=2, retry_delay_ms=50
+        ),
+        metrics=ServiceMetrics(),
+    )
+    await runner.start()
+    try:
+        before = read_event(seq=1)
+        await publisher.publish_envelopes([before])
+        await until(lambda: _has_effects(pool, 1))
+
+        await proxy.cut()
+        during = read_event(seq=2)
+        await publisher.publish_envelopes([during])  # the durable queue keeps it meanwhile
+        await asyncio.sleep(1.0)
+        await proxy.restore()
+        after = read_event(seq=3)
+        await publisher.publish_envelopes([after])
+
+        await until(lambda: _has_effects(pool, 3), timeout=30)
+        assert sorted(map(str, await effects(pool))) == sorted(
+            str(e.id) for e in (before, during, after)
+        )
+    finally:
+        await runner.stop()
+        await connection.close()
+        await proxy.close()

@@ -27,7 +27,7 @@ from contracts.errors import ContractError
 from contracts.names import DEAD_LETTER_EXCHANGE, retry_queue
 from contracts.topology import QueueSpec
 from servicekit.amqp.publisher import ConfirmedPublisher, HeaderValue, OutgoingMessage
-from servicekit.amqp.topology import declare_topology
+from servicekit.amqp.topology import declare_exchanges, declare_work_queue
 from servicekit.inbox import Inbox
 from servicekit.logs import bound_context, get_logger
 from servicekit.metrics import ServiceMetrics
@@ -72,8 +72,10 @@ class ConsumerRunner[Tx]:
     async def start(self) -> None:
         channel = await self._connection.channel(publisher_confirms=False)
         await channel.set_qos(prefetch_count=self._settings.prefetch)
-        await declare_topology(channel, self._settings.retry_delay_ms, [self._spec])
-        self._queue = await channel.get_queue(self._spec.name, ensure=False)
+        await declare_exchanges(channel)
+        # The declared (robust) queue is what the channel restores, consumer included, after
+        # a reconnect; a queue looked up without declaring would silently stay cancelled.
+        self._queue = await declare_work_queue(channel, self._spec, self._settings.retry_delay_ms)
         self._consumer_tag = await self._queue.consume(self._on_message, no_ack=False)
         self._channel = channel
         _log.info("consumer_started", consumer=self._name, queue=self._spec.name)
