@@ -20,7 +20,12 @@ import uvloop
 from aiohttp import web
 
 from servicekit.logs import configure_logging, get_logger
-from servicekit.migrations import MigrationSet, apply_migrations, verify_schema
+from servicekit.migrations import (
+    MigrationSet,
+    SchemaMismatchError,
+    apply_migrations,
+    verify_schema,
+)
 from servicekit.postgres import Pool
 from servicekit.settings import PlatformSettings, SettingsError
 
@@ -88,13 +93,17 @@ def run_service[S: RunnableSettings](
     loop = uvloop.new_event_loop() if http.use_uvloop else asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     _log.info("starting", port=http.port, event_loop="uvloop" if http.use_uvloop else "asyncio")
-    web.run_app(
-        definition.create_app(settings),
-        host=http.host,
-        port=http.port,
-        shutdown_timeout=http.shutdown_timeout,
-        access_log=None,
-        print=None,
-        loop=loop,
-    )
+    try:
+        web.run_app(
+            definition.create_app(settings),
+            host=http.host,
+            port=http.port,
+            shutdown_timeout=http.shutdown_timeout,
+            access_log=None,
+            print=None,
+            loop=loop,
+        )
+    except SchemaMismatchError as error:
+        _log.error("schema_mismatch", error=str(error))
+        return 3
     return 0
