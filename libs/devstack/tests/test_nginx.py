@@ -20,7 +20,13 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from devstack.nginx import check_config, nginx_command, render_nginx_conf, write_nginx_conf
+from devstack.nginx import (
+    NginxSite,
+    check_config,
+    nginx_command,
+    render_nginx_conf,
+    write_nginx_conf,
+)
 
 PROBLEM = "application/problem+json"
 NOT_FOUND = {
@@ -112,14 +118,16 @@ async def gateway(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Gat
     run_dir = tmp_path_factory.mktemp("nginx")
     listen_port = _free_port()
     conf = write_nginx_conf(
-        listen_host="127.0.0.1",
-        listen_port=listen_port,
-        run_dir=run_dir,
-        auth=[ports["auth"]],
-        chat=[ports["chat"]],
-        gateway=[ports["gateway-0"], ports["gateway-1"]],
-        workers=[ports["workers"]],
-        max_body="4k",
+        NginxSite(
+            listen_host="127.0.0.1",
+            listen_port=listen_port,
+            run_dir=run_dir,
+            auth=[ports["auth"]],
+            chat=[ports["chat"]],
+            gateway=[ports["gateway-0"], ports["gateway-1"]],
+            workers=[ports["workers"]],
+            max_body="4k",
+        )
     )
     try:
         async with _running_nginx(conf, listen_port), aiohttp.ClientSession() as session:
@@ -132,13 +140,15 @@ async def gateway(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Gat
 def test_rendered_config_passes_nginx_t(tmp_path: Path) -> None:
     ports = [_free_port() for _ in range(5)]
     conf = write_nginx_conf(
-        listen_host="127.0.0.1",
-        listen_port=ports[0],
-        run_dir=tmp_path / "run",
-        auth=[ports[1]],
-        chat=[ports[2]],
-        gateway=[ports[3], ports[4]],
-        workers=[ports[4]],
+        NginxSite(
+            listen_host="127.0.0.1",
+            listen_port=ports[0],
+            run_dir=tmp_path / "run",
+            auth=[ports[1]],
+            chat=[ports[2]],
+            gateway=[ports[3], ports[4]],
+            workers=[ports[4]],
+        )
     )
     text = conf.read_text()
     assert "${" not in text
@@ -151,13 +161,15 @@ def test_rendered_config_passes_nginx_t(tmp_path: Path) -> None:
 def test_render_rejects_an_empty_upstream(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="chat needs at least one port"):
         render_nginx_conf(
-            listen_host="::1",
-            listen_port=1,
-            run_dir=tmp_path,
-            auth=[2],
-            chat=[],
-            gateway=[3],
-            workers=[4],
+            NginxSite(
+                listen_host="::1",
+                listen_port=1,
+                run_dir=tmp_path,
+                auth=[2],
+                chat=[],
+                gateway=[3],
+                workers=[4],
+            )
         )
 
 
@@ -210,13 +222,15 @@ async def test_a_stopped_upstream_is_a_problem_502(tmp_path: Path) -> None:
     await runner.cleanup()
     listen_port = _free_port()
     conf = write_nginx_conf(
-        listen_host="127.0.0.1",
-        listen_port=listen_port,
-        run_dir=tmp_path,
-        auth=[dead_port],
-        chat=[dead_port],
-        gateway=[dead_port],
-        workers=[dead_port],
+        NginxSite(
+            listen_host="127.0.0.1",
+            listen_port=listen_port,
+            run_dir=tmp_path,
+            auth=[dead_port],
+            chat=[dead_port],
+            gateway=[dead_port],
+            workers=[dead_port],
+        )
     )
     url = f"http://127.0.0.1:{listen_port}/api/notifications"
     async with (

@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from aio_pika.abc import AbstractRobustConnection
@@ -53,11 +53,16 @@ async def effects(pool: Pool) -> list[uuid.UUID]:
 
 class RunnerHarness:
     def __init__(
-        self, runner: ConsumerRunner[Connection], spec: QueueSpec, metrics: ServiceMetrics
-    ):
+        self,
+        runner: ConsumerRunner[Connection],
+        spec: QueueSpec,
+        metrics: ServiceMetrics,
+        connection: AbstractRobustConnection,
+    ) -> None:
         self.runner = runner
         self.spec = spec
         self.metrics = metrics
+        self.connection = connection
 
     def outcome(self, outcome: str) -> float:
         value = self.metrics.registry.get_sample_value(
@@ -66,16 +71,29 @@ class RunnerHarness:
         return value or 0.0
 
 
+class StartRunner(Protocol):
+    async def __call__(
+        self,
+        handler: Handler,
+        connection: AbstractRobustConnection = ...,
+        runner_publisher: ConfirmedPublisher = ...,
+    ) -> RunnerHarness: ...
+
+
 @pytest.fixture
 async def start_runner(
     pool: Pool,
     broker: AbstractRobustConnection,
     publisher: ConfirmedPublisher,
     isolated_infra: IsolatedInfra,
-) -> AsyncIterator[Callable[[Handler], Awaitable[RunnerHarness]]]:
+) -> AsyncIterator[StartRunner]:
     started: list[RunnerHarness] = []
 
-    async def start(handler: Handler) -> RunnerHarness:
+    async def start(
+        handler: Handler,
+        connection: AbstractRobustConnection = broker,
+        runner_publisher: ConfirmedPublisher = publisher,
+    ) -> RunnerHarness:
         spec = QueueSpec(
             name=f"kit.{uuid.uuid4().hex[:8]}.queue", binding_keys=(MESSAGE_READ,), consumer="kit"
         )
@@ -85,21 +103,23 @@ async def start_runner(
             queue=spec,
             handle=handler,
             inbox=PostgresInbox(pool),
-            connection=broker,
-            publisher=publisher,
+            connection=connection,
+            publisher=runner_publisher,
             settings=AmqpSettings(
                 url=isolated_infra.amqp_url, prefetch=8, max_retries=2, retry_delay_ms=50
             ),
             metrics=metrics,
         )
         await runner.start()
-        harness = RunnerHarness(runner, spec, metrics)
+        harness = RunnerHarness(runner, spec, metrics, connection)
         started.append(harness)
         return harness
 
     yield start
     for harness in started:
         await harness.runner.stop()
+        if harness.connection is not broker:
+            await harness.connection.close()
 
 
 async def until(condition: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
@@ -117,7 +137,7 @@ async def dead_letters(
 
 
 async def test_event_is_applied_and_acked(
-    start_runner: Callable[[Handler], Awaitable[RunnerHarness]],
+    start_runner: StartRunner,
     publisher: ConfirmedPublisher,
     pool: Pool,
 ) -> None:
@@ -131,7 +151,7 @@ async def test_event_is_applied_and_acked(
 
 
 async def test_redelivered_envelope_is_applied_once(
-    start_runner: Callable[[Handler], Awaitable[RunnerHarness]],
+    start_runner: StartRunner,
     publisher: ConfirmedPublisher,
     pool: Pool,
 ) -> None:
@@ -146,7 +166,7 @@ async def test_redelivered_envelope_is_applied_once(
 
 
 async def test_effect_of_a_failed_attempt_is_rolled_back_and_retried_once(
-    start_runner: Callable[[Handler], Awaitable[RunnerHarness]],
+    start_runner: StartRunner,
     publisher: ConfirmedPublisher,
     pool: Pool,
 ) -> None:
@@ -171,7 +191,7 @@ async def test_effect_of_a_failed_attempt_is_rolled_back_and_retried_once(
 
 
 async def test_poison_message_is_dead_lettered_with_reason_after_retries_and_consumer_keeps_going(
-    start_runner: Callable[[Handler], Awaitable[RunnerHarness]],
+    start_runner: StartRunner,
     publisher: ConfirmedPublisher,
     broker: AbstractRobustConnection,
     pool: Pool,
@@ -216,7 +236,7 @@ async def test_poison_message_is_dead_lettered_with_reason_after_retries_and_con
     ids=["not-json", "not-an-envelope", "ill-typed-data"],
 )
 async def test_undecodable_message_goes_straight_to_the_dead_letter_queue(
-    start_runner: Callable[[Handler], Awaitable[RunnerHarness]],
+    start_runner: StartRunner,
     publisher: ConfirmedPublisher,
     broker: AbstractRobustConnection,
     pool: Pool,
@@ -236,7 +256,7 @@ async def test_undecodable_message_goes_straight_to_the_dead_letter_queue(
 
 
 async def test_event_of_a_type_the_queue_does_not_accept_is_dead_lettered(
-    start_runner: Callable[[Handler], Awaitable[RunnerHarness]],
+    start_runner: StartRunner,
     publisher: ConfirmedPublisher,
     broker: AbstractRobustConnection,
     pool: Pool,
@@ -266,47 +286,38 @@ async def _outcomes(harness: RunnerHarness, count: int) -> bool:
     return total >= count
 
 
+@pytest.fixture
+async def broker_proxy() -> AsyncIterator[TcpProxy]:
+    proxy = await TcpProxy("127.0.0.1", 5672).start()
+    yield proxy
+    await proxy.close()
+
+
 async def test_consumer_resumes_after_its_broker_connection_is_lost(
-    pool: Pool, publisher: ConfirmedPublisher, isolated_infra: IsolatedInfra
+    broker_proxy: TcpProxy,
+    start_runner: StartRunner,
+    pool: Pool,
+    publisher: ConfirmedPublisher,
+    isolated_infra: IsolatedInfra,
 ) -> None:
     """Cut (what a broker restart looks like to the consumer) and restored: it consumes again."""
-    proxy = await TcpProxy("127.0.0.1", 5672).start()
-    connection = await connect(proxy.url_for(isolated_infra.amqp_url, 5672), "consumer-under-test")
-    consumer_publisher = await ConfirmedPublisher.open(connection, app_id="consumer")
-    spec = QueueSpec(
-        name=f"kit.{uuid.uuid4().hex[:8]}.queue", binding_keys=(MESSAGE_READ,), consumer="kit"
+    url = broker_proxy.url_for(isolated_infra.amqp_url, 5672)
+    connection = await connect(url, "consumer-under-test")
+    await start_runner(
+        record_effect, connection, await ConfirmedPublisher.open(connection, app_id="consumer")
     )
-    runner: ConsumerRunner[Connection] = ConsumerRunner(
-        name="kit.consumer",
-        queue=spec,
-        handle=record_effect,
-        inbox=PostgresInbox(pool),
-        connection=connection,
-        publisher=consumer_publisher,
-        settings=AmqpSettings(
-            isolated_infra.amqp_url, prefetch=8, max_retries=2, retry_delay_ms=50
-        ),
-        metrics=ServiceMetrics(),
-    )
-    await runner.start()
-    try:
-        before = read_event(seq=1)
-        await publisher.publish_envelopes([before])
-        await until(lambda: _has_effects(pool, 1))
+    before = read_event(seq=1)
+    await publisher.publish_envelopes([before])
+    await until(lambda: _has_effects(pool, 1))
 
-        await proxy.cut()
-        during = read_event(seq=2)
-        await publisher.publish_envelopes([during])  # the durable queue keeps it meanwhile
-        await asyncio.sleep(1.0)
-        await proxy.restore()
-        after = read_event(seq=3)
-        await publisher.publish_envelopes([after])
+    await broker_proxy.cut()
+    during = read_event(seq=2)
+    await publisher.publish_envelopes([during])  # the durable queue keeps it meanwhile
+    await asyncio.sleep(1.0)
+    await broker_proxy.restore()
+    after = read_event(seq=3)
+    await publisher.publish_envelopes([after])
 
-        await until(lambda: _has_effects(pool, 3), timeout=30)
-        assert sorted(map(str, await effects(pool))) == sorted(
-            str(e.id) for e in (before, during, after)
-        )
-    finally:
-        await runner.stop()
-        await connection.close()
-        await proxy.close()
+    await until(lambda: _has_effects(pool, 3), timeout=30)
+    expected = sorted(str(e.id) for e in (before, during, after))
+    assert sorted(map(str, await effects(pool))) == expected

@@ -20,6 +20,13 @@ async def declare_probe_queue(connection: AbstractRobustConnection, *keys: str) 
     return queue
 
 
+async def _take(queue: AbstractQueue) -> AbstractIncomingMessage | None:
+    message = await queue.get(fail=False)
+    if message is not None:
+        await message.ack()
+    return message
+
+
 async def collect(
     queue: AbstractQueue, expected: int, timeout: float = 20.0
 ) -> list[AbstractIncomingMessage]:
@@ -27,12 +34,10 @@ async def collect(
     received: list[AbstractIncomingMessage] = []
     async with asyncio.timeout(timeout):
         while len(received) < expected:
-            message = await queue.get(fail=False)
-            if message is None:
+            if (message := await _take(queue)) is not None:
+                received.append(message)
+            else:
                 await asyncio.sleep(0.05)
-                continue
-            await message.ack()
-            received.append(message)
     return received
 
 
@@ -40,14 +45,13 @@ async def collect_settled(
     queue: AbstractQueue, quiet: float = 1.0
 ) -> list[AbstractIncomingMessage]:
     """Everything that arrives until the queue stayed empty for ``quiet`` seconds."""
+    loop = asyncio.get_running_loop()
     received: list[AbstractIncomingMessage] = []
-    idle_since = asyncio.get_running_loop().time()
-    while asyncio.get_running_loop().time() - idle_since < quiet:
-        message = await queue.get(fail=False)
-        if message is None:
+    idle_since = loop.time()
+    while loop.time() - idle_since < quiet:
+        if (message := await _take(queue)) is not None:
+            received.append(message)
+            idle_since = loop.time()
+        else:
             await asyncio.sleep(0.05)
-            continue
-        await message.ack()
-        received.append(message)
-        idle_since = asyncio.get_running_loop().time()
     return received

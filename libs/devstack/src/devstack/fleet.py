@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devstack.infra import create_database, ensure_running
-from devstack.nginx import check_config, nginx_command, write_nginx_conf
+from devstack.nginx import NginxSite, check_config, nginx_command, write_nginx_conf
 
 SERVICES = ("auth", "chat", "gateway", "workers")
 POSTGRES_OWNERS = ("auth", "chat")
@@ -154,13 +154,15 @@ def prepare(plan: FleetPlan, *, start_infra: bool = True) -> Path:
         _say(f"postgres database {plan.database_name(service)}: ready")
     migrate(plan)
     conf = write_nginx_conf(
-        listen_host=plan.listen_host,
-        listen_port=plan.listen_port,
-        run_dir=plan.run_dir,
-        auth=plan.service_ports["auth"],
-        chat=plan.service_ports["chat"],
-        gateway=plan.service_ports["gateway"],
-        workers=plan.service_ports["workers"],
+        NginxSite(
+            listen_host=plan.listen_host,
+            listen_port=plan.listen_port,
+            run_dir=plan.run_dir,
+            auth=plan.service_ports["auth"],
+            chat=plan.service_ports["chat"],
+            gateway=plan.service_ports["gateway"],
+            workers=plan.service_ports["workers"],
+        )
     )
     check_config(conf)
     _say(f"nginx config: {conf}")

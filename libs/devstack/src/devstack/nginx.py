@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tomllib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
@@ -45,64 +46,46 @@ def _upstream_lines(service: str, ports: Sequence[int]) -> str:
     return "\n".join(f"        server 127.0.0.1:{port};" for port in ports)
 
 
-def render_nginx_conf(
-    *,
-    listen_host: str,
-    listen_port: int,
-    run_dir: Path,
-    auth: Sequence[int],
-    chat: Sequence[int],
-    gateway: Sequence[int],
-    workers: Sequence[int],
-    max_body: str = "11m",
-    template: Path | None = None,
-) -> str:
+@dataclass(frozen=True)
+class NginxSite:
+    """Where nginx listens, where it keeps its files, and the ports of each service's instances."""
+
+    listen_host: str
+    listen_port: int
+    run_dir: Path
+    auth: Sequence[int]
+    chat: Sequence[int]
+    gateway: Sequence[int]
+    workers: Sequence[int]
+    max_body: str = "11m"
+    template: Path | None = None
+
+
+def render_nginx_conf(site: NginxSite) -> str:
     """The complete nginx.conf for the fleet."""
-    text = (template or repo_root() / TEMPLATE_PATH).read_text()
+    text = (site.template or repo_root() / TEMPLATE_PATH).read_text()
+    host = site.listen_host
     return Template(text).substitute(
         # Workers started by a root master would run as `nobody` and could not write the temp
         # dirs inside a private run_dir; in process mode they run as whoever started nginx.
         user_directive="user root;" if os.geteuid() == 0 else "",
-        run_dir=str(run_dir.resolve()),
-        listen_host=f"[{listen_host}]" if ":" in listen_host else listen_host,
-        listen_port=listen_port,
-        max_body=max_body,
-        auth_upstreams=_upstream_lines("auth", auth),
-        chat_upstreams=_upstream_lines("chat", chat),
-        gateway_upstreams=_upstream_lines("gateway", gateway),
-        workers_upstreams=_upstream_lines("workers", workers),
+        run_dir=str(site.run_dir.resolve()),
+        listen_host=f"[{host}]" if ":" in host else host,
+        listen_port=site.listen_port,
+        max_body=site.max_body,
+        auth_upstreams=_upstream_lines("auth", site.auth),
+        chat_upstreams=_upstream_lines("chat", site.chat),
+        gateway_upstreams=_upstream_lines("gateway", site.gateway),
+        workers_upstreams=_upstream_lines("workers", site.workers),
     )
 
 
-def write_nginx_conf(
-    *,
-    listen_host: str,
-    listen_port: int,
-    run_dir: Path,
-    auth: Sequence[int],
-    chat: Sequence[int],
-    gateway: Sequence[int],
-    workers: Sequence[int],
-    max_body: str = "11m",
-    template: Path | None = None,
-) -> Path:
+def write_nginx_conf(site: NginxSite) -> Path:
     """Render the config into `run_dir/nginx.conf`, creating the run and temp directories."""
     for name in TEMP_DIRS:
-        (run_dir / name).mkdir(parents=True, exist_ok=True)
-    conf = run_dir / "nginx.conf"
-    conf.write_text(
-        render_nginx_conf(
-            listen_host=listen_host,
-            listen_port=listen_port,
-            run_dir=run_dir,
-            auth=auth,
-            chat=chat,
-            gateway=gateway,
-            workers=workers,
-            max_body=max_body,
-            template=template,
-        )
-    )
+        (site.run_dir / name).mkdir(parents=True, exist_ok=True)
+    conf = site.run_dir / "nginx.conf"
+    conf.write_text(render_nginx_conf(site))
     return conf
 
 

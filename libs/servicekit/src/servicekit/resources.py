@@ -12,13 +12,14 @@ from contextlib import AbstractAsyncContextManager
 
 from aiohttp import web
 
+from servicekit.http_app import create_service_app
 from servicekit.messaging import ConsumerFactory, OutboxSource, messaging_resource
 from servicekit.migrations import MigrationSet
 from servicekit.mongo import MongoDatabase, mongo_resource
 from servicekit.postgres import Pool, postgres_resource
 from servicekit.redis_store import Redis, redis_resource
 from servicekit.service_main import schema_guard
-from servicekit.settings import MongoSettings, PlatformSettings
+from servicekit.settings import MongoSettings, PlatformSettings, ServiceSettings
 
 POSTGRES: web.AppKey[Pool] = web.AppKey("postgres")
 MONGO = web.AppKey("mongo", MongoDatabase)
@@ -46,3 +47,24 @@ def service_resources(
         resources.append(mongo_resource(MONGO, mongo))
     resources.append(messaging_resource(platform, outbox=outbox, consumers=consumers))
     return resources
+
+
+def build_service_app(
+    settings: ServiceSettings,
+    *,
+    migrations: list[MigrationSet] | None = None,
+    consumers: Sequence[ConsumerFactory] = (),
+) -> web.Application:
+    """The app of a service that owns the stores its settings name; routes are added after."""
+    platform = settings.platform
+    app = create_service_app(platform.service, platform.http)
+    app.cleanup_ctx.extend(
+        service_resources(
+            platform,
+            database_url=settings.database_url,
+            mongo=settings.mongo,
+            migrations=migrations,
+            consumers=consumers,
+        )
+    )
+    return app

@@ -5,9 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from auth.config import SERVICE
-from servicekit.http_app import create_service_app
 from servicekit.migrations import MigrationSet, service_kit_migrations
-from servicekit.resources import service_resources
+from servicekit.resources import build_service_app
 from servicekit.settings import ServiceSettings
 
 
@@ -16,13 +15,4 @@ def migration_sets() -> list[MigrationSet]:
 
 
 def create_app(settings: ServiceSettings) -> web.Application:
-    app = create_service_app(SERVICE, settings.platform.http)
-    app.cleanup_ctx.extend(
-        service_resources(
-            settings.platform,
-            database_url=settings.database_url,
-            mongo=settings.mongo,
-            migrations=migration_sets(),
-        )
-    )
-    return app
+    return build_service_app(settings, migrations=migration_sets())

@@ -8,12 +8,11 @@ from aiohttp import web
 from contracts.names import NOTIFICATIONS_QUEUE
 from servicekit.amqp.consumer import ConsumerRunner
 from servicekit.amqp.topology import queue_spec
-from servicekit.http_app import METRICS, create_service_app
+from servicekit.http_app import METRICS
 from servicekit.inbox import MongoInbox
 from servicekit.messaging import Messaging
-from servicekit.resources import MONGO, service_resources
+from servicekit.resources import MONGO, build_service_app
 from servicekit.settings import ServiceSettings
-from workers.config import SERVICE
 from workers.notifications import handle_message_created
 
 
@@ -32,8 +31,4 @@ def create_app(settings: ServiceSettings) -> web.Application:
             metrics=app[METRICS],
         )
 
-    app = create_service_app(SERVICE, platform.http)
-    app.cleanup_ctx.extend(
-        service_resources(platform, mongo=settings.mongo, consumers=[notifications_consumer])
-    )
-    return app
+    return build_service_app(settings, consumers=[notifications_consumer])

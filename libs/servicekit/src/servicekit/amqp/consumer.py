@@ -10,6 +10,7 @@ could never help, and it must never crash-loop the consumer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -81,13 +82,21 @@ class ConsumerRunner[Tx]:
         _log.info("consumer_started", consumer=self._name, queue=self._spec.name)
 
     async def stop(self, timeout: float = 10.0) -> None:
-        """Stop taking messages, let those in hand finish, then close the channel."""
+        """Stop taking messages, let those in hand finish, then close the channel.
+
+        A broker that is already gone must not stop the rest of a shutdown: what is unacked is
+        redelivered to the next consumer anyway.
+        """
         if self._queue is not None and self._consumer_tag is not None:
-            await self._queue.cancel(self._consumer_tag)
+            try:
+                await self._queue.cancel(self._consumer_tag)
+            except Exception as error:
+                _log.warning("consumer_cancel_failed", queue=self._spec.name, error=repr(error))
         if self._in_flight:
             await asyncio.wait(self._in_flight, timeout=timeout)
         if self._channel is not None:
-            await self._channel.close()
+            with contextlib.suppress(Exception):
+                await self._channel.close()
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         task = asyncio.current_task()
