@@ -34,6 +34,7 @@ contracts: bootstrap
 
 bench: bootstrap
 	$(VENV)/python bench/outbox.py
+	$(VENV)/python bench/event_loops.py
 
 clean:
 	rm -rf .run .mypy_cache .ruff_cache .pytest_cache

@@ -102,8 +102,10 @@ async def _measured(request: web.Request, handler: Handler) -> web.StreamRespons
     metrics = request.app[METRICS]
     metrics.http_requests.labels(request.method, route, str(response.status)).inc()
     metrics.http_latency.labels(request.method, route).observe(elapsed)
+    # Debug, not info: nginx already writes the access log with the same request id, and a
+    # line per request here costs more throughput than the choice of event loop (bench/).
     if request.path not in _OPERATIONAL_PATHS:
-        _log.info(
+        _log.debug(
             "http_request",
             method=request.method,
             route=route,

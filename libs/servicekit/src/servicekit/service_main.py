@@ -27,7 +27,7 @@ from servicekit.migrations import (
     verify_schema,
 )
 from servicekit.postgres import Pool
-from servicekit.settings import PlatformSettings, SettingsError
+from servicekit.settings import HttpSettings, PlatformSettings, SettingsError
 
 _log = get_logger("servicekit.main")
 
@@ -89,21 +89,25 @@ def run_service[S: RunnableSettings](
         applied = asyncio.run(migrate(settings.database_url, definition.migrations()))
         _log.info("migrations_done", applied=applied)
         return 0
-    http = settings.platform.http
-    loop = uvloop.new_event_loop() if http.use_uvloop else asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    _log.info("starting", port=http.port, event_loop="uvloop" if http.use_uvloop else "asyncio")
     try:
-        web.run_app(
-            definition.create_app(settings),
-            host=http.host,
-            port=http.port,
-            shutdown_timeout=http.shutdown_timeout,
-            access_log=None,
-            print=None,
-            loop=loop,
-        )
+        serve_app(definition.create_app(settings), settings.platform.http)
     except SchemaMismatchError as error:
         _log.error("schema_mismatch", error=str(error))
         return 3
     return 0
+
+
+def serve_app(app: web.Application, http: HttpSettings) -> None:
+    """Serve until SIGTERM/SIGINT on uvloop or asyncio's loop, then drain and clean up."""
+    loop = uvloop.new_event_loop() if http.use_uvloop else asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    _log.info("starting", port=http.port, event_loop="uvloop" if http.use_uvloop else "asyncio")
+    web.run_app(
+        app,
+        host=http.host,
+        port=http.port,
+        shutdown_timeout=http.shutdown_timeout,
+        access_log=None,
+        print=None,
+        loop=loop,
+    )

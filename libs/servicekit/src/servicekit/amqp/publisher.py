@@ -76,11 +76,16 @@ class ConfirmedPublisher:
 
     @classmethod
     async def open(
-        cls, connection: AbstractRobustConnection, *, app_id: str, exchange: str = EXCHANGE
+        cls,
+        connection: AbstractRobustConnection,
+        *,
+        app_id: str,
+        exchange: str = EXCHANGE,
+        window: int = 256,
     ) -> ConfirmedPublisher:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         target = await channel.get_exchange(exchange, ensure=False)
-        return cls(channel, target, app_id=app_id)
+        return cls(channel, target, app_id=app_id, window=window)
 
     async def close(self) -> None:
         await self._channel.close()
