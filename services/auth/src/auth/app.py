@@ -2,17 +2,55 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 
-from auth.config import SERVICE
+from auth.config import SERVICE, AuthSettings
+from auth.handlers import AUTH_SERVICE
+from auth.passwords import PasswordHasher
+from auth.profiles import ProfileStore
+from auth.repository import AccountRepository
+from auth.routes import ENDPOINTS, OPENAPI_PATH
+from auth.service import AuthService
 from servicekit.migrations import MigrationSet, service_kit_migrations
-from servicekit.resources import build_service_app
-from servicekit.settings import ServiceSettings
+from servicekit.openapi import add_endpoints, openapi_document, openapi_route
+from servicekit.rate_limit import RateLimiter
+from servicekit.redis_store import KeySpace
+from servicekit.resources import MONGO, POSTGRES, REDIS, build_service_app
+from servicekit.tokens import TOKEN_VERIFIER, RevocationList, TokenIssuer, TokenVerifier
 
 
 def migration_sets() -> list[MigrationSet]:
     return [service_kit_migrations(), MigrationSet.from_package(SERVICE)]
 
 
-def create_app(settings: ServiceSettings) -> web.Application:
-    return build_service_app(settings, migrations=migration_sets())
+def create_app(settings: AuthSettings) -> web.Application:
+    platform = settings.platform
+    app = build_service_app(settings.service, migrations=migration_sets())
+    add_endpoints(app, ENDPOINTS)
+    document = openapi_document(title="Chat auth API", version="1", endpoints=ENDPOINTS)
+    app.router.add_routes([openapi_route(OPENAPI_PATH, document)])
+
+    async def auth_service(app: web.Application) -> AsyncIterator[None]:
+        keys = KeySpace(platform.redis.key_prefix)
+        revocations = RevocationList(app[REDIS], keys)
+        hasher = PasswordHasher(settings.bcrypt_rounds)
+        await hasher.warm_up()
+        app[TOKEN_VERIFIER] = TokenVerifier(platform.jwt, revocations)
+        app[AUTH_SERVICE] = AuthService(
+            pool=app[POSTGRES],
+            accounts=AccountRepository(),
+            profiles=ProfileStore(app[MONGO]),
+            hasher=hasher,
+            issuer=TokenIssuer(platform.jwt),
+            revocations=revocations,
+            limiter=RateLimiter(app[REDIS], keys),
+            limits=settings.limits,
+            access_token_seconds=platform.jwt.expiration_seconds,
+            refresh_token_seconds=settings.refresh_token_seconds,
+        )
+        yield
+
+    app.cleanup_ctx.append(auth_service)
+    return app

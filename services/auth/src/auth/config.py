@@ -3,14 +3,53 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-from servicekit.settings import Environment, ServiceSettings, read_service_settings
+from servicekit.settings import (
+    Environment,
+    PlatformSettings,
+    ServiceSettings,
+    read_service_settings,
+)
 
 SERVICE = "auth"
 DEFAULT_PORT = 8001
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> ServiceSettings:
-    return read_service_settings(
-        Environment(environ), SERVICE, DEFAULT_PORT, postgres=True, mongo=True
+@dataclass(frozen=True, slots=True)
+class LoginLimits:
+    account_failures: int
+    ip_attempts: int
+    ip_registrations: int
+    window_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSettings:
+    service: ServiceSettings
+    bcrypt_rounds: int
+    refresh_token_seconds: int
+    limits: LoginLimits
+
+    @property
+    def platform(self) -> PlatformSettings:
+        return self.service.platform
+
+    @property
+    def database_url(self) -> str | None:
+        return self.service.database_url
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> AuthSettings:
+    env = Environment(environ)
+    return AuthSettings(
+        service=read_service_settings(env, SERVICE, DEFAULT_PORT, postgres=True, mongo=True),
+        bcrypt_rounds=env.integer("BCRYPT_ROUNDS", 12, minimum=4, maximum=16),
+        refresh_token_seconds=env.duration("REFRESH_TOKEN_EXPIRATION", "30d"),
+        limits=LoginLimits(
+            account_failures=env.integer("LOGIN_MAX_FAILURES_PER_ACCOUNT", 10, minimum=1),
+            ip_attempts=env.integer("LOGIN_MAX_ATTEMPTS_PER_IP", 100, minimum=1),
+            ip_registrations=env.integer("REGISTER_MAX_PER_IP", 20, minimum=1),
+            window_seconds=env.duration("LOGIN_LIMIT_WINDOW", "15m"),
+        ),
     )

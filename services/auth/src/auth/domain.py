@@ -1,0 +1,89 @@
+"""Accounts and sessions as values, and the rules a registration or a profile must meet."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import zoneinfo
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from uuid import UUID
+
+from auth.passwords import MAX_PASSWORD_BYTES
+from servicekit.problems import FieldError
+
+USERNAME = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
+# Deliberately loose: one @, a dot in the domain, no spaces. Deliverability is the mailer's job.
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+MAX_EMAIL = 254
+MIN_PASSWORD_CHARS = 8
+MAX_DISPLAY_NAME = 64
+MAX_BIO = 500
+MAX_STATUS_TEXT = 140
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: UUID
+    email: str
+    username: str
+    display_name: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewSession:
+    id: UUID
+    refresh_token: str
+    expires_at: datetime
+
+
+def email_errors(email: str) -> list[FieldError]:
+    if len(email) > MAX_EMAIL or not EMAIL.match(email):
+        return [FieldError("email", "must be an email address")]
+    return []
+
+
+def username_errors(username: str) -> list[FieldError]:
+    if not USERNAME.match(username):
+        return [
+            FieldError("username", "must be 3 to 32 letters, digits, '_', '.' or '-'"),
+        ]
+    return []
+
+
+def password_errors(password: str) -> list[FieldError]:
+    if len(password) < MIN_PASSWORD_CHARS:
+        return [FieldError("password", f"must be at least {MIN_PASSWORD_CHARS} characters")]
+    if len(password.encode()) > MAX_PASSWORD_BYTES:
+        return [FieldError("password", f"must be at most {MAX_PASSWORD_BYTES} bytes in UTF-8")]
+    return []
+
+
+def display_name_errors(display_name: str) -> list[FieldError]:
+    if not display_name.strip() or len(display_name) > MAX_DISPLAY_NAME:
+        return [FieldError("displayName", f"must be 1 to {MAX_DISPLAY_NAME} characters")]
+    return []
+
+
+@cache
+def known_timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def timezone_errors(timezone: str) -> list[FieldError]:
+    if timezone not in known_timezones():
+        return [FieldError("timezone", "must be an IANA time zone such as Europe/Paris")]
+    return []
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def refresh_token_hash(token: str) -> bytes:
+    """Tokens are stored hashed: a copy of the table does not let anyone refresh."""
+    return hashlib.sha256(token.encode()).digest()

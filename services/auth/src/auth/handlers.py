@@ -1,0 +1,90 @@
+"""HTTP: decode the request, call the service, encode the answer. No SQL, no rules."""
+
+from __future__ import annotations
+
+import uuid
+
+from aiohttp import web
+
+from auth.api import (
+    LoginRequest,
+    MeResponse,
+    ProfileResponse,
+    RefreshRequest,
+    RegisterRequest,
+    SearchQuery,
+    UpdateMeRequest,
+    UpdateProfileRequest,
+    UserResponse,
+)
+from auth.service import AuthService, ClientInfo
+from servicekit.http_app import json_response
+from servicekit.problems import not_found
+from servicekit.request_body import read_json, read_query
+from servicekit.tokens import authenticate
+
+AUTH_SERVICE = web.AppKey("auth_service", AuthService)
+
+
+def client_info(request: web.Request) -> ClientInfo:
+    # nginx appends the peer it saw; the right-most entry is the only one no client can forge.
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    ip = forwarded.rsplit(",", 1)[-1].strip() if forwarded else request.remote
+    return ClientInfo(ip=ip, user_agent=request.headers.get("User-Agent"))
+
+
+async def register(request: web.Request) -> web.Response:
+    body = await read_json(request, RegisterRequest)
+    result = await request.app[AUTH_SERVICE].register(body, client_info(request))
+    return json_response(result, status=201)
+
+
+async def login(request: web.Request) -> web.Response:
+    body = await read_json(request, LoginRequest)
+    return json_response(await request.app[AUTH_SERVICE].login(body, client_info(request)))
+
+
+async def refresh(request: web.Request) -> web.Response:
+    body = await read_json(request, RefreshRequest)
+    service = request.app[AUTH_SERVICE]
+    return json_response(await service.refresh(body.refresh_token, client_info(request)))
+
+
+async def logout(request: web.Request) -> web.Response:
+    claims = await authenticate(request)
+    await request.app[AUTH_SERVICE].logout(claims)
+    return web.Response(status=204)
+
+
+async def me(request: web.Request) -> web.Response:
+    claims = await authenticate(request)
+    return json_response(MeResponse(user=await request.app[AUTH_SERVICE].me(claims.user_id)))
+
+
+async def update_me(request: web.Request) -> web.Response:
+    claims = await authenticate(request)
+    body = await read_json(request, UpdateMeRequest)
+    user = await request.app[AUTH_SERVICE].update_me(claims.user_id, body)
+    return json_response(MeResponse(user=user))
+
+
+async def update_profile(request: web.Request) -> web.Response:
+    claims = await authenticate(request)
+    body = await read_json(request, UpdateProfileRequest)
+    profile = await request.app[AUTH_SERVICE].update_profile(claims.user_id, body)
+    return json_response(ProfileResponse(profile=profile))
+
+
+async def get_user(request: web.Request) -> web.Response:
+    await authenticate(request)
+    try:
+        user_id = uuid.UUID(request.match_info["user_id"])
+    except ValueError:
+        raise not_found("No such user") from None
+    return json_response(UserResponse(user=await request.app[AUTH_SERVICE].public_user(user_id)))
+
+
+async def search_users(request: web.Request) -> web.Response:
+    await authenticate(request)
+    query = read_query(request.query, SearchQuery)
+    return json_response(await request.app[AUTH_SERVICE].search(query))

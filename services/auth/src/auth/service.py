@@ -1,0 +1,373 @@
+"""Auth use cases: accounts, sessions with rotating refresh tokens, profiles. No HTTP here.
+
+Every state change that others must learn about (a new account, a new display name, a revoked
+session) writes its event to the outbox in the same transaction.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from auth.api import (
+    AuthResult,
+    LoginRequest,
+    Profile,
+    PublicUser,
+    RegisterRequest,
+    SearchQuery,
+    UpdateMeRequest,
+    UpdateProfileRequest,
+    UserPage,
+    UserView,
+)
+from auth.config import SERVICE, LoginLimits
+from auth.domain import (
+    MAX_BIO,
+    MAX_STATUS_TEXT,
+    NewSession,
+    User,
+    display_name_errors,
+    email_errors,
+    new_refresh_token,
+    password_errors,
+    refresh_token_hash,
+    timezone_errors,
+    username_errors,
+)
+from auth.passwords import PasswordHasher
+from auth.profiles import ProfileStore
+from auth.repository import AccountRepository
+from contracts import make_envelope
+from contracts.events import SessionRevoked, UserRegistered, UserUpdated
+from servicekit.outbox import add_to_outbox
+from servicekit.postgres import Connection, Pool
+from servicekit.problems import FieldError, ProblemError, not_found, validation_problem
+from servicekit.rate_limit import Limit, RateLimiter, too_many_requests
+from servicekit.tokens import AccessClaims, RevocationList, TokenIssuer
+
+INVALID_CREDENTIALS = "Invalid email, username or password"
+INVALID_REFRESH = "The refresh token is invalid, expired or revoked"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    ip: str | None
+    user_agent: str | None
+
+
+class AuthService:
+    def __init__(
+        self,
+        *,
+        pool: Pool,
+        accounts: AccountRepository,
+        profiles: ProfileStore,
+        hasher: PasswordHasher,
+        issuer: TokenIssuer,
+        revocations: RevocationList,
+        limiter: RateLimiter,
+        limits: LoginLimits,
+        access_token_seconds: int,
+        refresh_token_seconds: int,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._pool = pool
+        self._accounts = accounts
+        self._profiles = profiles
+        self._hasher = hasher
+        self._issuer = issuer
+        self._revocations = revocations
+        self._limiter = limiter
+        self._access_token_seconds = access_token_seconds
+        self._refresh_token_seconds = refresh_token_seconds
+        self._clock = clock
+        window = limits.window_seconds
+        self._account_failures = Limit("login:account", limits.account_failures, window)
+        self._ip_attempts = Limit("login:ip", limits.ip_attempts, window)
+        self._ip_registrations = Limit("register:ip", limits.ip_registrations, 3600)
+
+    # --- accounts -----------------------------------------------------------------------
+
+    async def register(self, request: RegisterRequest, client: ClientInfo) -> AuthResult:
+        display_name = (
+            request.display_name if request.display_name is not None else request.username
+        )
+        errors = [
+            *email_errors(request.email),
+            *username_errors(request.username),
+            *password_errors(request.password),
+            *display_name_errors(display_name),
+        ]
+        if errors:
+            raise validation_problem(errors)
+        await self._check(self._ip_registrations, client.ip, "Too many registrations")
+        async with self._pool.acquire() as conn:
+            taken = await self._accounts.taken_fields(conn, request.email, request.username)
+        if taken:
+            raise _conflict(taken)
+        password_hash = await self._hasher.hash(request.password)
+        now = self._clock()
+        user = User(uuid.uuid4(), request.email, request.username, display_name, now, now)
+        event = UserRegistered(
+            user_id=user.id,
+            email=user.email,
+            username=user.username,
+            display_name=user.display_name,
+            created_at=now,
+        )
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await self._accounts.insert_user(conn, user, password_hash)
+                await add_to_outbox(conn, [make_envelope(event, producer=SERVICE)])
+                session = await self._open_session(conn, user.id, client, now)
+        except asyncpg.UniqueViolationError as error:  # a concurrent registration won
+            field = "email" if "email" in (error.constraint_name or "") else "username"
+            raise _conflict([field]) from None
+        return self._result(user, {}, session, now)
+
+    async def login(self, request: LoginRequest, client: ClientInfo) -> AuthResult:
+        if (request.email is None) == (request.username is None):
+            raise validation_problem(
+                [FieldError("email", "send either email or username, with password")]
+            )
+        account = (request.email or request.username or "").lower()
+        await self._check(self._ip_attempts, client.ip, "Too many login attempts")
+        failures = await self._limiter.peek(self._account_failures, account)
+        if not failures.allowed:
+            raise too_many_requests(failures, "Too many failed logins for this account")
+        async with self._pool.acquire() as conn:
+            found = await self._accounts.find_login(
+                conn, email=request.email, username=request.username
+            )
+        password_hash = found[1] if found else None
+        if not await self._hasher.verify(request.password, password_hash) or found is None:
+            await self._limiter.hit(self._account_failures, account)
+            raise ProblemError(401, INVALID_CREDENTIALS, title="Unauthorized")
+        user = found[0]
+        await self._limiter.reset(self._account_failures, account)
+        now = self._clock()
+        async with self._pool.acquire() as conn, conn.transaction():
+            session = await self._open_session(conn, user.id, client, now)
+        return self._result(user, await self._profiles.get(user.id), session, now)
+
+    async def refresh(self, refresh_token: str, client: ClientInfo) -> AuthResult:
+        token_hash = refresh_token_hash(refresh_token)
+        now = self._clock()
+        reused: SessionRevoked | None = None
+        async with self._pool.acquire() as conn, conn.transaction():
+            state = await self._accounts.lock_refresh_token(conn, token_hash)
+            if state is None or state.session_revoked:
+                raise ProblemError(401, INVALID_REFRESH, title="Unauthorized")
+            if state.rotated:
+                # A rotated token came back: someone holds a copy. End the whole family.
+                reused = await self._revoke(conn, state.session_id, "refresh_reuse", now)
+            elif state.token_expires_at <= now or state.session_expires_at <= now:
+                raise ProblemError(401, INVALID_REFRESH, title="Unauthorized")
+            else:
+                await self._accounts.mark_rotated(conn, token_hash, now)
+                session = await self._rotate(conn, state.session_id, state.session_expires_at, now)
+                user = await self._accounts.get_user(conn, state.user_id)
+        if reused is not None:
+            await self._revocations.revoke_session(reused.session_id, self._access_token_seconds)
+            raise ProblemError(401, "Refresh token reuse detected; the session was revoked")
+        if user is None:
+            raise ProblemError(401, INVALID_REFRESH, title="Unauthorized")
+        return self._result(user, await self._profiles.get(user.id), session, now)
+
+    async def logout(self, claims: AccessClaims) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await self._revoke(conn, claims.session_id, "logout", self._clock())
+        # Written even when already revoked: a retried logout repairs a lost Redis write.
+        await self._revocations.revoke_session(claims.session_id, self._access_token_seconds)
+
+    # --- users and profiles -------------------------------------------------------------
+
+    async def me(self, user_id: uuid.UUID) -> UserView:
+        async with self._pool.acquire() as conn:
+            user = await self._accounts.get_user(conn, user_id)
+        if user is None:
+            raise ProblemError(401, "The account no longer exists", title="Unauthorized")
+        return _user_view(user, await self._profiles.get(user_id))
+
+    async def public_user(self, user_id: uuid.UUID) -> PublicUser:
+        async with self._pool.acquire() as conn:
+            user = await self._accounts.get_user(conn, user_id)
+        if user is None:
+            raise not_found("No such user")
+        return _public_user(user, await self._profiles.get(user_id))
+
+    async def search(self, query: SearchQuery) -> UserPage:
+        after = _decode_cursor(query.cursor) if query.cursor else None
+        async with self._pool.acquire() as conn:
+            found = await self._accounts.search_users(conn, query.q, after, query.limit + 1)
+        page = found[: query.limit]
+        profiles = await self._profiles.get_many([user.id for user in page])
+        next_cursor = _encode_cursor(page[-1]) if len(found) > query.limit else None
+        return UserPage(
+            users=[_public_user(user, profiles.get(user.id, {})) for user in page],
+            next_cursor=next_cursor,
+        )
+
+    async def update_me(self, user_id: uuid.UUID, request: UpdateMeRequest) -> UserView:
+        errors = display_name_errors(request.display_name)
+        if errors:
+            raise validation_problem(errors)
+        now = self._clock()
+        async with self._pool.acquire() as conn, conn.transaction():
+            user = await self._accounts.update_display_name(
+                conn, user_id, request.display_name, now
+            )
+            if user is None:
+                raise ProblemError(401, "The account no longer exists", title="Unauthorized")
+            event = UserUpdated(
+                user_id=user.id,
+                username=user.username,
+                display_name=user.display_name,
+                updated_at=now,
+            )
+            await add_to_outbox(conn, [make_envelope(event, producer=SERVICE)])
+        return _user_view(user, await self._profiles.get(user_id))
+
+    async def update_profile(self, user_id: uuid.UUID, request: UpdateProfileRequest) -> Profile:
+        changes = {
+            key: value
+            for key, value in msgspec.structs.asdict(request).items()
+            if value is not msgspec.UNSET
+        }
+        errors: list[FieldError] = []
+        if isinstance(changes.get("bio"), str) and len(changes["bio"]) > MAX_BIO:
+            errors.append(FieldError("bio", f"must be at most {MAX_BIO} characters"))
+        status = changes.get("status_text")
+        if isinstance(status, str) and len(status) > MAX_STATUS_TEXT:
+            errors.append(FieldError("statusText", f"must be at most {MAX_STATUS_TEXT} characters"))
+        if isinstance(changes.get("timezone"), str):
+            errors += timezone_errors(changes["timezone"])
+        if errors:
+            raise validation_problem(errors)
+        stored = {
+            _camel(key): str(value) if isinstance(value, uuid.UUID) else value
+            for key, value in changes.items()
+        }
+        return _profile(await self._profiles.update(user_id, stored))
+
+    # --- sessions -----------------------------------------------------------------------
+
+    async def _open_session(
+        self, conn: Connection, user_id: uuid.UUID, client: ClientInfo, now: datetime
+    ) -> NewSession:
+        session_id = uuid.uuid4()
+        expires_at = now + timedelta(seconds=self._refresh_token_seconds)
+        await self._accounts.insert_session(
+            conn,
+            session_id=session_id,
+            user_id=user_id,
+            user_agent=(client.user_agent or "")[:512] or None,
+            client_ip=client.ip,
+            now=now,
+            expires_at=expires_at,
+        )
+        return await self._rotate(conn, session_id, expires_at, now)
+
+    async def _rotate(
+        self, conn: Connection, session_id: uuid.UUID, session_expires_at: datetime, now: datetime
+    ) -> NewSession:
+        token = new_refresh_token()
+        await self._accounts.insert_refresh_token(
+            conn, refresh_token_hash(token), session_id, now, session_expires_at
+        )
+        await self._accounts.touch_session(conn, session_id, now)
+        return NewSession(session_id, token, session_expires_at)
+
+    async def _revoke(
+        self, conn: Connection, session_id: uuid.UUID, reason: str, now: datetime
+    ) -> SessionRevoked | None:
+        owner = await self._accounts.revoke_session(conn, session_id, reason, now)
+        if owner is None:
+            return None
+        event = SessionRevoked(
+            user_id=owner,
+            session_id=session_id,
+            reason="logout" if reason == "logout" else "refresh_reuse",
+            revoked_at=now,
+            expires_at=now + timedelta(seconds=self._access_token_seconds),
+        )
+        await add_to_outbox(conn, [make_envelope(event, producer=SERVICE)])
+        return event
+
+    def _result(
+        self, user: User, profile: dict[str, Any], session: NewSession, now: datetime
+    ) -> AuthResult:
+        issued = self._issuer.issue(user.id, session.id, now)
+        return AuthResult(
+            user=_user_view(user, profile),
+            token=issued.token,
+            expires_at=issued.claims.expires_at,
+            refresh_token=session.refresh_token,
+        )
+
+    async def _check(self, limit: Limit, subject: str | None, detail: str) -> None:
+        decision = await self._limiter.hit(limit, subject or "unknown")
+        if not decision.allowed:
+            raise too_many_requests(decision, detail)
+
+
+def _conflict(fields: list[str]) -> ProblemError:
+    return ProblemError(
+        409,
+        f"{' and '.join(fields)} already taken",
+        title="Conflict",
+        errors=[FieldError(field, "is already taken") for field in fields],
+    )
+
+
+def _profile(stored: dict[str, Any]) -> Profile:
+    return msgspec.convert(stored, Profile, strict=False)
+
+
+def _user_view(user: User, profile: dict[str, Any]) -> UserView:
+    return UserView(
+        id=user.id,
+        email=user.email,
+        username=user.username,
+        display_name=user.display_name,
+        created_at=user.created_at,
+        updated_at=user.updated_at,
+        profile=_profile(profile),
+    )
+
+
+def _public_user(user: User, profile: dict[str, Any]) -> PublicUser:
+    return PublicUser(
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        created_at=user.created_at,
+        profile=_profile(profile),
+    )
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _encode_cursor(user: User) -> str:
+    raw = msgspec.json.encode([user.username.lower(), str(user.id)])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[str, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        username, user_id = msgspec.json.decode(raw, type=tuple[str, uuid.UUID])
+    except (ValueError, msgspec.DecodeError):
+        raise validation_problem([FieldError("cursor", "is not a cursor this API gave")]) from None
+    return username, user_id
