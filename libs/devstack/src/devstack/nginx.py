@@ -40,10 +40,10 @@ def repo_root(start: Path | None = None) -> Path:
     raise NginxError(f"no uv workspace root above {here}")
 
 
-def _upstream_lines(service: str, ports: Sequence[int]) -> str:
+def _upstream_lines(service: str, ports: Sequence[int], options: str = "") -> str:
     if not ports:
         raise ValueError(f"{service} needs at least one port: nginx rejects an empty upstream")
-    return "\n".join(f"        server 127.0.0.1:{port};" for port in ports)
+    return "\n".join(f"        server 127.0.0.1:{port}{options};" for port in ports)
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,9 @@ def render_nginx_conf(site: NginxSite) -> str:
         max_body=site.max_body,
         auth_upstreams=_upstream_lines("auth", site.auth),
         chat_upstreams=_upstream_lines("chat", site.chat),
-        gateway_upstreams=_upstream_lines("gateway", site.gateway),
+        # A gateway marked failed for a moment would send its polling clients to the other
+        # instance, which does not know their Engine.IO sessions: never mark one failed.
+        gateway_upstreams=_upstream_lines("gateway", site.gateway, " max_fails=0"),
         workers_upstreams=_upstream_lines("workers", site.workers),
     )
 

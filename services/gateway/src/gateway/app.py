@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from gateway.config import SERVICE, GatewaySettings
+from gateway.long_polls import LongPolls
 from gateway.sockets import create_socket_server, register_handshake
 from servicekit.http_app import create_service_app
 from servicekit.redis_store import KeySpace
@@ -27,5 +28,16 @@ def create_app(settings: GatewaySettings) -> web.Application:
         register_handshake(sio, verifier)
         yield
 
+    long_polls = LongPolls()
+    app.middlewares.append(long_polls.track)
+
+    async def disconnect_sockets(_: web.Application) -> None:
+        # Ends every session and every held long-poll, so the drain does not wait on them;
+        # clients reconnect to another instance.
+        await sio.eio.disconnect()
+        long_polls.cancel_all()
+        await sio.shutdown()
+
+    app.on_shutdown.append(disconnect_sockets)
     app.cleanup_ctx.extend([*service_resources(platform), token_verifier])
     return app
