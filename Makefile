@@ -35,6 +35,7 @@ contracts: bootstrap
 bench: bootstrap
 	$(VENV)/python bench/outbox.py
 	$(VENV)/python bench/event_loops.py
+	$(VENV)/python bench/auth.py
 
 clean:
 	rm -rf .run .mypy_cache .ruff_cache .pytest_cache

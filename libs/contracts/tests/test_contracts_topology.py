@@ -48,3 +48,22 @@ def test_derived_queue_names() -> None:
     assert names.dead_letter_queue(names.MESSAGES_QUEUE) == "messages.queue.dlq"
     assert names.retry_queue(names.MEDIA_QUEUE) == "media.queue.retry"
     assert names.gateway_queue("gw-1") == "gateway.gw-1.queue"
+
+
+@pytest.mark.parametrize(
+    ("routing_key", "durable"),
+    [
+        ("message.send", True),
+        ("message.created", True),
+        ("media.uploaded", True),
+        ("user.registered", True),
+        ("media.processed", True),
+        ("session.revoked", False),
+        ("presence.online", False),
+        ("message.read", False),
+    ],
+)
+def test_durably_consumed_follows_the_durable_queue_bindings(
+    routing_key: str, durable: bool
+) -> None:
+    assert topology.durably_consumed(routing_key) is durable

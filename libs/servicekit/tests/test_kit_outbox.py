@@ -14,12 +14,13 @@ from aio_pika.abc import AbstractRobustConnection
 from contracts import make_envelope
 from contracts.envelope import Envelope
 from contracts.events import MessageRead
-from contracts.names import MESSAGE_READ
+from contracts.examples import EVENT_EXAMPLES
+from contracts.names import MESSAGE_CREATED, MESSAGE_READ
 from devstack.broker_probe import collect, collect_settled, declare_probe_queue
 from devstack.isolation import IsolatedInfra
 from devstack.tcp_proxy import TcpProxy
 from servicekit.amqp.connection import connect
-from servicekit.amqp.publisher import ConfirmedPublisher
+from servicekit.amqp.publisher import ConfirmedPublisher, OutgoingMessage, PublishFailedError
 from servicekit.outbox import OutboxRelay, add_to_outbox
 from servicekit.postgres import Pool
 
@@ -178,3 +179,36 @@ async def test_relay_publishes_every_row_across_a_broker_outage(
     received_ids = [m.message_id for m in received]
     assert set(received_ids) == expected_ids
     assert await unpublished(pool) == 0
+
+
+async def test_an_event_no_live_instance_subscribes_to_does_not_hold_back_the_outbox(
+    pool: Pool,
+    broker: AbstractRobustConnection,
+    publisher: ConfirmedPublisher,
+    kit_database_url: str,
+) -> None:
+    """``message.read`` only reaches per-instance gateway queues; with no gateway running it
+    routes nowhere, and the rows behind it must still go out."""
+    orphan = read_event(1)
+    await write_events(pool, [orphan])
+    queue = await declare_probe_queue(broker, MESSAGE_CREATED)
+    follower = make_envelope(EVENT_EXAMPLES[MESSAGE_CREATED], producer="kit-tests")
+    async with pool.acquire() as conn, conn.transaction():
+        await add_to_outbox(conn, [follower])
+    relay = OutboxRelay(pool, publisher, database_url=kit_database_url)
+
+    assert await relay.publish_pending() == 2
+    [message] = await collect(queue, 1)
+    assert message.message_id == str(follower.id)
+    assert await unpublished(pool) == 0
+
+
+async def test_an_unroutable_message_that_must_be_routed_is_an_error(
+    publisher: ConfirmedPublisher,
+) -> None:
+    with pytest.raises(PublishFailedError, match="1 of 1 messages not confirmed"):
+        await publisher.publish(
+            OutgoingMessage(
+                routing_key="kit.nobody.listens", body=b"{}", message_id="m", type="kit"
+            )
+        )

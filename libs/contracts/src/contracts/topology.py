@@ -72,6 +72,15 @@ PRODUCERS: Final[Mapping[str, str]] = {
 }
 
 
+def durably_consumed(routing_key: str) -> bool:
+    """Whether a durable queue binds this key: then a publish nobody routes is a fault.
+
+    Keys only per-instance gateway queues bind (presence, typing-like fan-out) legitimately
+    reach no queue while no gateway runs; clients catch up through sync and REST.
+    """
+    return any(topic_matches(key, routing_key) for spec in QUEUES for key in spec.binding_keys)
+
+
 def topic_matches(pattern: str, routing_key: str) -> bool:
     """AMQP topic matching: `*` is exactly one word, `#` is zero or more words."""
     return _match(pattern.split("."), routing_key.split("."))

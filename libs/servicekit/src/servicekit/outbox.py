@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from contracts.envelope import Envelope, encode_envelope
+from contracts.topology import durably_consumed
 from servicekit.amqp.publisher import ConfirmedPublisher, OutgoingMessage
 from servicekit.logs import get_logger
 from servicekit.metrics import ServiceMetrics
@@ -89,6 +90,7 @@ class OutboxRelay:
                         message_id=str(row["event_id"]),
                         type=row["routing_key"],
                         trace_id=row["trace_id"],
+                        mandatory=durably_consumed(row["routing_key"]),
                     )
                     for row in rows
                 ]

@@ -35,7 +35,7 @@ def create_app(settings: AuthSettings) -> web.Application:
     async def auth_service(app: web.Application) -> AsyncIterator[None]:
         keys = KeySpace(platform.redis.key_prefix)
         revocations = RevocationList(app[REDIS], keys)
-        hasher = PasswordHasher(settings.bcrypt_rounds)
+        hasher = PasswordHasher(settings.bcrypt_rounds, settings.bcrypt_max_pending)
         await hasher.warm_up()
         app[TOKEN_VERIFIER] = TokenVerifier(platform.jwt, revocations)
         app[AUTH_SERVICE] = AuthService(

@@ -28,6 +28,7 @@ class LoginLimits:
 class AuthSettings:
     service: ServiceSettings
     bcrypt_rounds: int
+    bcrypt_max_pending: int
     refresh_token_seconds: int
     limits: LoginLimits
 
@@ -45,6 +46,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> AuthSettings:
     return AuthSettings(
         service=read_service_settings(env, SERVICE, DEFAULT_PORT, postgres=True, mongo=True),
         bcrypt_rounds=env.integer("BCRYPT_ROUNDS", 12, minimum=4, maximum=16),
+        bcrypt_max_pending=env.integer("BCRYPT_MAX_PENDING", 32, minimum=1),
         refresh_token_seconds=env.duration("REFRESH_TOKEN_EXPIRATION", "30d"),
         limits=LoginLimits(
             account_failures=env.integer("LOGIN_MAX_FAILURES_PER_ACCOUNT", 10, minimum=1),

@@ -14,9 +14,11 @@ from uuid import UUID
 from auth.passwords import MAX_PASSWORD_BYTES
 from servicekit.problems import FieldError
 
-USERNAME = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
-# Deliberately loose: one @, a dot in the domain, no spaces. Deliverability is the mailer's job.
-EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+USERNAME = re.compile(r"[A-Za-z0-9_.-]{3,32}")
+# Deliberately loose: one @, a dot in the domain, no spaces (nor NUL, which Postgres text cannot
+# hold). Deliverability is the mailer's job. Both are matched with ``fullmatch``: ``$`` alone
+# would let a trailing newline through.
+EMAIL = re.compile(r"[^@\s\x00]{1,64}@[^@\s\x00]+\.[^@\s\x00]+")
 MAX_EMAIL = 254
 MIN_PASSWORD_CHARS = 8
 MAX_DISPLAY_NAME = 64
@@ -42,13 +44,13 @@ class NewSession:
 
 
 def email_errors(email: str) -> list[FieldError]:
-    if len(email) > MAX_EMAIL or not EMAIL.match(email):
+    if len(email) > MAX_EMAIL or not EMAIL.fullmatch(email):
         return [FieldError("email", "must be an email address")]
     return []
 
 
 def username_errors(username: str) -> list[FieldError]:
-    if not USERNAME.match(username):
+    if not USERNAME.fullmatch(username):
         return [
             FieldError("username", "must be 3 to 32 letters, digits, '_', '.' or '-'"),
         ]
@@ -66,6 +68,8 @@ def password_errors(password: str) -> list[FieldError]:
 def display_name_errors(display_name: str) -> list[FieldError]:
     if not display_name.strip() or len(display_name) > MAX_DISPLAY_NAME:
         return [FieldError("displayName", f"must be 1 to {MAX_DISPLAY_NAME} characters")]
+    if "\x00" in display_name:  # Postgres text cannot hold it
+        return [FieldError("displayName", "must not contain NUL characters")]
     return []
 
 

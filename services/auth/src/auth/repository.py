@@ -70,6 +70,9 @@ class AccountRepository:
         self, conn: Connection, *, email: str | None, username: str | None
     ) -> tuple[User, str] | None:
         column = "email" if email is not None else "username"
+        value = email if email is not None else username
+        if value is None or "\x00" in value:  # Postgres text cannot hold NUL: nothing matches
+            return None
         row = await conn.fetchrow(
             f"""
             SELECT u.id, u.email, u.username, u.display_name, u.created_at, u.updated_at,
@@ -77,7 +80,7 @@ class AccountRepository:
             FROM users u JOIN credentials c ON c.user_id = u.id
             WHERE lower(u.{column}) = lower($1)
             """,  # noqa: S608 - the column name is one of two literals
-            email if email is not None else username,
+            value,
         )
         return None if row is None else (_user(row), row["password_hash"])
 
@@ -92,6 +95,8 @@ class AccountRepository:
         self, conn: Connection, prefix: str, after: tuple[str, UUID] | None, limit: int
     ) -> list[User]:
         """Users whose username or display name starts with ``prefix``, by username."""
+        if "\x00" in prefix:  # Postgres text cannot hold NUL: nothing matches
+            return []
         pattern = prefix.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         rows = await conn.fetch(
             f"""

@@ -140,16 +140,17 @@ class AuthService:
             )
         account = (request.email or request.username or "").lower()
         await self._check(self._ip_attempts, client.ip, "Too many login attempts")
-        failures = await self._limiter.peek(self._account_failures, account)
-        if not failures.allowed:
-            raise too_many_requests(failures, "Too many failed logins for this account")
+        # Counted before the check, atomically: concurrent guesses cannot all slip under the
+        # limit while their hashes run. A success clears the count, so it counts failures.
+        await self._check(
+            self._account_failures, account, "Too many failed logins for this account"
+        )
         async with self._pool.acquire() as conn:
             found = await self._accounts.find_login(
                 conn, email=request.email, username=request.username
             )
         password_hash = found[1] if found else None
         if not await self._hasher.verify(request.password, password_hash) or found is None:
-            await self._limiter.hit(self._account_failures, account)
             raise ProblemError(401, INVALID_CREDENTIALS, title="Unauthorized")
         user = found[0]
         await self._limiter.reset(self._account_failures, account)
@@ -173,7 +174,10 @@ class AuthService:
                 raise ProblemError(401, INVALID_REFRESH, title="Unauthorized")
             else:
                 await self._accounts.mark_rotated(conn, token_hash, now)
-                session = await self._rotate(conn, state.session_id, state.session_expires_at, now)
+                await self._accounts.touch_session(conn, state.session_id, now)
+                session = await self._new_refresh_token(
+                    conn, state.session_id, state.session_expires_at, now
+                )
                 user = await self._accounts.get_user(conn, state.user_id)
         if reused is not None:
             await self._revocations.revoke_session(reused.session_id, self._access_token_seconds)
@@ -274,16 +278,15 @@ class AuthService:
             now=now,
             expires_at=expires_at,
         )
-        return await self._rotate(conn, session_id, expires_at, now)
+        return await self._new_refresh_token(conn, session_id, expires_at, now)
 
-    async def _rotate(
+    async def _new_refresh_token(
         self, conn: Connection, session_id: uuid.UUID, session_expires_at: datetime, now: datetime
     ) -> NewSession:
         token = new_refresh_token()
         await self._accounts.insert_refresh_token(
             conn, refresh_token_hash(token), session_id, now, session_expires_at
         )
-        await self._accounts.touch_session(conn, session_id, now)
         return NewSession(session_id, token, session_expires_at)
 
     async def _revoke(
@@ -368,6 +371,8 @@ def _decode_cursor(cursor: str) -> tuple[str, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         username, user_id = msgspec.json.decode(raw, type=tuple[str, uuid.UUID])
+        if "\x00" in username:  # no username holds one (and Postgres text cannot)
+            raise ValueError(username)
     except (ValueError, msgspec.DecodeError):
         raise validation_problem([FieldError("cursor", "is not a cursor this API gave")]) from None
     return username, user_id

@@ -25,6 +25,7 @@ from aio_pika.abc import (
 
 from contracts.envelope import Envelope, encode_envelope
 from contracts.names import EXCHANGE
+from contracts.topology import durably_consumed
 
 HeaderValue = FieldValue
 
@@ -43,6 +44,9 @@ class OutgoingMessage:
     type: str
     trace_id: str | None = None
     headers: Mapping[str, HeaderValue] = field(default_factory=dict)
+    mandatory: bool = True
+    """Unroutable is an error (the default); events that only live instances subscribe to
+    pass ``durably_consumed(key)`` so a moment with no subscriber does not block the outbox."""
 
     @classmethod
     def from_envelope(cls, envelope: Envelope[object]) -> OutgoingMessage:
@@ -52,6 +56,7 @@ class OutgoingMessage:
             message_id=str(envelope.id),
             type=envelope.type,
             trace_id=envelope.trace_id,
+            mandatory=durably_consumed(envelope.type),
         )
 
 
@@ -144,7 +149,10 @@ class ConfirmedPublisher:
         )
         async with self._window:
             confirmation = await exchange.publish(
-                amqp_message, message.routing_key, mandatory=True, timeout=self._timeout
+                amqp_message,
+                message.routing_key,
+                mandatory=message.mandatory,
+                timeout=self._timeout,
             )
         # With confirms on, a nack or a return raises above; anything but an ack is a failure.
         if not isinstance(confirmation, aiormq.spec.Basic.Ack):
