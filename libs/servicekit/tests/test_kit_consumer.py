@@ -321,3 +321,35 @@ async def test_consumer_resumes_after_its_broker_connection_is_lost(
     await until(lambda: _has_effects(pool, 3), timeout=30)
     expected = sorted(str(e.id) for e in (before, during, after))
     assert sorted(map(str, await effects(pool))) == expected
+
+
+async def test_a_queue_bound_by_pattern_accepts_every_type_the_pattern_routes(
+    pool: Pool,
+    broker: AbstractRobustConnection,
+    publisher: ConfirmedPublisher,
+    isolated_infra: IsolatedInfra,
+) -> None:
+    spec = QueueSpec(
+        name=f"kit.{uuid.uuid4().hex[:8]}.queue", binding_keys=("message.*",), consumer="kit"
+    )
+    runner: ConsumerRunner[Connection] = ConsumerRunner(
+        name="kit.pattern",
+        queue=spec,
+        handle=record_effect,
+        inbox=PostgresInbox(pool),
+        connection=broker,
+        publisher=publisher,
+        settings=AmqpSettings(
+            isolated_infra.amqp_url, prefetch=8, max_retries=0, retry_delay_ms=50
+        ),
+        metrics=ServiceMetrics(),
+    )
+    await runner.start()
+    try:
+        read = read_event()
+        created = make_envelope(EVENT_EXAMPLES[MESSAGE_CREATED], producer="kit-tests")
+        await publisher.publish_envelopes([read, created])
+        await until(lambda: _has_effects(pool, 2))
+        assert sorted(map(str, await effects(pool))) == sorted([str(read.id), str(created.id)])
+    finally:
+        await runner.stop()

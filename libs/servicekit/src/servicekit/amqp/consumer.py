@@ -26,7 +26,7 @@ from aio_pika.abc import (
 from contracts.envelope import Envelope, decode_envelope
 from contracts.errors import ContractError
 from contracts.names import DEAD_LETTER_EXCHANGE, retry_queue
-from contracts.topology import QueueSpec
+from contracts.topology import QueueSpec, topic_matches
 from servicekit.amqp.publisher import ConfirmedPublisher, HeaderValue, OutgoingMessage
 from servicekit.amqp.topology import declare_exchanges, declare_work_queue
 from servicekit.inbox import Inbox
@@ -63,6 +63,7 @@ class ConsumerRunner[Tx]:
         self._publisher = publisher
         self._settings = settings
         self._metrics = metrics
+        # Topic patterns (``user.*``): what this queue's bindings route here, unless narrowed.
         self._accepts = accepts if accepts is not None else frozenset(queue.binding_keys)
         self._handler_timeout = handler_timeout
         self._channel: AbstractChannel | None = None
@@ -117,7 +118,7 @@ class ConsumerRunner[Tx]:
             envelope = decode_envelope(message.body)
         except ContractError as error:
             return await self._dead_letter(message, f"undecodable: {error}")
-        if envelope.type not in self._accepts:
+        if not any(topic_matches(pattern, envelope.type) for pattern in self._accepts):
             return await self._dead_letter(message, f"unexpected type {envelope.type!r}")
         with bound_context(trace_id=envelope.trace_id, event_type=envelope.type):
             try:

@@ -1,0 +1,110 @@
+"""The public JSON of the chat API, camelCase on the wire. Messages are the contract's
+``MessageView``, the same object sockets and events carry."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+import msgspec
+from msgspec import Meta
+
+from contracts.events import MessageView
+from contracts.wire import Attachments, ClientMessageId, ConversationTitle, MessageContent
+
+ConversationType = Literal["direct", "group"]
+Role = Literal["owner", "admin", "member"]
+MAX_PARTICIPANTS = 500
+
+
+class Body(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class Query(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class CreateConversationRequest(Body):
+    participant_ids: Annotated[list[UUID], Meta(min_length=1, max_length=MAX_PARTICIPANTS)]
+    title: ConversationTitle | None = None
+    type: ConversationType | None = None
+
+
+class UpdateConversationRequest(Body):
+    title: ConversationTitle | None
+
+
+class AddParticipantsRequest(Body):
+    user_ids: Annotated[list[UUID], Meta(min_length=1, max_length=MAX_PARTICIPANTS)]
+
+
+class SendMessageRequest(Body):
+    content: MessageContent
+    client_message_id: ClientMessageId | None = None
+    attachments: Attachments = msgspec.field(default_factory=list)
+
+
+class EditMessageRequest(Body):
+    content: MessageContent
+
+
+class ReadRequest(Body):
+    seq: Annotated[int, Meta(ge=0)]
+
+
+class ConversationListQuery(Query):
+    limit: Annotated[int, Meta(ge=1, le=50)] = 20
+    cursor: Annotated[str, Meta(max_length=256)] | None = None
+
+
+class MessagesQuery(Query):
+    limit: Annotated[int, Meta(ge=1, le=100)] = 50
+    before: Annotated[int, Meta(ge=1)] | None = None
+    after: Annotated[int, Meta(ge=0)] | None = None
+
+
+class Participant(Body):
+    user_id: UUID
+    role: Role
+    joined_at: datetime
+    last_read_seq: int
+    username: str | None
+    display_name: str | None
+
+
+class ConversationView(Body):
+    id: UUID
+    type: ConversationType
+    title: str | None
+    created_by: UUID
+    created_at: datetime
+    last_activity_at: datetime
+    last_seq: int
+    participants: list[Participant]
+    last_message: MessageView | None
+    unread_count: int
+
+
+class ConversationResponse(Body):
+    conversation: ConversationView
+
+
+class ConversationPage(Body):
+    conversations: list[ConversationView]
+    next_cursor: str | None
+
+
+class MessageResponse(Body):
+    message: MessageView
+
+
+class MessagePage(Body):
+    messages: list[MessageView]
+    has_more: bool
+
+
+class ReadResponse(Body):
+    last_read_seq: int
+    unread_count: int

@@ -1,0 +1,59 @@
+"""Chat's queue consumers: ``message.send`` commands, and the user directory from auth.
+
+Each decides what one event means and applies it in the inbox's transaction; retries,
+dead-lettering and idempotency are the runner's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chat.service import ChatService, SendCommand
+from contracts.envelope import Envelope
+from contracts.events import MessageSend, UserRegistered, UserUpdated
+from servicekit.logs import get_logger
+from servicekit.postgres import Connection
+from servicekit.problems import ProblemError
+
+_log = get_logger("chat.consumers")
+
+
+class MessageSendConsumer:
+    def __init__(self, service: ChatService) -> None:
+        self._service = service
+
+    async def __call__(self, envelope: Envelope[Any], conn: Connection) -> None:
+        command: MessageSend = envelope.data
+        try:
+            await self._service.send_in(
+                conn,
+                SendCommand(
+                    conversation_id=command.conversation_id,
+                    sender_id=command.sender_id,
+                    content=command.content,
+                    client_message_id=command.client_message_id,
+                    attachments=list(command.attachments),
+                ),
+            )
+        except ProblemError as refusal:
+            # A decision, not a failure: retrying cannot change it. The sender's ack times out;
+            # the gateway checks membership before publishing, so this is a race with a removal.
+            _log.warning("message_send_refused", status=refusal.status, detail=refusal.detail)
+
+
+class UserDirectoryConsumer:
+    def __init__(self, service: ChatService) -> None:
+        self._service = service
+
+    async def __call__(self, envelope: Envelope[Any], conn: Connection) -> None:
+        data = envelope.data
+        if isinstance(data, UserRegistered):
+            await self._service.remember_user(
+                conn, data.user_id, data.username, data.display_name, data.created_at
+            )
+        elif isinstance(data, UserUpdated):
+            await self._service.remember_user(
+                conn, data.user_id, data.username, data.display_name, data.updated_at
+            )
+        else:
+            _log.info("chat_event_ignored", event_type=envelope.type)

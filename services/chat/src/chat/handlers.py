@@ -1,0 +1,135 @@
+"""HTTP: decode the request, call the service, encode the answer. No SQL, no rules."""
+
+from __future__ import annotations
+
+import uuid
+
+from aiohttp import web
+
+from chat.api import (
+    AddParticipantsRequest,
+    ConversationListQuery,
+    ConversationResponse,
+    CreateConversationRequest,
+    EditMessageRequest,
+    MessageResponse,
+    MessagesQuery,
+    ReadRequest,
+    SendMessageRequest,
+    UpdateConversationRequest,
+)
+from chat.service import ChatService, SendCommand
+from servicekit.http_app import json_response
+from servicekit.problems import not_found
+from servicekit.request_body import read_json, read_query
+from servicekit.tokens import authenticate
+
+CHAT_SERVICE = web.AppKey("chat_service", ChatService)
+
+
+def _id(request: web.Request, name: str, missing: str) -> uuid.UUID:
+    """A path id; a malformed one is as unknown as a missing one (404, never 500)."""
+    try:
+        return uuid.UUID(request.match_info[name])
+    except ValueError:
+        raise not_found(missing) from None
+
+
+def _conversation_id(request: web.Request) -> uuid.UUID:
+    return _id(request, "conversation_id", "No such conversation")
+
+
+async def list_conversations(request: web.Request) -> web.Response:
+    claims = await authenticate(request)
+    query = read_query(request.query, ConversationListQuery)
+    page = await request.app[CHAT_SERVICE].conversations(claims.user_id, query.limit, query.cursor)
+    return json_response(page)
+
+
+async def create_conversation(request: web.Request) -> web.Response:
+    claims = await authenticate(request)
+    body = await read_json(request, CreateConversationRequest)
+    view, created = await request.app[CHAT_SERVICE].create_conversation(claims.user_id, body)
+    return json_response(ConversationResponse(conversation=view), status=201 if created else 200)
+
+
+async def get_conversation(request: web.Request) -> web.Response:
+    claims = await authenticate(request)
+    conversation_id = _conversation_id(request)
+    view = await request.app[CHAT_SERVICE].conversation(claims.user_id, conversation_id)
+    return json_response(ConversationResponse(conversation=view))
+
+
+async def update_conversation(request: web.Request) -> web.Response:
+    claims = await authenticate(request)
+    conversation_id = _conversation_id(request)
+    body = await read_json(request, UpdateConversationRequest)
+    view = await request.app[CHAT_SERVICE].rename(claims.user_id, conversation_id, body.title)
+    return json_response(ConversationResponse(conversation=view))
+
+
+async def add_participants(request: web.Request) -> web.Response:
+    claims = await authenticate(request)
+    conversation_id = _conversation_id(request)
+    body = await read_json(request, AddParticipantsRequest)
+    service = request.app[CHAT_SERVICE]
+    view = await service.add_participants(claims.user_id, conversation_id, body.user_ids)
+    return json_response(ConversationResponse(conversation=view))
+
+
+async def remove_participant(request: web.Request) -> web.Response:
+    claims = await authenticate(request)
+    conversation_id = _conversation_id(request)
+    user_id = _id(request, "user_id", "Not a participant")
+    await request.app[CHAT_SERVICE].remove_participant(claims.user_id, conversation_id, user_id)
+    return web.Response(status=204)
+
+
+async def list_messages(request: web.Request) -> web.Response:
+    claims = await authenticate(request)
+    conversation_id = _conversation_id(request)
+    query = read_query(request.query, MessagesQuery)
+    page = await request.app[CHAT_SERVICE].history(claims.user_id, conversation_id, query)
+    return json_response(page)
+
+
+async def send_message(request: web.Request) -> web.Response:
+    claims = await authenticate(request)
+    conversation_id = _conversation_id(request)
+    body = await read_json(request, SendMessageRequest)
+    sent = await request.app[CHAT_SERVICE].send(
+        SendCommand(
+            conversation_id=conversation_id,
+            sender_id=claims.user_id,
+            content=body.content,
+            client_message_id=body.client_message_id,
+            attachments=body.attachments,
+        )
+    )
+    return json_response(MessageResponse(message=sent.message), status=201 if sent.created else 200)
+
+
+async def edit_message(request: web.Request) -> web.Response:
+    claims = await authenticate(request)
+    conversation_id = _conversation_id(request)
+    message_id = _id(request, "message_id", "No such message")
+    body = await read_json(request, EditMessageRequest)
+    service = request.app[CHAT_SERVICE]
+    message = await service.edit(claims.user_id, conversation_id, message_id, body.content)
+    return json_response(MessageResponse(message=message))
+
+
+async def delete_message(request: web.Request) -> web.Response:
+    claims = await authenticate(request)
+    conversation_id = _conversation_id(request)
+    message_id = _id(request, "message_id", "No such message")
+    await request.app[CHAT_SERVICE].delete(claims.user_id, conversation_id, message_id)
+    return web.Response(status=204)
+
+
+async def mark_read(request: web.Request) -> web.Response:
+    claims = await authenticate(request)
+    conversation_id = _conversation_id(request)
+    body = await read_json(request, ReadRequest)
+    result = await request.app[CHAT_SERVICE].mark_read(claims.user_id, conversation_id, body.seq)
+    return json_response(result)

@@ -1,0 +1,420 @@
+"""All of chat's SQL, one method per query; methods take the connection so the service decides
+what shares a transaction (a message, its seq, its read marker and its outbox event)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from chat.domain import StoredMessage
+from servicekit.postgres import Connection
+
+_MESSAGE_COLUMNS = (
+    "id, conversation_id, seq, sender_id, client_message_id, content, body_in_mongo, "
+    "attachments, created_at, edited_at, deleted_at"
+)
+
+
+def _message(row: asyncpg.Record) -> StoredMessage:
+    return StoredMessage(
+        id=row["id"],
+        conversation_id=row["conversation_id"],
+        seq=row["seq"],
+        sender_id=row["sender_id"],
+        client_message_id=row["client_message_id"],
+        content=row["content"],
+        body_in_mongo=row["body_in_mongo"],
+        attachments=list(row["attachments"]),
+        created_at=row["created_at"],
+        edited_at=row["edited_at"],
+        deleted_at=row["deleted_at"],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRow:
+    id: UUID
+    type: str
+    title: str | None
+    created_by: UUID
+    created_at: datetime
+    last_activity_at: datetime
+    last_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    conversation: ConversationRow
+    role: str
+    last_read_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantRow:
+    conversation_id: UUID
+    user_id: UUID
+    role: str
+    joined_at: datetime
+    last_read_seq: int
+    username: str | None
+    display_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LockedConversation:
+    last_seq: int
+    member_ids: list[UUID]
+
+
+def _conversation(row: asyncpg.Record) -> ConversationRow:
+    return ConversationRow(
+        id=row["id"],
+        type=row["type"],
+        title=row["title"],
+        created_by=row["created_by"],
+        created_at=row["created_at"],
+        last_activity_at=row["last_activity_at"],
+        last_seq=row["last_seq"],
+    )
+
+
+class ChatRepository:
+    # --- users replica ---
+
+    async def upsert_user(
+        self, conn: Connection, user_id: UUID, username: str, display_name: str, at: datetime
+    ) -> None:
+        await conn.execute(
+            """
+            INSERT INTO users (id, username, display_name, updated_at) VALUES ($1, $2, $3, $4)
+            ON CONFLICT (id) DO UPDATE
+            SET username = excluded.username, display_name = excluded.display_name,
+                updated_at = excluded.updated_at
+            WHERE users.updated_at <= excluded.updated_at
+            """,
+            user_id,
+            username,
+            display_name,
+            at,
+        )
+
+    async def known_users(self, conn: Connection, user_ids: list[UUID]) -> set[UUID]:
+        rows = await conn.fetch("SELECT id FROM users WHERE id = ANY($1::uuid[])", user_ids)
+        return {row["id"] for row in rows}
+
+    # --- conversations ---
+
+    async def insert_conversation(
+        self,
+        conn: Connection,
+        conversation: ConversationRow,
+        direct_key: str | None,
+    ) -> bool:
+        """False when a direct conversation of the same pair already exists."""
+        inserted = await conn.fetchval(
+            """
+            INSERT INTO conversations (id, type, title, created_by, created_at, last_activity_at,
+                                       direct_key)
+            VALUES ($1, $2, $3, $4, $5, $5, $6)
+            ON CONFLICT (direct_key) DO NOTHING
+            RETURNING true
+            """,
+            conversation.id,
+            conversation.type,
+            conversation.title,
+            conversation.created_by,
+            conversation.created_at,
+            direct_key,
+        )
+        return bool(inserted)
+
+    async def direct_conversation_id(self, conn: Connection, key: str) -> UUID | None:
+        found: UUID | None = await conn.fetchval(
+            "SELECT id FROM conversations WHERE direct_key = $1", key
+        )
+        return found
+
+    async def add_participants(
+        self,
+        conn: Connection,
+        conversation_id: UUID,
+        members: list[tuple[UUID, str]],
+        at: datetime,
+    ) -> list[UUID]:
+        """Adds who is not a participant yet; returns those added."""
+        rows = await conn.fetch(
+            """
+            INSERT INTO participants (conversation_id, user_id, role, joined_at)
+            SELECT $1, t.user_id, t.role, $4 FROM unnest($2::uuid[], $3::text[]) AS t(user_id, role)
+            ON CONFLICT DO NOTHING
+            RETURNING user_id
+            """,
+            conversation_id,
+            [user_id for user_id, _ in members],
+            [role for _, role in members],
+            at,
+        )
+        return [row["user_id"] for row in rows]
+
+    async def remove_participant(
+        self, conn: Connection, conversation_id: UUID, user_id: UUID
+    ) -> bool:
+        result = await conn.execute(
+            "DELETE FROM participants WHERE conversation_id = $1 AND user_id = $2",
+            conversation_id,
+            user_id,
+        )
+        return result.endswith(" 1")
+
+    async def membership(
+        self, conn: Connection, conversation_id: UUID, user_id: UUID
+    ) -> Membership | None:
+        row = await conn.fetchrow(
+            """
+            SELECT c.id, c.type, c.title, c.created_by, c.created_at, c.last_activity_at,
+                   c.last_seq, p.role, p.last_read_seq
+            FROM participants p JOIN conversations c ON c.id = p.conversation_id
+            WHERE p.conversation_id = $1 AND p.user_id = $2
+            """,
+            conversation_id,
+            user_id,
+        )
+        if row is None:
+            return None
+        return Membership(_conversation(row), row["role"], row["last_read_seq"])
+
+    async def conversations_of(
+        self,
+        conn: Connection,
+        user_id: UUID,
+        after: tuple[datetime, UUID] | None,
+        limit: int,
+    ) -> list[Membership]:
+        """The user's conversations, most recently active first."""
+        rows = await conn.fetch(
+            """
+            SELECT c.id, c.type, c.title, c.created_by, c.created_at, c.last_activity_at,
+                   c.last_seq, p.role, p.last_read_seq
+            FROM participants p JOIN conversations c ON c.id = p.conversation_id
+            WHERE p.user_id = $1
+              AND ($2::timestamptz IS NULL OR (c.last_activity_at, c.id) < ($2, $3::uuid))
+            ORDER BY c.last_activity_at DESC, c.id DESC
+            LIMIT $4
+            """,
+            user_id,
+            after[0] if after else None,
+            after[1] if after else None,
+            limit,
+        )
+        return [Membership(_conversation(r), r["role"], r["last_read_seq"]) for r in rows]
+
+    async def participants(
+        self, conn: Connection, conversation_ids: list[UUID]
+    ) -> list[ParticipantRow]:
+        rows = await conn.fetch(
+            """
+            SELECT p.conversation_id, p.user_id, p.role, p.joined_at, p.last_read_seq,
+                   u.username, u.display_name
+            FROM participants p LEFT JOIN users u ON u.id = p.user_id
+            WHERE p.conversation_id = ANY($1::uuid[])
+            ORDER BY p.joined_at, p.user_id
+            """,
+            conversation_ids,
+        )
+        return [
+            ParticipantRow(
+                conversation_id=r["conversation_id"],
+                user_id=r["user_id"],
+                role=r["role"],
+                joined_at=r["joined_at"],
+                last_read_seq=r["last_read_seq"],
+                username=r["username"],
+                display_name=r["display_name"],
+            )
+            for r in rows
+        ]
+
+    async def member_ids(self, conn: Connection, conversation_id: UUID) -> list[UUID]:
+        rows = await conn.fetch(
+            "SELECT user_id FROM participants WHERE conversation_id = $1", conversation_id
+        )
+        return [row["user_id"] for row in rows]
+
+    async def update_title(
+        self, conn: Connection, conversation_id: UUID, title: str | None, at: datetime
+    ) -> None:
+        await conn.execute(
+            "UPDATE conversations SET title = $2, last_activity_at = $3 WHERE id = $1",
+            conversation_id,
+            title,
+            at,
+        )
+
+    # --- messages ---
+
+    async def lock_conversation(
+        self, conn: Connection, conversation_id: UUID
+    ) -> LockedConversation | None:
+        """Lock the conversation row: writers of one conversation take turns from here on."""
+        row = await conn.fetchrow(
+            """
+            SELECT c.last_seq,
+                   ARRAY(SELECT user_id FROM participants WHERE conversation_id = c.id) AS members
+            FROM conversations c WHERE c.id = $1
+            FOR UPDATE
+            """,
+            conversation_id,
+        )
+        if row is None:
+            return None
+        return LockedConversation(row["last_seq"], list(row["members"]))
+
+    async def message_by_client_id(
+        self, conn: Connection, sender_id: UUID, client_message_id: str
+    ) -> StoredMessage | None:
+        row = await conn.fetchrow(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages "  # noqa: S608
+            "WHERE sender_id = $1 AND client_message_id = $2",
+            sender_id,
+            client_message_id,
+        )
+        return None if row is None else _message(row)
+
+    async def append_message(self, conn: Connection, message: StoredMessage) -> None:
+        """Insert at ``message.seq``, move the conversation on, and mark it read by its sender."""
+        await conn.execute(
+            f"""
+            WITH inserted AS (
+                INSERT INTO messages ({_MESSAGE_COLUMNS})
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL)
+            ), moved AS (
+                UPDATE conversations SET last_seq = $3, last_activity_at = $9 WHERE id = $2
+            )
+            UPDATE participants SET last_read_seq = $3
+            WHERE conversation_id = $2 AND user_id = $4
+            """,  # noqa: S608
+            message.id,
+            message.conversation_id,
+            message.seq,
+            message.sender_id,
+            message.client_message_id,
+            message.content,
+            message.body_in_mongo,
+            message.attachments,
+            message.created_at,
+        )
+
+    async def lock_message(
+        self, conn: Connection, conversation_id: UUID, message_id: UUID
+    ) -> StoredMessage | None:
+        row = await conn.fetchrow(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages "  # noqa: S608
+            "WHERE conversation_id = $1 AND id = $2 FOR UPDATE",
+            conversation_id,
+            message_id,
+        )
+        return None if row is None else _message(row)
+
+    async def edit_message(
+        self,
+        conn: Connection,
+        message_id: UUID,
+        content: str | None,
+        body_in_mongo: bool,
+        at: datetime,
+    ) -> StoredMessage:
+        row = await conn.fetchrow(
+            f"""
+            UPDATE messages SET content = $2, body_in_mongo = $3, edited_at = $4 WHERE id = $1
+            RETURNING {_MESSAGE_COLUMNS}
+            """,  # noqa: S608
+            message_id,
+            content,
+            body_in_mongo,
+            at,
+        )
+        assert row is not None  # locked by the caller
+        return _message(row)
+
+    async def tombstone_message(self, conn: Connection, message_id: UUID, at: datetime) -> None:
+        await conn.execute(
+            """
+            UPDATE messages SET content = NULL, body_in_mongo = false, attachments = '{}',
+                                deleted_at = $2
+            WHERE id = $1
+            """,
+            message_id,
+            at,
+        )
+
+    async def page_after(
+        self, conn: Connection, conversation_id: UUID, after: int, limit: int
+    ) -> list[StoredMessage]:
+        rows = await conn.fetch(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages "  # noqa: S608
+            "WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            conversation_id,
+            after,
+            limit,
+        )
+        return [_message(row) for row in rows]
+
+    async def page_before(
+        self, conn: Connection, conversation_id: UUID, before: int | None, limit: int
+    ) -> list[StoredMessage]:
+        """Newest first, below ``before`` (or from the newest)."""
+        rows = await conn.fetch(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages "  # noqa: S608
+            "WHERE conversation_id = $1 AND ($2::bigint IS NULL OR seq < $2) "
+            "ORDER BY seq DESC LIMIT $3",
+            conversation_id,
+            before,
+            limit,
+        )
+        return [_message(row) for row in rows]
+
+    async def messages_at(
+        self, conn: Connection, conversation_ids: list[UUID], seqs: list[int]
+    ) -> list[StoredMessage]:
+        rows = await conn.fetch(
+            f"""
+            SELECT {", ".join(f"m.{c.strip()}" for c in _MESSAGE_COLUMNS.split(","))}
+            FROM messages m JOIN unnest($1::uuid[], $2::bigint[]) AS t(cid, seq)
+              ON m.conversation_id = t.cid AND m.seq = t.seq
+            """,  # noqa: S608
+            conversation_ids,
+            seqs,
+        )
+        return [_message(row) for row in rows]
+
+    async def advance_read_marker(
+        self, conn: Connection, conversation_id: UUID, user_id: UUID, seq: int
+    ) -> tuple[int, int, bool] | None:
+        """Move the marker forward only, never past the newest message.
+
+        Returns (marker, last seq, moved) or None for a non-participant.
+        """
+        row = await conn.fetchrow(
+            """
+            WITH target AS (
+                SELECT p.last_read_seq AS old, LEAST(GREATEST(p.last_read_seq, $3), c.last_seq)
+                       AS new, c.last_seq
+                FROM participants p JOIN conversations c ON c.id = p.conversation_id
+                WHERE p.conversation_id = $1 AND p.user_id = $2
+                FOR UPDATE OF p
+            ), moved AS (
+                UPDATE participants SET last_read_seq = target.new FROM target
+                WHERE conversation_id = $1 AND user_id = $2 AND target.new > target.old
+            )
+            SELECT old, new, last_seq FROM target
+            """,
+            conversation_id,
+            user_id,
+            seq,
+        )
+        if row is None:
+            return None
+        return row["new"], row["last_seq"], row["new"] > row["old"]

@@ -1,0 +1,456 @@
+"""Chat use cases: conversations, the send path, history, edits, deletes and read markers.
+
+One send path serves REST and the ``message.send`` commands from the queue: it runs inside the
+caller's transaction, takes the conversation's row lock, assigns the next seq, and writes the
+message, the sender's read marker and the ``message.created`` outbox row together. A repeated
+``(sender, clientMessageId)`` returns the stored message and writes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+import msgspec
+
+from chat.api import (
+    ConversationPage,
+    ConversationView,
+    CreateConversationRequest,
+    MessagePage,
+    MessagesQuery,
+    Participant,
+    ReadResponse,
+)
+from chat.bodies import MessageBodies
+from chat.config import SERVICE
+from chat.domain import StoredMessage, can_delete, can_manage, direct_key, unread
+from chat.repository import ChatRepository, ConversationRow, Membership
+from contracts import make_envelope
+from contracts.envelope import Envelope
+from contracts.events import (
+    ConversationCreated,
+    ConversationMemberAdded,
+    ConversationMemberRemoved,
+    ConversationUpdated,
+    MessageCreated,
+    MessageDeleted,
+    MessageRead,
+    MessageUpdated,
+    MessageView,
+)
+from contracts.wire import Event
+from servicekit.outbox import add_to_outbox
+from servicekit.postgres import Connection, Pool
+from servicekit.problems import FieldError, ProblemError, not_found, validation_problem
+
+NO_CONVERSATION = "No such conversation"
+
+
+@dataclass(frozen=True, slots=True)
+class SendCommand:
+    conversation_id: uuid.UUID
+    sender_id: uuid.UUID
+    content: str
+    client_message_id: str | None
+    attachments: list[uuid.UUID]
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    message: MessageView
+    created: bool
+
+
+class ChatService:
+    def __init__(
+        self,
+        *,
+        pool: Pool,
+        store: ChatRepository,
+        bodies: MessageBodies,
+        inline_body_bytes: int,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._pool = pool
+        self._store = store
+        self._bodies = bodies
+        self._inline_body_bytes = inline_body_bytes
+        self._clock = clock
+
+    # --- conversations ------------------------------------------------------------------
+
+    async def create_conversation(
+        self, creator: uuid.UUID, request: CreateConversationRequest
+    ) -> tuple[ConversationView, bool]:
+        """The conversation and whether it is new (a direct pair returns the existing one)."""
+        others = list(dict.fromkeys(i for i in request.participant_ids if i != creator))
+        kind = request.type or ("direct" if len(others) == 1 and request.title is None else "group")
+        if kind == "direct" and len(others) != 1:
+            raise validation_problem(
+                [FieldError("participantIds", "a direct conversation has exactly one other person")]
+            )
+        if kind == "direct" and request.title is not None:
+            raise validation_problem([FieldError("title", "a direct conversation has no title")])
+        if not others:
+            raise validation_problem(
+                [FieldError("participantIds", "name at least one other person")]
+            )
+        now = self._clock()
+        row = ConversationRow(uuid.uuid4(), kind, request.title, creator, now, now, 0)
+        key = direct_key(creator, others[0]) if kind == "direct" else None
+        async with self._pool.acquire() as conn, conn.transaction():
+            unknown = set(others) - await self._store.known_users(conn, others)
+            if unknown:
+                raise validation_problem(
+                    [FieldError("participantIds", f"unknown users: {sorted(map(str, unknown))}")]
+                )
+            if not await self._store.insert_conversation(conn, row, key):
+                assert key is not None
+                existing = await self._store.direct_conversation_id(conn, key)
+                assert existing is not None
+                return await self.conversation(creator, existing), False
+            role = "owner" if kind == "group" else "member"
+            members = [(creator, role), *((other, "member") for other in others)]
+            await self._store.add_participants(conn, row.id, members, now)
+            event = ConversationCreated(
+                conversation_id=row.id,
+                type="direct" if kind == "direct" else "group",
+                title=row.title,
+                created_by=creator,
+                participant_ids=[creator, *others],
+                created_at=now,
+            )
+            await add_to_outbox(conn, [_envelope(event)])
+        return await self.conversation(creator, row.id), True
+
+    async def conversation(
+        self, user_id: uuid.UUID, conversation_id: uuid.UUID
+    ) -> ConversationView:
+        async with self._pool.acquire() as conn:
+            membership = await self._store.membership(conn, conversation_id, user_id)
+            if membership is None:
+                raise not_found(NO_CONVERSATION)
+            [view] = await self._conversation_views(conn, [membership])
+        return view
+
+    async def conversations(
+        self, user_id: uuid.UUID, limit: int, cursor: str | None
+    ) -> ConversationPage:
+        after = _decode_cursor(cursor) if cursor else None
+        async with self._pool.acquire() as conn:
+            found = await self._store.conversations_of(conn, user_id, after, limit + 1)
+            page = found[:limit]
+            views = await self._conversation_views(conn, page)
+        next_cursor = None
+        if len(found) > limit:
+            last = page[-1].conversation
+            next_cursor = _encode_cursor(last.last_activity_at, last.id)
+        return ConversationPage(conversations=views, next_cursor=next_cursor)
+
+    async def rename(
+        self, user_id: uuid.UUID, conversation_id: uuid.UUID, title: str | None
+    ) -> ConversationView:
+        now = self._clock()
+        async with self._pool.acquire() as conn, conn.transaction():
+            membership = await self._member(conn, conversation_id, user_id)
+            if membership.conversation.type == "direct":
+                raise ProblemError(409, "A direct conversation has no title", title="Conflict")
+            if not can_manage(membership.role):
+                raise ProblemError(403, "Only owners and admins rename a conversation")
+            await self._store.update_title(conn, conversation_id, title, now)
+            event = ConversationUpdated(
+                conversation_id=conversation_id, title=title, updated_by=user_id, updated_at=now
+            )
+            await add_to_outbox(conn, [_envelope(event)])
+        return await self.conversation(user_id, conversation_id)
+
+    async def add_participants(
+        self, user_id: uuid.UUID, conversation_id: uuid.UUID, user_ids: list[uuid.UUID]
+    ) -> ConversationView:
+        now = self._clock()
+        async with self._pool.acquire() as conn, conn.transaction():
+            membership = await self._member(conn, conversation_id, user_id)
+            if membership.conversation.type == "direct":
+                raise ProblemError(409, "A direct conversation has two people", title="Conflict")
+            if not can_manage(membership.role):
+                raise ProblemError(403, "Only owners and admins add participants")
+            unknown = set(user_ids) - await self._store.known_users(conn, user_ids)
+            if unknown:
+                raise validation_problem(
+                    [FieldError("userIds", f"unknown users: {sorted(map(str, unknown))}")]
+                )
+            added = await self._store.add_participants(
+                conn, conversation_id, [(i, "member") for i in dict.fromkeys(user_ids)], now
+            )
+            events = [
+                ConversationMemberAdded(
+                    conversation_id=conversation_id, user_id=i, role="member", by=user_id, at=now
+                )
+                for i in added
+            ]
+            await add_to_outbox(conn, [_envelope(e) for e in events])
+        return await self.conversation(user_id, conversation_id)
+
+    async def remove_participant(
+        self, user_id: uuid.UUID, conversation_id: uuid.UUID, removed_id: uuid.UUID
+    ) -> None:
+        now = self._clock()
+        async with self._pool.acquire() as conn, conn.transaction():
+            membership = await self._member(conn, conversation_id, user_id)
+            if membership.conversation.type == "direct":
+                raise ProblemError(409, "Nobody leaves a direct conversation", title="Conflict")
+            if removed_id != user_id and not can_manage(membership.role):
+                raise ProblemError(403, "Only owners and admins remove others")
+            if not await self._store.remove_participant(conn, conversation_id, removed_id):
+                raise not_found("Not a participant")
+            event = ConversationMemberRemoved(
+                conversation_id=conversation_id, user_id=removed_id, by=user_id, at=now
+            )
+            await add_to_outbox(conn, [_envelope(event)])
+
+    # --- messages -----------------------------------------------------------------------
+
+    async def send(self, command: SendCommand) -> Sent:
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                return await self.send_in(conn, command)
+        except asyncpg.UniqueViolationError:
+            # The same clientMessageId, committed meanwhile for another conversation.
+            raise ProblemError(409, "clientMessageId already used", title="Conflict") from None
+
+    async def send_in(self, conn: Connection, command: SendCommand) -> Sent:
+        """The send path, inside the caller's transaction (REST or the queue consumer)."""
+        locked = await self._store.lock_conversation(conn, command.conversation_id)
+        if locked is None or command.sender_id not in locked.member_ids:
+            raise not_found(NO_CONVERSATION)
+        if command.client_message_id is not None:
+            # After the lock: a concurrent send of the same id has committed or not started.
+            stored = await self._store.message_by_client_id(
+                conn, command.sender_id, command.client_message_id
+            )
+            if stored is not None:
+                if stored.conversation_id != command.conversation_id:
+                    raise ProblemError(409, "clientMessageId already used", title="Conflict")
+                return Sent(await self._view(stored), created=False)
+        if command.attachments:
+            raise validation_problem([FieldError("attachments", "unknown media")])
+        now = self._clock()
+        message_id = uuid.uuid4()
+        in_mongo = len(command.content.encode()) > self._inline_body_bytes
+        if in_mongo:
+            await self._bodies.put(message_id, command.content)
+        stored = StoredMessage(
+            id=message_id,
+            conversation_id=command.conversation_id,
+            seq=locked.last_seq + 1,
+            sender_id=command.sender_id,
+            client_message_id=command.client_message_id,
+            content=None if in_mongo else command.content,
+            body_in_mongo=in_mongo,
+            attachments=command.attachments,
+            created_at=now,
+            edited_at=None,
+            deleted_at=None,
+        )
+        await self._store.append_message(conn, stored)
+        view = _message_view(stored, command.content)
+        await add_to_outbox(
+            conn, [_envelope(MessageCreated(message=view, recipient_ids=locked.member_ids))]
+        )
+        return Sent(view, created=True)
+
+    async def history(
+        self, user_id: uuid.UUID, conversation_id: uuid.UUID, query: MessagesQuery
+    ) -> MessagePage:
+        if query.before is not None and query.after is not None:
+            raise validation_problem([FieldError("before", "send before or after, not both")])
+        async with self._pool.acquire() as conn:
+            await self._member(conn, conversation_id, user_id)
+            if query.after is not None:
+                found = await self._store.page_after(
+                    conn, conversation_id, query.after, query.limit + 1
+                )
+                page = found[: query.limit]
+            else:
+                found = await self._store.page_before(
+                    conn, conversation_id, query.before, query.limit + 1
+                )
+                page = list(reversed(found[: query.limit]))
+        return MessagePage(messages=await self._views(page), has_more=len(found) > query.limit)
+
+    async def edit(
+        self, user_id: uuid.UUID, conversation_id: uuid.UUID, message_id: uuid.UUID, content: str
+    ) -> MessageView:
+        now = self._clock()
+        async with self._pool.acquire() as conn, conn.transaction():
+            await self._member(conn, conversation_id, user_id)
+            message = await self._store.lock_message(conn, conversation_id, message_id)
+            if message is None:
+                raise not_found("No such message")
+            if message.sender_id != user_id:
+                raise ProblemError(403, "Only the sender edits a message")
+            if message.deleted_at is not None:
+                raise ProblemError(409, "The message was deleted", title="Conflict")
+            in_mongo = len(content.encode()) > self._inline_body_bytes
+            if in_mongo:
+                await self._bodies.put(message_id, content)
+            edited = await self._store.edit_message(
+                conn, message_id, None if in_mongo else content, in_mongo, now
+            )
+            view = _message_view(edited, content)
+            members = await self._store.member_ids(conn, conversation_id)
+            await add_to_outbox(
+                conn, [_envelope(MessageUpdated(message=view, recipient_ids=members))]
+            )
+        if message.body_in_mongo and not in_mongo:
+            await self._bodies.delete(message_id)
+        return view
+
+    async def delete(
+        self, user_id: uuid.UUID, conversation_id: uuid.UUID, message_id: uuid.UUID
+    ) -> None:
+        now = self._clock()
+        async with self._pool.acquire() as conn, conn.transaction():
+            membership = await self._member(conn, conversation_id, user_id)
+            message = await self._store.lock_message(conn, conversation_id, message_id)
+            if message is None:
+                raise not_found("No such message")
+            if not can_delete(message, user_id, membership.role):
+                raise ProblemError(403, "Only the sender or an owner or admin deletes a message")
+            if message.deleted_at is not None:
+                return
+            await self._store.tombstone_message(conn, message_id, now)
+            members = await self._store.member_ids(conn, conversation_id)
+            event = MessageDeleted(
+                conversation_id=conversation_id,
+                message_id=message_id,
+                seq=message.seq,
+                deleted_by=user_id,
+                deleted_at=now,
+                recipient_ids=members,
+            )
+            await add_to_outbox(conn, [_envelope(event)])
+        if message.body_in_mongo:
+            await self._bodies.delete(message_id)
+
+    async def mark_read(
+        self, user_id: uuid.UUID, conversation_id: uuid.UUID, seq: int
+    ) -> ReadResponse:
+        now = self._clock()
+        async with self._pool.acquire() as conn, conn.transaction():
+            marker = await self._store.advance_read_marker(conn, conversation_id, user_id, seq)
+            if marker is None:
+                raise not_found(NO_CONVERSATION)
+            read_seq, last_seq, moved = marker
+            if moved:
+                event = MessageRead(
+                    conversation_id=conversation_id, user_id=user_id, seq=read_seq, read_at=now
+                )
+                await add_to_outbox(conn, [_envelope(event)])
+        return ReadResponse(last_read_seq=read_seq, unread_count=unread(last_seq, read_seq))
+
+    # --- users replica ------------------------------------------------------------------
+
+    async def remember_user(
+        self, conn: Connection, user_id: uuid.UUID, username: str, display_name: str, at: datetime
+    ) -> None:
+        await self._store.upsert_user(conn, user_id, username, display_name, at)
+
+    # --- views --------------------------------------------------------------------------
+
+    async def _member(
+        self, conn: Connection, conversation_id: uuid.UUID, user_id: uuid.UUID
+    ) -> Membership:
+        membership = await self._store.membership(conn, conversation_id, user_id)
+        if membership is None:
+            raise not_found(NO_CONVERSATION)
+        return membership
+
+    async def _view(self, message: StoredMessage) -> MessageView:
+        [view] = await self._views([message])
+        return view
+
+    async def _views(self, messages: list[StoredMessage]) -> list[MessageView]:
+        bodies = await self._bodies.get_many([m.id for m in messages if m.body_in_mongo])
+        return [
+            _message_view(m, bodies.get(m.id) if m.body_in_mongo else m.content) for m in messages
+        ]
+
+    async def _conversation_views(
+        self, conn: Connection, memberships: list[Membership]
+    ) -> list[ConversationView]:
+        ids = [m.conversation.id for m in memberships]
+        participants = await self._store.participants(conn, ids)
+        with_messages = [m.conversation for m in memberships if m.conversation.last_seq > 0]
+        last = await self._store.messages_at(
+            conn, [c.id for c in with_messages], [c.last_seq for c in with_messages]
+        )
+        last_views = {view.conversation_id: view for view in await self._views(last)}
+        return [
+            ConversationView(
+                id=m.conversation.id,
+                type="direct" if m.conversation.type == "direct" else "group",
+                title=m.conversation.title,
+                created_by=m.conversation.created_by,
+                created_at=m.conversation.created_at,
+                last_activity_at=m.conversation.last_activity_at,
+                last_seq=m.conversation.last_seq,
+                participants=[
+                    Participant(
+                        user_id=p.user_id,
+                        role="owner"
+                        if p.role == "owner"
+                        else "admin"
+                        if p.role == "admin"
+                        else "member",
+                        joined_at=p.joined_at,
+                        last_read_seq=p.last_read_seq,
+                        username=p.username,
+                        display_name=p.display_name,
+                    )
+                    for p in participants
+                    if p.conversation_id == m.conversation.id
+                ],
+                last_message=last_views.get(m.conversation.id),
+                unread_count=unread(m.conversation.last_seq, m.last_read_seq),
+            )
+            for m in memberships
+        ]
+
+
+def _message_view(message: StoredMessage, content: str | None) -> MessageView:
+    return MessageView(
+        id=message.id,
+        conversation_id=message.conversation_id,
+        seq=message.seq,
+        sender_id=message.sender_id,
+        content=None if message.deleted_at is not None else content,
+        client_message_id=message.client_message_id,
+        attachments=message.attachments,
+        created_at=message.created_at,
+        edited_at=message.edited_at,
+        deleted_at=message.deleted_at,
+    )
+
+
+def _envelope(event: Event) -> Envelope[Event]:
+    return make_envelope(event, producer=SERVICE)
+
+
+def _encode_cursor(at: datetime, conversation_id: uuid.UUID) -> str:
+    raw = msgspec.json.encode([at, conversation_id])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        at, conversation_id = msgspec.json.decode(raw, type=tuple[datetime, uuid.UUID])
+    except (ValueError, msgspec.DecodeError):
+        raise validation_problem([FieldError("cursor", "is not a cursor this API gave")]) from None
+    return at, conversation_id
