@@ -294,3 +294,18 @@ def read_service_settings(
         database_url=read_database_url(env, service) if postgres else None,
         mongo=read_mongo(env, service) if mongo else None,
     )
+
+
+class ExtendsServiceSettings:
+    """For a service's own settings class that holds ``service: ServiceSettings`` plus more:
+    exposes what ``run_service`` reads (``platform``, ``database_url``)."""
+
+    service: ServiceSettings
+
+    @property
+    def platform(self) -> PlatformSettings:
+        return self.service.platform
+
+    @property
+    def database_url(self) -> str | None:
+        return self.service.database_url

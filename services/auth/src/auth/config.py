@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from servicekit.settings import (
     Environment,
-    PlatformSettings,
+    ExtendsServiceSettings,
     ServiceSettings,
     read_service_settings,
 )
@@ -25,20 +25,12 @@ class LoginLimits:
 
 
 @dataclass(frozen=True, slots=True)
-class AuthSettings:
+class AuthSettings(ExtendsServiceSettings):
     service: ServiceSettings
     bcrypt_rounds: int
     bcrypt_max_pending: int
     refresh_token_seconds: int
     limits: LoginLimits
-
-    @property
-    def platform(self) -> PlatformSettings:
-        return self.service.platform
-
-    @property
-    def database_url(self) -> str | None:
-        return self.service.database_url
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> AuthSettings:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from servicekit.settings import (
     Environment,
-    PlatformSettings,
+    ExtendsServiceSettings,
     ServiceSettings,
     read_service_settings,
 )
@@ -17,17 +17,9 @@ DEFAULT_PORT = 8002
 
 
 @dataclass(frozen=True, slots=True)
-class ChatSettings:
+class ChatSettings(ExtendsServiceSettings):
     service: ServiceSettings
     inline_body_bytes: int
-
-    @property
-    def platform(self) -> PlatformSettings:
-        return self.service.platform
-
-    @property
-    def database_url(self) -> str | None:
-        return self.service.database_url
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> ChatSettings:
