@@ -63,7 +63,7 @@ def messaging_resource(
         messaging: Messaging | None = None
         try:
             channel = await connection.channel()
-            await declare_topology(channel, platform.amqp.retry_delay_ms)
+            await declare_topology(channel)
             await channel.close()
             publisher = await ConfirmedPublisher.open(connection, app_id=platform.service)
             messaging = Messaging(connection, publisher)

@@ -16,6 +16,7 @@ from contracts.wire import Attachments, ClientMessageId, ConversationTitle, Mess
 ConversationType = Literal["direct", "group"]
 Role = Literal["owner", "admin", "member"]
 MAX_PARTICIPANTS = 500
+MAX_SEQ = 2**63 - 1  # Postgres bigint: a larger number is invalid input, not a server error
 
 
 class Body(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
@@ -51,7 +52,7 @@ class EditMessageRequest(Body):
 
 
 class ReadRequest(Body):
-    seq: Annotated[int, Meta(ge=0)]
+    seq: Annotated[int, Meta(ge=0, le=MAX_SEQ)]
 
 
 class ConversationListQuery(Query):
@@ -61,8 +62,8 @@ class ConversationListQuery(Query):
 
 class MessagesQuery(Query):
     limit: Annotated[int, Meta(ge=1, le=100)] = 50
-    before: Annotated[int, Meta(ge=1)] | None = None
-    after: Annotated[int, Meta(ge=0)] | None = None
+    before: Annotated[int, Meta(ge=1, le=MAX_SEQ)] | None = None
+    after: Annotated[int, Meta(ge=0, le=MAX_SEQ)] | None = None
 
 
 class Participant(Body):

@@ -100,32 +100,38 @@ class ChatService:
             raise validation_problem(
                 [FieldError("participantIds", "name at least one other person")]
             )
+        _check_text("title", request.title)
         now = self._clock()
         row = ConversationRow(uuid.uuid4(), kind, request.title, creator, now, now, 0)
         key = direct_key(creator, others[0]) if kind == "direct" else None
+        existing: uuid.UUID | None = None
         async with self._pool.acquire() as conn, conn.transaction():
             unknown = set(others) - await self._store.known_users(conn, others)
             if unknown:
                 raise validation_problem(
                     [FieldError("participantIds", f"unknown users: {sorted(map(str, unknown))}")]
                 )
-            if not await self._store.insert_conversation(conn, row, key):
+            if await self._store.insert_conversation(conn, row, key):
+                role = "owner" if kind == "group" else "member"
+                members = [(creator, role), *((other, "member") for other in others)]
+                await self._store.add_participants(conn, row.id, members, now)
+                event = ConversationCreated(
+                    conversation_id=row.id,
+                    type="direct" if kind == "direct" else "group",
+                    title=row.title,
+                    created_by=creator,
+                    participant_ids=[creator, *others],
+                    created_at=now,
+                )
+                await add_to_outbox(conn, [_envelope(event)])
+            else:
                 assert key is not None
                 existing = await self._store.direct_conversation_id(conn, key)
                 assert existing is not None
-                return await self.conversation(creator, existing), False
-            role = "owner" if kind == "group" else "member"
-            members = [(creator, role), *((other, "member") for other in others)]
-            await self._store.add_participants(conn, row.id, members, now)
-            event = ConversationCreated(
-                conversation_id=row.id,
-                type="direct" if kind == "direct" else "group",
-                title=row.title,
-                created_by=creator,
-                participant_ids=[creator, *others],
-                created_at=now,
-            )
-            await add_to_outbox(conn, [_envelope(event)])
+        # Read once this connection is back in the pool: concurrent creates of one pair must
+        # not each hold a connection while waiting for another (that starves the pool).
+        if existing is not None:
+            return await self.conversation(creator, existing), False
         return await self.conversation(creator, row.id), True
 
     async def conversation(
@@ -155,6 +161,7 @@ class ChatService:
     async def rename(
         self, user_id: uuid.UUID, conversation_id: uuid.UUID, title: str | None
     ) -> ConversationView:
+        _check_text("title", title)
         now = self._clock()
         async with self._pool.acquire() as conn, conn.transaction():
             membership = await self._member(conn, conversation_id, user_id)
@@ -225,6 +232,8 @@ class ChatService:
 
     async def send_in(self, conn: Connection, command: SendCommand) -> Sent:
         """The send path, inside the caller's transaction (REST or the queue consumer)."""
+        _check_text("content", command.content)
+        _check_text("clientMessageId", command.client_message_id)
         locked = await self._store.lock_conversation(conn, command.conversation_id)
         if locked is None or command.sender_id not in locked.member_ids:
             raise not_found(NO_CONVERSATION)
@@ -286,6 +295,7 @@ class ChatService:
     async def edit(
         self, user_id: uuid.UUID, conversation_id: uuid.UUID, message_id: uuid.UUID, content: str
     ) -> MessageView:
+        _check_text("content", content)
         now = self._clock()
         async with self._pool.acquire() as conn, conn.transaction():
             await self._member(conn, conversation_id, user_id)
@@ -436,6 +446,12 @@ def _message_view(message: StoredMessage, content: str | None) -> MessageView:
         edited_at=message.edited_at,
         deleted_at=message.deleted_at,
     )
+
+
+def _check_text(field: str, text: str | None) -> None:
+    """Postgres text cannot hold NUL: refuse it as invalid input instead of failing with a 500."""
+    if text is not None and "\x00" in text:
+        raise validation_problem([FieldError(field, "must not contain NUL characters")])
 
 
 def _envelope(event: Event) -> Envelope[Event]:

@@ -77,7 +77,7 @@ class ConsumerRunner[Tx]:
         await declare_exchanges(channel)
         # The declared (robust) queue is what the channel restores, consumer included, after
         # a reconnect; a queue looked up without declaring would silently stay cancelled.
-        self._queue = await declare_work_queue(channel, self._spec, self._settings.retry_delay_ms)
+        self._queue = await declare_work_queue(channel, self._spec)
         self._consumer_tag = await self._queue.consume(self._on_message, no_ack=False)
         self._channel = channel
         _log.info("consumer_started", consumer=self._name, queue=self._spec.name)
@@ -139,7 +139,11 @@ class ConsumerRunner[Tx]:
             return await self._dead_letter(message, f"failed {attempts + 1} times: {error!r}")
         _log.warning("message_retry", attempt=attempts + 1, error=repr(error))
         await self._forward(
-            message, "", retry_queue(self._spec.name), {RETRY_COUNT_HEADER: attempts + 1}
+            message,
+            "",
+            retry_queue(self._spec.name),
+            {RETRY_COUNT_HEADER: attempts + 1},
+            expiration_ms=self._settings.retry_delay_ms,
         )
         return "retried"
 
@@ -164,6 +168,7 @@ class ConsumerRunner[Tx]:
         exchange: str,
         routing_key: str,
         extra_headers: dict[str, HeaderValue],
+        expiration_ms: int | None = None,
     ) -> None:
         """Republish with a confirm, then ack; if that fails, requeue so nothing is lost."""
         headers: dict[str, HeaderValue] = {
@@ -179,6 +184,7 @@ class ConsumerRunner[Tx]:
             type=message.type or "",
             trace_id=message.correlation_id,
             headers=headers,
+            expiration_ms=expiration_ms,
         )
         try:
             await self._publisher.publish_many([outgoing], exchange=exchange)

@@ -44,6 +44,8 @@ class OutgoingMessage:
     type: str
     trace_id: str | None = None
     headers: Mapping[str, HeaderValue] = field(default_factory=dict)
+    expiration_ms: int | None = None
+    """Per-message TTL: how long it waits in a delay queue (the retry queues) before it moves on."""
     mandatory: bool = True
     """Unroutable is an error (the default); events that only live instances subscribe to
     pass ``durably_consumed(key)`` so a moment with no subscriber does not block the outbox."""
@@ -146,6 +148,7 @@ class ConfirmedPublisher:
             timestamp=datetime.now(UTC),
             correlation_id=message.trace_id,
             headers=headers,
+            expiration=None if message.expiration_ms is None else message.expiration_ms / 1000,
         )
         async with self._window:
             confirmation = await exchange.publish(

@@ -24,9 +24,7 @@ async def declare_exchanges(channel: AbstractChannel) -> AbstractExchange:
     return exchange
 
 
-async def declare_work_queue(
-    channel: AbstractChannel, spec: QueueSpec, retry_delay_ms: int
-) -> AbstractQueue:
+async def declare_work_queue(channel: AbstractChannel, spec: QueueSpec) -> AbstractQueue:
     """The queue, its ``.dlq`` and its ``.retry`` queue that returns messages after a delay."""
     queue = await channel.declare_queue(
         spec.name,
@@ -45,26 +43,24 @@ async def declare_work_queue(
     )
     await dlq.bind(DEAD_LETTER_EXCHANGE, routing_key=spec.name)
     # Expired retries go back through the default exchange straight to the work queue only,
-    # not through ``chat`` where every other bound queue would receive them again.
+    # not through ``chat`` where every other bound queue would receive them again. The delay is
+    # each message's own expiration, not a queue argument: services configured with different
+    # delays can then all declare the queue (a differing argument would be refused).
     await channel.declare_queue(
         retry_queue(spec.name),
         durable=True,
-        arguments={
-            "x-message-ttl": retry_delay_ms,
-            "x-dead-letter-exchange": "",
-            "x-dead-letter-routing-key": spec.name,
-        },
+        arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": spec.name},
     )
     return queue
 
 
 async def declare_topology(
-    channel: AbstractChannel, retry_delay_ms: int, queues: Iterable[QueueSpec] = QUEUES
+    channel: AbstractChannel, queues: Iterable[QueueSpec] = QUEUES
 ) -> AbstractExchange:
     """Everything a publisher needs to be routable and a consumer needs to start."""
     exchange = await declare_exchanges(channel)
     for spec in queues:
-        await declare_work_queue(channel, spec, retry_delay_ms)
+        await declare_work_queue(channel, spec)
     return exchange
 
 

@@ -1,0 +1,403 @@
+"""Fixtures of chat's integration tests: the real app in-process on a fresh, migrated Postgres
+database, with the session's Redis prefix and Mongo wire server, and a RabbitMQ vhost of the
+chat suite's own inside the session's namespace (``chat_amqp_url``).
+
+One app per test module (``chat_server``). Chat only verifies tokens, so tests mint them with the
+app's JWT settings; the users they stand for reach chat's replica the way production users do,
+as ``user.registered`` events on the ``chat`` exchange that the app's consumer applies. The queue
+side of the send path is driven the way the gateway drives it: ``message.send`` envelopes
+published with a confirmed publisher on that vhost.
+
+Bodies above 256 bytes go to MongoDB, so the large-body tests stay cheap; a failing command is
+retried once after 50 ms before it is dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from multidict import CIMultiDictProxy
+
+from chat.app import create_app, migration_sets
+from chat.bodies import COLLECTION
+from chat.config import ChatSettings, load_settings
+from contracts import make_envelope
+from contracts.envelope import Envelope, decode_envelope
+from contracts.events import MessageSend, UserRegistered
+from contracts.names import MESSAGE_SEND, MESSAGES_QUEUE, dead_letter_queue
+from devstack.broker_probe import collect_settled, declare_probe_queue
+from devstack.infra import amqp_url_for_vhost, create_vhost, delete_vhost
+from devstack.isolation import RABBITMQ_URL, IsolatedInfra, free_port
+from servicekit.amqp.connection import connect
+from servicekit.amqp.publisher import ConfirmedPublisher, OutgoingMessage
+from servicekit.http_app import METRICS
+from servicekit.resources import MONGO, POSTGRES
+from servicekit.service_main import migrate
+from servicekit.tokens import TokenIssuer
+
+Client = TestClient[web.Request, web.Application]
+
+INLINE_BYTES = 256
+SETTINGS = {
+    "MESSAGE_INLINE_BYTES": str(INLINE_BYTES),
+    "AMQP_MAX_RETRIES": "1",
+    "AMQP_RETRY_DELAY_MS": "50",
+}
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def ok(self, status: int = 200) -> Any:
+        """The JSON body, after checking the status."""
+        assert self.status == status, (self.status, self.body)
+        assert self.headers["Content-Type"].startswith("application/json"), self.headers
+        return self.json()
+
+    def problem(self, status: int) -> dict[str, Any]:
+        """The body, after checking it is an RFC 9457 problem with this status."""
+        assert self.status == status, (self.status, self.body)
+        assert self.headers["Content-Type"].startswith("application/problem+json"), self.headers
+        body: dict[str, Any] = self.json()
+        assert body["status"] == status
+        assert isinstance(body["title"], str)
+        return body
+
+    def field_errors(self, status: int = 422) -> set[str]:
+        """The fields a 422 problem names."""
+        body = self.problem(status)
+        return {error["field"] for error in body["errors"]}
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    username: str
+    display_name: str
+    token: str
+
+    @property
+    def uuid(self) -> uuid.UUID:
+        return uuid.UUID(self.id)
+
+
+@dataclass
+class ChatServer:
+    app: web.Application
+    client: Client
+    settings: ChatSettings
+    database_url: str
+    publisher: ConfirmedPublisher
+    issuer: TokenIssuer
+    broker: AbstractRobustConnection
+
+    async def fetchval(self, query: str, *args: object) -> Any:
+        return await self.app[POSTGRES].fetchval(query, *args)
+
+    async def fetch(self, query: str, *args: object) -> list[Any]:
+        return list(await self.app[POSTGRES].fetch(query, *args))
+
+    async def make_admin(self, conversation_id: str, user: User) -> None:
+        """Nothing in the API makes an admin yet, so the tests set the role in the store."""
+        result = await self.app[POSTGRES].execute(
+            "UPDATE participants SET role = 'admin' WHERE conversation_id = $1 AND user_id = $2",
+            uuid.UUID(conversation_id),
+            user.uuid,
+        )
+        assert result == "UPDATE 1"
+
+    async def mongo_body(self, message_id: str) -> str | None:
+        """The content MongoDB keeps for a message, if any."""
+        found = await self.app[MONGO][COLLECTION].find_one({"_id": message_id})
+        return None if found is None else str(found["content"])
+
+    async def outbox_drained(self, timeout: float = 20.0) -> None:
+        """Until the relay has published (with confirms) every event committed so far."""
+        async with asyncio.timeout(timeout):
+            while await self.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"):
+                await asyncio.sleep(0.02)
+
+    def consumed(self, outcome: str, queue: str = MESSAGES_QUEUE) -> int:
+        value = self.app[METRICS].registry.get_sample_value(
+            "amqp_messages_consumed_total", {"queue": queue, "outcome": outcome}
+        )
+        return int(value or 0)
+
+    async def consumed_reaches(self, outcome: str, count: int, timeout: float = 20.0) -> None:
+        async with asyncio.timeout(timeout):
+            while self.consumed(outcome) < count:
+                await asyncio.sleep(0.02)
+
+    def token_for(self, user_id: uuid.UUID) -> str:
+        return self.issuer.issue(user_id, uuid.uuid4()).token
+
+    async def register(self, count: int = 1, tag: str = "u") -> list[User]:
+        """New users, announced by ``user.registered`` and present in chat's replica."""
+        users = []
+        for _ in range(count):
+            user_id = uuid.uuid4()
+            name = f"{tag}{user_id.hex[:12]}"
+            users.append(User(str(user_id), name, f"{tag.upper()} {name}", self.token_for(user_id)))
+        envelopes = [
+            make_envelope(
+                UserRegistered(
+                    user_id=uuid.UUID(user.id),
+                    email=f"{user.username}@example.com",
+                    username=user.username,
+                    display_name=user.display_name,
+                    created_at=datetime.now(UTC),
+                ),
+                producer="auth",
+            )
+            for user in users
+        ]
+        await self.publisher.publish_envelopes(envelopes)
+        ids = [uuid.UUID(user.id) for user in users]
+        async with asyncio.timeout(20):
+            while await self.fetchval("SELECT count(*) FROM users WHERE id = ANY($1)", ids) < count:
+                await asyncio.sleep(0.02)
+        return users
+
+    async def one(self, tag: str = "u") -> User:
+        [user] = await self.register(1, tag)
+        return user
+
+    async def publish_send(
+        self,
+        sender: User,
+        conversation_id: str,
+        content: str,
+        client_message_id: str | None = None,
+    ) -> Envelope[MessageSend]:
+        """A ``message.send`` command, as the gateway publishes it; returns its envelope."""
+        envelope = self.send_command(sender, conversation_id, content, client_message_id)
+        await self.publisher.publish_envelopes([envelope])
+        return envelope
+
+    @staticmethod
+    def send_command(
+        sender: User, conversation_id: str, content: str, client_message_id: str | None = None
+    ) -> Envelope[MessageSend]:
+        return make_envelope(
+            MessageSend(
+                conversation_id=uuid.UUID(conversation_id),
+                sender_id=sender.uuid,
+                content=content,
+                client_message_id=client_message_id or uuid.uuid4().hex,
+                sent_at=datetime.now(UTC),
+            ),
+            producer="gateway",
+        )
+
+    async def publish_raw(self, body: bytes, routing_key: str = MESSAGE_SEND) -> str:
+        """Any bytes as a message on ``chat``, confirmed; returns its message id."""
+        message_id = uuid.uuid4().hex
+        await self.publisher.publish(
+            OutgoingMessage(
+                routing_key=routing_key, body=body, message_id=message_id, type=routing_key
+            )
+        )
+        return message_id
+
+    async def dead_lettered(
+        self, message_id: str, timeout: float = 20.0
+    ) -> AbstractIncomingMessage:
+        """The message ``messages.queue.dlq`` holds under ``message_id``, taken off the queue.
+
+        Other dead letters are left unacked while looking and go back when the channel closes.
+        """
+        channel = await self.broker.channel()
+        try:
+            queue = await channel.declare_queue(dead_letter_queue(MESSAGES_QUEUE), passive=True)
+            async with asyncio.timeout(timeout):
+                while True:
+                    message = await queue.get(fail=False)
+                    if message is None:
+                        await asyncio.sleep(0.05)
+                    elif message.message_id == message_id:
+                        await message.ack()
+                        return message
+        finally:
+            await channel.close()
+
+    async def events(self, queue: AbstractQueue) -> list[Envelope[Any]]:
+        """Every event on ``queue`` once the outbox has published all that committed so far
+        (confirmed publishes are already routed, so a short quiet spell is enough)."""
+        await self.outbox_drained()
+        messages: list[AbstractIncomingMessage] = await collect_settled(queue, quiet=0.3)
+        return [decode_envelope(message.body) for message in messages]
+
+
+@dataclass
+class Api:
+    client: Client
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        user: User | None = None,
+        json: Any = None,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> Reply:
+        sent: dict[str, str] = {}
+        if user is not None:
+            sent["Authorization"] = f"Bearer {user.token}"
+        sent.update(headers or {})
+        async with self.client.request(
+            method, path, json=json, data=data, headers=sent, params=params
+        ) as response:
+            return Reply(response.status, response.headers, await response.read())
+
+    async def create(
+        self,
+        creator: User,
+        *others: User,
+        type: str | None = None,
+        title: str | None = None,
+        status: int = 201,
+    ) -> dict[str, Any]:
+        """A conversation of ``creator`` with ``others`` (its JSON)."""
+        body: dict[str, Any] = {"participantIds": [other.id for other in others]}
+        if type is not None:
+            body["type"] = type
+        if title is not None:
+            body["title"] = title
+        reply = await self.call("POST", "/api/chat", user=creator, json=body)
+        conversation: dict[str, Any] = reply.ok(status)["conversation"]
+        return conversation
+
+    async def group(self, creator: User, *others: User, title: str = "Team") -> str:
+        return str((await self.create(creator, *others, type="group", title=title))["id"])
+
+    async def send(
+        self,
+        sender: User,
+        conversation_id: str,
+        content: str,
+        client_message_id: str | None = None,
+        status: int = 201,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"content": content}
+        if client_message_id is not None:
+            body["clientMessageId"] = client_message_id
+        reply = await self.call(
+            "POST", f"/api/chat/{conversation_id}/messages", user=sender, json=body
+        )
+        message: dict[str, Any] = reply.ok(status)["message"]
+        return message
+
+    async def page(self, user: User, conversation_id: str, **params: str) -> dict[str, Any]:
+        reply = await self.call(
+            "GET", f"/api/chat/{conversation_id}/messages", user=user, params=params
+        )
+        page: dict[str, Any] = reply.ok()
+        return page
+
+    async def history(self, user: User, conversation_id: str, limit: int = 100) -> list[Any]:
+        """Every message, paging forward with ``after`` from the start."""
+        found: list[Any] = []
+        after = 0
+        for _ in range(10_000):
+            page = await self.page(user, conversation_id, after=str(after), limit=str(limit))
+            found += page["messages"]
+            if not page["hasMore"]:
+                return found
+            after = page["messages"][-1]["seq"]
+        raise AssertionError("the pages never ended")
+
+    async def conversation(self, user: User, conversation_id: str) -> dict[str, Any]:
+        reply = await self.call("GET", f"/api/chat/{conversation_id}", user=user)
+        conversation: dict[str, Any] = reply.ok()["conversation"]
+        return conversation
+
+
+@pytest.fixture(scope="session")
+def chat_amqp_url(isolated_infra: IsolatedInfra) -> Iterator[str]:
+    """A vhost of this suite's own in the session's namespace: its retry queues carry this
+    suite's short retry delay, and RabbitMQ refuses to redeclare a queue with other arguments
+    (the other suites declare the same queues with the default delay on the session's vhost)."""
+    vhost = f"{isolated_infra.namespace}-chat"
+    create_vhost(vhost)
+    yield amqp_url_for_vhost(RABBITMQ_URL, vhost)
+    delete_vhost(vhost)
+
+
+@pytest.fixture(scope="module")
+async def broker(chat_amqp_url: str) -> AsyncIterator[AbstractRobustConnection]:
+    connection = await connect(chat_amqp_url, "chat-tests")
+    yield connection
+    await connection.close()
+
+
+@pytest.fixture(scope="module")
+async def chat_server(
+    isolated_infra: IsolatedInfra,
+    tmp_path_factory: pytest.TempPathFactory,
+    broker: AbstractRobustConnection,
+    chat_amqp_url: str,
+) -> AsyncIterator[ChatServer]:
+    plan = isolated_infra.fleet_plan(Path(tmp_path_factory.mktemp("chat")))
+    env = plan.service_env("chat", free_port())
+    database_url = await isolated_infra.create_database(f"chat_{uuid.uuid4().hex[:10]}")
+    await migrate(database_url, migration_sets())
+    env.update(DATABASE_URL=database_url, RABBITMQ_URL=chat_amqp_url, **SETTINGS)
+    settings = load_settings(env)
+    app = create_app(settings)
+    publisher = await ConfirmedPublisher.open(broker, app_id="chat-tests")
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        yield ChatServer(
+            app,
+            client,
+            settings,
+            database_url,
+            publisher,
+            TokenIssuer(settings.platform.jwt),
+            broker,
+        )
+    await publisher.close()
+
+
+@pytest.fixture
+def api(chat_server: ChatServer) -> Api:
+    return Api(chat_server.client)
+
+
+Probe = Callable[..., Awaitable[AbstractQueue]]
+
+
+@pytest.fixture
+async def probe(chat_server: ChatServer, broker: AbstractRobustConnection) -> AsyncIterator[Probe]:
+    """``await probe(*routing_keys)``: a queue of the test's own that sees only what is published
+    from now on (the outbox is drained first, so no earlier test's event lands in it)."""
+    queues: list[AbstractQueue] = []
+
+    async def bind(*keys: str) -> AbstractQueue:
+        await chat_server.outbox_drained()
+        queue = await declare_probe_queue(broker, *keys)
+        queues.append(queue)
+        return queue
+
+    yield bind
+    for queue in queues:
+        await queue.delete(if_unused=False, if_empty=False)
