@@ -211,7 +211,7 @@ async def prepare_database(database_url: str) -> None:
 
 async def prepare_broker(connection: AbstractRobustConnection) -> AbstractChannel:
     channel = await connection.channel()
-    await declare_topology(channel, retry_delay_ms=1000)
+    await declare_topology(channel)
     queue = await channel.declare_queue(COUNT_QUEUE, durable=True)
     await queue.bind(names.EXCHANGE, routing_key=ROUTING_KEY)
     return channel
