@@ -36,6 +36,7 @@ bench: bootstrap
 	$(VENV)/python bench/outbox.py
 	$(VENV)/python bench/event_loops.py
 	$(VENV)/python bench/auth.py
+	$(VENV)/python bench/chat.py
 
 clean:
 	rm -rf .run .mypy_cache .ruff_cache .pytest_cache

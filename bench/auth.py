@@ -53,6 +53,7 @@ from devstack.isolation import IsolatedInfra, free_port
 from servicekit.logs import configure_logging
 from servicekit.settings import LogSettings
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 LOGIN_PATH = "/api/auth/login"
 REGISTER_PATH = "/api/auth/register"
@@ -258,6 +259,7 @@ async def migrate(env: dict[str, str]) -> None:
         "auth",
         "migrate",
         env=env,
+        cwd=REPO_ROOT,  # never bench/, where ``-m auth`` would find this script first
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
@@ -301,7 +303,7 @@ async def auth_service(env: dict[str, str], run_dir: Path) -> AsyncIterator[Auth
     log = run_dir / "auth.log"
     with log.open("wb") as output:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "auth", env=env, stdout=output, stderr=output
+            sys.executable, "-m", "auth", env=env, cwd=REPO_ROOT, stdout=output, stderr=output
         )
     auth = AuthProcess(process, f"http://{HOST}:{env['PORT']}", log)
     try:

@@ -22,8 +22,11 @@ from servicekit.openapi import Endpoint
 
 OPENAPI_PATH = "/api/chat/openapi.json"
 BODY = (400, 401, 413, 415, 422)
-CONVERSATION = "/api/chat/{conversation_id}"
-MESSAGE = CONVERSATION + "/messages/{message_id}"
+# Ids are UUID-shaped in the route itself: anything else under /api/chat is no route (404),
+# not a conversation id for the handler to authenticate first.
+UUID_PATTERN = "[0-9a-fA-F-]{36}"
+CONVERSATION = "/api/chat/{conversation_id:" + UUID_PATTERN + "}"
+MESSAGE = CONVERSATION + "/messages/{message_id:" + UUID_PATTERN + "}"
 
 ENDPOINTS = (
     Endpoint(
@@ -77,7 +80,7 @@ ENDPOINTS = (
     ),
     Endpoint(
         "DELETE",
-        CONVERSATION + "/participants/{user_id}",
+        CONVERSATION + "/participants/{user_id:" + UUID_PATTERN + "}",
         handlers.remove_participant,
         "Leave a group, or remove someone (owners and admins)",
         responses={204: None},
