@@ -4,32 +4,65 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import aiohttp
 from aiohttp import web
 
-from gateway.config import SERVICE, GatewaySettings
+from contracts.names import gateway_queue
+from contracts.topology import GATEWAY_BINDING_KEYS
+from gateway.chat_client import ChatClient
+from gateway.config import GatewaySettings
+from gateway.fanout import FanOut
 from gateway.long_polls import LongPolls
-from gateway.sockets import create_socket_server, register_handshake
-from servicekit.http_app import create_service_app
+from gateway.memberships import MembershipDirectory
+from gateway.pending_sends import PendingSends
+from gateway.sockets import SocketHandlers, create_socket_server
+from servicekit.amqp.topology import declare_instance_queue
+from servicekit.messaging import MESSAGING
+from servicekit.rate_limit import RateLimiter
 from servicekit.redis_store import KeySpace
-from servicekit.resources import REDIS, service_resources
+from servicekit.resources import REDIS, build_service_app
 from servicekit.tokens import TOKEN_VERIFIER, RevocationList, TokenVerifier
 
 
 def create_app(settings: GatewaySettings) -> web.Application:
     platform = settings.platform
-    app = create_service_app(SERVICE, platform.http)
-    sio = create_socket_server(settings)
+    app = build_service_app(settings.service)
+    sio = create_socket_server(settings.cors_origins, settings.max_payload_bytes)
     sio.attach(app, socketio_path="socket.io")
-
-    async def token_verifier(app: web.Application) -> AsyncIterator[None]:
-        revocations = RevocationList(app[REDIS], KeySpace(platform.redis.key_prefix))
-        verifier = TokenVerifier(platform.jwt, revocations)
-        app[TOKEN_VERIFIER] = verifier
-        register_handshake(sio, verifier)
-        yield
-
     long_polls = LongPolls()
     app.middlewares.append(long_polls.track)
+
+    async def realtime(app: web.Application) -> AsyncIterator[None]:
+        keys = KeySpace(platform.redis.key_prefix)
+        redis = app[REDIS]
+        verifier = TokenVerifier(platform.jwt, RevocationList(redis, keys))
+        app[TOKEN_VERIFIER] = verifier
+        messaging = app[MESSAGING]
+        pending = PendingSends()
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+            chat = ChatClient(http, settings.chat_url)
+            memberships = MembershipDirectory(redis, keys, chat, settings.membership_cache_seconds)
+            SocketHandlers(
+                sio=sio,
+                verifier=verifier,
+                chat=chat,
+                memberships=memberships,
+                publisher=messaging.publisher,
+                pending=pending,
+                limiter=RateLimiter(redis, keys),
+                redis=redis,
+                keys=keys,
+                ack_timeout=settings.ack_timeout_seconds,
+            ).register()
+            channel = await messaging.connection.channel()
+            await channel.set_qos(prefetch_count=256)
+            queue = await declare_instance_queue(
+                channel, gateway_queue(platform.instance_id), GATEWAY_BINDING_KEYS
+            )
+            tag = await queue.consume(FanOut(sio, memberships, pending).on_message)
+            yield
+            await queue.cancel(tag)
+            await channel.close()
 
     async def disconnect_sockets(_: web.Application) -> None:
         # Ends every session and every held long-poll, so the drain does not wait on them;
@@ -39,5 +72,5 @@ def create_app(settings: GatewaySettings) -> web.Application:
         await sio.shutdown()
 
     app.on_shutdown.append(disconnect_sockets)
-    app.cleanup_ctx.extend([*service_resources(platform), token_verifier])
+    app.cleanup_ctx.append(realtime)
     return app

@@ -1,39 +1,255 @@
-"""The Socket.IO server: handshake authentication; the event contract grows here."""
+"""The Socket.IO contract: handshake, and every client event with its ack.
+
+Each client event is decoded strictly with the contract types and answered ``{ok: true, ...}``
+or ``{ok: false, error: {code, message}}``. python-socketio runs each event as its own task,
+so a client's events may complete out of order: order comes from ``seq``, never from arrival.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import socketio
 
-from gateway.config import GatewaySettings
+from contracts import make_envelope
+from contracts.errors import ContractError
+from contracts.events import MessageSend, MessageView
+from contracts.sockets import (
+    ConversationJoinPayload,
+    ConversationLeavePayload,
+    MessageSendPayload,
+    RoomUserPayload,
+    ServerEvent,
+    SyncPayload,
+    TypingPayload,
+    ack_error,
+    ack_ok,
+    decode_socket_payload,
+)
+from contracts.wire import WireStruct
+from gateway.chat_client import ChatClient, ChatUnavailableError
+from gateway.config import SERVICE
+from gateway.memberships import MembershipDirectory
+from gateway.pending_sends import PendingSends
+from gateway.rooms import conversation_room, session_room, user_room
+from servicekit.amqp.publisher import ConfirmedPublisher, PublishFailedError
 from servicekit.logs import get_logger
+from servicekit.rate_limit import Limit, RateLimiter
+from servicekit.redis_store import KeySpace, Redis
 from servicekit.tokens import InvalidTokenError, TokenVerifier, bearer_token
 
 _log = get_logger("gateway.sockets")
 
+SYNC_PAGE = 100
+SENT_RECORD_SECONDS = 24 * 3600
+SEND_LIMIT = Limit("socket:message-send", max_hits=30, window_seconds=10)
+EVENT_LIMIT = Limit("socket:events", max_hits=120, window_seconds=10)
 
-def create_socket_server(settings: GatewaySettings) -> socketio.AsyncServer:
+
+@dataclass(frozen=True, slots=True)
+class SocketUser:
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+    token: str
+
+
+class Refused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def create_socket_server(
+    cors_origins: tuple[str, ...] | str, max_payload_bytes: int
+) -> socketio.AsyncServer:
     return socketio.AsyncServer(
         async_mode="aiohttp",
-        cors_allowed_origins=settings.cors_origins,
-        max_http_buffer_size=settings.max_payload_bytes,
+        cors_allowed_origins=cors_origins,
+        max_http_buffer_size=max_payload_bytes,
+        # A room emit would otherwise be deflated once per recipient socket.
+        websocket_compression=False,
+        http_compression=False,
         logger=False,
         engineio_logger=False,
     )
 
 
-def register_handshake(sio: socketio.AsyncServer, verifier: TokenVerifier) -> None:
-    async def connect(sid: str, environ: dict[str, Any], auth: dict[str, Any] | None) -> None:
+class SocketHandlers:
+    def __init__(
+        self,
+        *,
+        sio: socketio.AsyncServer,
+        verifier: TokenVerifier,
+        chat: ChatClient,
+        memberships: MembershipDirectory,
+        publisher: ConfirmedPublisher,
+        pending: PendingSends,
+        limiter: RateLimiter,
+        redis: Redis,
+        keys: KeySpace,
+        ack_timeout: float,
+    ) -> None:
+        self._sio = sio
+        self._verifier = verifier
+        self._chat = chat
+        self._memberships = memberships
+        self._publisher = publisher
+        self._pending = pending
+        self._limiter = limiter
+        self._redis = redis
+        self._keys = keys
+        self._ack_timeout = ack_timeout
+
+    def register(self) -> None:
+        sio = self._sio
+        sio.on("connect", self.connect)
+        sio.on("message:send", self._guarded(self.message_send, MessageSendPayload, SEND_LIMIT))
+        sio.on("typing:start", self._guarded(self.typing_start, TypingPayload, EVENT_LIMIT))
+        sio.on("typing:stop", self._guarded(self.typing_stop, TypingPayload, EVENT_LIMIT))
+        sio.on(
+            "conversation:join",
+            self._guarded(self.conversation_join, ConversationJoinPayload, EVENT_LIMIT),
+        )
+        sio.on(
+            "conversation:leave",
+            self._guarded(self.conversation_leave, ConversationLeavePayload, EVENT_LIMIT),
+        )
+        sio.on("sync", self._guarded(self.sync, SyncPayload, EVENT_LIMIT))
+
+    async def connect(self, sid: str, environ: dict[str, Any], auth: dict[str, Any] | None) -> None:
         token = (auth or {}).get("token") or bearer_token(environ.get("HTTP_AUTHORIZATION"))
         if not isinstance(token, str) or not token:
             raise socketio.exceptions.ConnectionRefusedError("authentication required")
         try:
-            claims = await verifier.verify(token)
+            claims = await self._verifier.verify(token)
         except InvalidTokenError as error:
             raise socketio.exceptions.ConnectionRefusedError(f"invalid token: {error}") from None
-        await sio.save_session(sid, {"user_id": str(claims.user_id), "sid": str(claims.session_id)})
-        await sio.enter_room(sid, f"user:{claims.user_id}")
-        _log.info("socket_connected", user_id=str(claims.user_id))
+        try:
+            conversation_ids = await self._chat.conversation_ids(token)
+        except ChatUnavailableError as error:
+            _log.error("connect_lookup_failed", error=str(error))
+            raise socketio.exceptions.ConnectionRefusedError("temporarily unavailable") from None
+        user = SocketUser(claims.user_id, claims.session_id, token)
+        await self._sio.save_session(sid, user)
+        await self._sio.enter_room(sid, user_room(user.user_id))
+        await self._sio.enter_room(sid, session_room(user.session_id))
+        for conversation_id in conversation_ids:
+            await self._sio.enter_room(sid, conversation_room(conversation_id))
 
-    sio.on("connect", connect)
+    def _guarded(self, handler: Any, payload_type: type[WireStruct], limit: Limit) -> Any:
+        """Decode, rate-limit and turn refusals into error acks: every event answers."""
+
+        async def event(sid: str, data: Any = None) -> dict[str, Any]:
+            try:
+                payload = decode_socket_payload(payload_type, data)
+            except ContractError as error:
+                return ack_error("invalid", str(error))
+            user: SocketUser = await self._sio.get_session(sid)
+            decision = await self._limiter.hit(limit, str(user.user_id))
+            if not decision.allowed:
+                return ack_error(
+                    "rate_limited", f"too fast; retry in {decision.retry_after_seconds}s"
+                )
+            try:
+                result: dict[str, Any] = await handler(sid, user, payload)
+            except Refused as refusal:
+                return ack_error(refusal.code, refusal.message)  # type: ignore[arg-type]
+            except ChatUnavailableError as error:
+                _log.error("chat_unavailable", error=str(error))
+                return ack_error("internal", "temporarily unavailable; retry")
+            return result
+
+        event.__name__ = handler.__name__
+        return event
+
+    async def _member(self, user: SocketUser, conversation_id: uuid.UUID) -> None:
+        if not await self._memberships.is_member(conversation_id, user.user_id, user.token):
+            raise Refused("not_found", "no such conversation")
+
+    async def message_send(
+        self, sid: str, user: SocketUser, payload: MessageSendPayload
+    ) -> dict[str, Any]:
+        await self._member(user, payload.conversation_id)
+        record = self._keys.key("gw", "sent", str(user.user_id), payload.client_message_id)
+        known = await self._redis.get(record)
+        if known is not None:  # a resend of a message already stored and acked once
+            return ack_ok(message=msgspec.json.decode(known, type=MessageView))
+        stored = self._pending.expect(user.user_id, payload.client_message_id)
+        command = MessageSend(
+            conversation_id=payload.conversation_id,
+            sender_id=user.user_id,
+            content=payload.content,
+            client_message_id=payload.client_message_id,
+            attachments=payload.attachments,
+            sent_at=datetime.now(UTC),
+            socket_id=sid,
+        )
+        try:
+            await self._publisher.publish_envelopes([make_envelope(command, producer=SERVICE)])
+        except PublishFailedError as error:
+            self._pending.forget(user.user_id, payload.client_message_id)
+            _log.error("message_send_not_published", error=str(error))
+            raise Refused("internal", "the message was not accepted; retry") from None
+        try:
+            async with asyncio.timeout(self._ack_timeout):
+                message = await asyncio.shield(stored)
+        except TimeoutError:
+            raise Refused(
+                "timeout", "not confirmed in time; resend with the same clientMessageId"
+            ) from None
+        await self._redis.set(record, msgspec.json.encode(message), ex=SENT_RECORD_SECONDS)
+        return ack_ok(message=message)
+
+    async def typing_start(
+        self, sid: str, user: SocketUser, payload: TypingPayload
+    ) -> dict[str, Any]:
+        return await self._room_event(sid, user, payload.conversation_id, ServerEvent.USER_TYPING)
+
+    async def typing_stop(
+        self, sid: str, user: SocketUser, payload: TypingPayload
+    ) -> dict[str, Any]:
+        return await self._room_event(
+            sid, user, payload.conversation_id, ServerEvent.USER_STOPPED_TYPING
+        )
+
+    async def conversation_join(
+        self, sid: str, user: SocketUser, payload: ConversationJoinPayload
+    ) -> dict[str, Any]:
+        await self._member(user, payload.conversation_id)
+        await self._sio.enter_room(sid, conversation_room(payload.conversation_id))
+        return await self._room_event(sid, user, payload.conversation_id, ServerEvent.USER_JOINED)
+
+    async def conversation_leave(
+        self, sid: str, user: SocketUser, payload: ConversationLeavePayload
+    ) -> dict[str, Any]:
+        result = await self._room_event(sid, user, payload.conversation_id, ServerEvent.USER_LEFT)
+        await self._sio.leave_room(sid, conversation_room(payload.conversation_id))
+        return result
+
+    async def _room_event(
+        self, sid: str, user: SocketUser, conversation_id: uuid.UUID, event: ServerEvent
+    ) -> dict[str, Any]:
+        await self._member(user, conversation_id)
+        body = msgspec.to_builtins(
+            RoomUserPayload(conversation_id=conversation_id, user_id=user.user_id)
+        )
+        await self._sio.emit(event, body, room=conversation_room(conversation_id), skip_sid=sid)
+        return ack_ok()
+
+    async def sync(self, sid: str, user: SocketUser, payload: SyncPayload) -> dict[str, Any]:
+        """Everything after the client's last seq per conversation, a page each."""
+        pages: dict[str, Any] = {}
+        missing: list[str] = []
+        for conversation_id, last_seq in payload.since.items():
+            page = await self._chat.messages_after(user.token, conversation_id, last_seq, SYNC_PAGE)
+            if page is None:
+                missing.append(str(conversation_id))
+                continue
+            pages[str(conversation_id)] = {"messages": page.messages, "hasMore": page.has_more}
+        return ack_ok(conversations=pages, notFound=missing)

@@ -1,0 +1,94 @@
+"""Chat's REST API, called on a user's behalf with their own token.
+
+The gateway owns no conversation data: who belongs where, and history for catching up, come
+from chat, so chat's authorization (404 for what the user may not see) applies unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import aiohttp
+import msgspec
+
+from contracts.events import MessageView
+
+
+class Participants(msgspec.Struct):
+    user_id: UUID = msgspec.field(name="userId")
+
+
+class ConversationSummary(msgspec.Struct):
+    id: UUID
+    participants: list[Participants]
+
+
+class _ConversationResponse(msgspec.Struct):
+    conversation: ConversationSummary
+
+
+class _ConversationPage(msgspec.Struct):
+    conversations: list[ConversationSummary]
+    next_cursor: str | None = msgspec.field(name="nextCursor")
+
+
+class MessagePage(msgspec.Struct):
+    messages: list[MessageView]
+    has_more: bool = msgspec.field(name="hasMore")
+
+
+class ChatUnavailableError(RuntimeError):
+    """Chat did not answer as expected; the caller reports an internal error."""
+
+
+class ChatClient:
+    def __init__(self, session: aiohttp.ClientSession, base_url: str) -> None:
+        self._session = session
+        self._base = base_url.rstrip("/")
+
+    async def conversation(self, token: str, conversation_id: UUID) -> ConversationSummary | None:
+        """The conversation if the token's user is a participant, else None."""
+        body = await self._get(token, f"/api/chat/{conversation_id}", {})
+        return (
+            None
+            if body is None
+            else msgspec.json.decode(body, type=_ConversationResponse).conversation
+        )
+
+    async def conversation_ids(self, token: str) -> list[UUID]:
+        ids: list[UUID] = []
+        cursor: str | None = None
+        while True:
+            params = {"limit": "50", **({"cursor": cursor} if cursor else {})}
+            body = await self._get(token, "/api/chat", params)
+            if body is None:
+                raise ChatUnavailableError("conversation list refused")
+            page = msgspec.json.decode(body, type=_ConversationPage)
+            ids += [conversation.id for conversation in page.conversations]
+            if page.next_cursor is None:
+                return ids
+            cursor = page.next_cursor
+
+    async def messages_after(
+        self, token: str, conversation_id: UUID, after: int, limit: int
+    ) -> MessagePage | None:
+        body = await self._get(
+            token,
+            f"/api/chat/{conversation_id}/messages",
+            {"after": str(after), "limit": str(limit)},
+        )
+        return None if body is None else msgspec.json.decode(body, type=MessagePage)
+
+    async def _get(self, token: str, path: str, params: dict[str, Any]) -> bytes | None:
+        try:
+            async with self._session.get(
+                self._base + path, params=params, headers={"Authorization": f"Bearer {token}"}
+            ) as response:
+                if response.status == 404:
+                    return None
+                if response.status != 200:
+                    raise ChatUnavailableError(f"chat answered {response.status} for {path}")
+                return await response.read()
+        except aiohttp.ClientError as error:
+            raise ChatUnavailableError(f"chat unreachable: {error!r}") from error

@@ -1,0 +1,35 @@
+"""Acks waiting for chat to store a message: ``message:send`` resolves when the
+``message.created`` with the same sender and clientMessageId comes back over the bus."""
+
+from __future__ import annotations
+
+import asyncio
+from uuid import UUID
+
+from contracts.events import MessageView
+
+Key = tuple[UUID, str]
+
+
+class PendingSends:
+    def __init__(self) -> None:
+        self._waiting: dict[Key, asyncio.Future[MessageView]] = {}
+
+    def expect(self, sender_id: UUID, client_message_id: str) -> asyncio.Future[MessageView]:
+        """A future for the stored message; a resend while waiting shares the first one."""
+        key = (sender_id, client_message_id)
+        future = self._waiting.get(key)
+        if future is None or future.done():
+            future = asyncio.get_running_loop().create_future()
+            self._waiting[key] = future
+        return future
+
+    def stored(self, message: MessageView) -> None:
+        if message.client_message_id is None:
+            return
+        future = self._waiting.pop((message.sender_id, message.client_message_id), None)
+        if future is not None and not future.done():
+            future.set_result(message)
+
+    def forget(self, sender_id: UUID, client_message_id: str) -> None:
+        self._waiting.pop((sender_id, client_message_id), None)
