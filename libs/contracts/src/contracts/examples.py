@@ -63,6 +63,13 @@ _EVENTS: tuple[Event, ...] = (
         conversation_id=CONVERSATION, user_id=BOB, role="member", by=ALICE, at=AT
     ),
     events.ConversationMemberRemoved(conversation_id=CONVERSATION, user_id=BOB, by=BOB, at=AT),
+    events.ConversationActivity(
+        conversation_id=CONVERSATION,
+        user_id=ALICE,
+        kind="typing",
+        origin_socket="Vx1xY2bAAAB",
+        at=AT,
+    ),
     events.MessageSend(
         conversation_id=CONVERSATION,
         sender_id=ALICE,

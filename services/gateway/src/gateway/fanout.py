@@ -16,6 +16,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from contracts.envelope import decode_envelope
 from contracts.errors import ContractError
 from contracts.events import (
+    ConversationActivity,
     ConversationCreated,
     ConversationMemberAdded,
     ConversationMemberRemoved,
@@ -27,7 +28,12 @@ from contracts.events import (
     NotificationCreated,
     SessionRevoked,
 )
-from contracts.sockets import ConversationReadPayload, MessageDeletedPayload, ServerEvent
+from contracts.sockets import (
+    ConversationReadPayload,
+    MessageDeletedPayload,
+    RoomUserPayload,
+    ServerEvent,
+)
 from gateway.memberships import MembershipDirectory
 from gateway.pending_sends import PendingSends
 from gateway.rooms import (
@@ -41,6 +47,13 @@ from gateway.rooms import (
 from servicekit.logs import get_logger
 
 _log = get_logger("gateway.fanout")
+
+ACTIVITY_EVENTS = {
+    "typing": ServerEvent.USER_TYPING,
+    "stopped-typing": ServerEvent.USER_STOPPED_TYPING,
+    "joined": ServerEvent.USER_JOINED,
+    "left": ServerEvent.USER_LEFT,
+}
 
 
 def _builtins(value: object) -> Any:
@@ -118,6 +131,14 @@ class FanOut:
                 await self._memberships.removed(event.conversation_id, event.user_id)
                 await remove_user_from_room(
                     sio, event.user_id, conversation_room(event.conversation_id)
+                )
+            case ConversationActivity():
+                who = RoomUserPayload(conversation_id=event.conversation_id, user_id=event.user_id)
+                await sio.emit(
+                    ACTIVITY_EVENTS[event.kind],
+                    _builtins(who),
+                    room=conversation_room(event.conversation_id),
+                    skip_sid=event.origin_socket,
                 )
             case SessionRevoked():
                 for sid in local_sockets(sio, session_room(event.session_id)):

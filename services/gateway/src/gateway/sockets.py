@@ -18,13 +18,11 @@ import socketio
 
 from contracts import make_envelope
 from contracts.errors import ContractError
-from contracts.events import MessageSend, MessageView
+from contracts.events import ActivityKind, ConversationActivity, MessageSend, MessageView
 from contracts.sockets import (
     ConversationJoinPayload,
     ConversationLeavePayload,
     MessageSendPayload,
-    RoomUserPayload,
-    ServerEvent,
     SyncPayload,
     TypingPayload,
     ack_error,
@@ -209,37 +207,44 @@ class SocketHandlers:
     async def typing_start(
         self, sid: str, user: SocketUser, payload: TypingPayload
     ) -> dict[str, Any]:
-        return await self._room_event(sid, user, payload.conversation_id, ServerEvent.USER_TYPING)
+        return await self._room_event(sid, user, payload.conversation_id, "typing")
 
     async def typing_stop(
         self, sid: str, user: SocketUser, payload: TypingPayload
     ) -> dict[str, Any]:
-        return await self._room_event(
-            sid, user, payload.conversation_id, ServerEvent.USER_STOPPED_TYPING
-        )
+        return await self._room_event(sid, user, payload.conversation_id, "stopped-typing")
 
     async def conversation_join(
         self, sid: str, user: SocketUser, payload: ConversationJoinPayload
     ) -> dict[str, Any]:
         await self._member(user, payload.conversation_id)
         await self._sio.enter_room(sid, conversation_room(payload.conversation_id))
-        return await self._room_event(sid, user, payload.conversation_id, ServerEvent.USER_JOINED)
+        return await self._room_event(sid, user, payload.conversation_id, "joined")
 
     async def conversation_leave(
         self, sid: str, user: SocketUser, payload: ConversationLeavePayload
     ) -> dict[str, Any]:
-        result = await self._room_event(sid, user, payload.conversation_id, ServerEvent.USER_LEFT)
+        result = await self._room_event(sid, user, payload.conversation_id, "left")
         await self._sio.leave_room(sid, conversation_room(payload.conversation_id))
         return result
 
     async def _room_event(
-        self, sid: str, user: SocketUser, conversation_id: uuid.UUID, event: ServerEvent
+        self, sid: str, user: SocketUser, conversation_id: uuid.UUID, kind: ActivityKind
     ) -> dict[str, Any]:
+        """Relayed through the bus: the room's other sockets may be on any instance."""
         await self._member(user, conversation_id)
-        body = msgspec.to_builtins(
-            RoomUserPayload(conversation_id=conversation_id, user_id=user.user_id)
+        activity = ConversationActivity(
+            conversation_id=conversation_id,
+            user_id=user.user_id,
+            kind=kind,
+            origin_socket=sid,
+            at=datetime.now(UTC),
         )
-        await self._sio.emit(event, body, room=conversation_room(conversation_id), skip_sid=sid)
+        try:
+            await self._publisher.publish_envelopes([make_envelope(activity, producer=SERVICE)])
+        except PublishFailedError as error:
+            _log.warning("activity_not_published", error=str(error))
+            raise Refused("internal", "not delivered; retry") from None
         return ack_ok()
 
     async def sync(self, sid: str, user: SocketUser, payload: SyncPayload) -> dict[str, Any]:

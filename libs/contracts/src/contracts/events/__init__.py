@@ -5,6 +5,8 @@ from types import MappingProxyType
 from typing import Final
 
 from contracts.events.conversations import (
+    ActivityKind,
+    ConversationActivity,
     ConversationCreated,
     ConversationMemberAdded,
     ConversationMemberRemoved,
@@ -38,6 +40,7 @@ EVENT_TYPES: Final[Mapping[str, type[Event]]] = MappingProxyType(
             ConversationUpdated,
             ConversationMemberAdded,
             ConversationMemberRemoved,
+            ConversationActivity,
             MessageSend,
             MessageCreated,
             MessageUpdated,
@@ -56,6 +59,8 @@ __all__ = [
     "EVENT_TYPES",
     "ConversationCreated",
     "ConversationMemberAdded",
+    "ActivityKind",
+    "ConversationActivity",
     "ConversationMemberRemoved",
     "ConversationType",
     "ConversationUpdated",

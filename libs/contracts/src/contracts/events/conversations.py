@@ -57,3 +57,20 @@ class ConversationMemberRemoved(Event, frozen=True, kw_only=True):
     user_id: UUID
     by: UUID
     at: UtcDatetime
+
+
+ActivityKind = Literal["typing", "stopped-typing", "joined", "left"]
+
+
+class ConversationActivity(Event, frozen=True, kw_only=True):
+    """Ephemeral room activity a gateway instance relays to every other: typing, join, leave.
+
+    `originSocket` is the socket that caused it, which no instance echoes it back to.
+    """
+
+    event_type = names.CONVERSATION_ACTIVITY
+    conversation_id: UUID
+    user_id: UUID
+    kind: ActivityKind
+    origin_socket: Annotated[str, Meta(min_length=1, max_length=64)]
+    at: UtcDatetime

@@ -1,0 +1,193 @@
+"""Realtime messaging through the API gateway: two gateway instances, several devices each.
+
+Clients bind distinct loopback source addresses, so nginx's address hash spreads their
+WebSockets over both gateway instances (the test checks it did): a message sent on one
+instance reaches devices on the other through each instance's own queue on the bus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+import socketio
+
+from e2e.fleet import RunningFleet
+
+REPLICATION_WAIT_SECONDS = 10.0
+ADDRESSES = [f"127.0.0.{host}" for host in range(30, 42)]
+
+
+async def register(http: aiohttp.ClientSession) -> dict[str, Any]:
+    name = f"rt{uuid.uuid4().hex[:10]}"
+    body = {"email": f"{name}@example.com", "username": name, "password": "s3cret-pass"}
+    async with http.post("/api/auth/register", json=body) as response:
+        assert response.status == 201
+        registered: dict[str, Any] = await response.json()
+        return registered
+
+
+async def direct_conversation(
+    http: aiohttp.ClientSession, creator: dict[str, Any], other: dict[str, Any]
+) -> str:
+    headers = {"Authorization": f"Bearer {creator['token']}"}
+    deadline = time.monotonic() + REPLICATION_WAIT_SECONDS
+    while True:
+        body = {"participantIds": [other["user"]["id"]]}
+        async with http.post("/api/chat", json=body, headers=headers) as response:
+            payload = await response.json()
+            if response.status in (200, 201):
+                return str(payload["conversation"]["id"])
+            assert response.status == 422, payload
+            assert time.monotonic() < deadline, payload
+        await asyncio.sleep(0.1)
+
+
+class Device:
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.received: list[dict[str, Any]] = []
+        self.typing: list[dict[str, Any]] = []
+        self.client = socketio.AsyncClient(reconnection=False, http_session=self._session)
+        self.client.on("message:received", self._on_message)
+        self.client.on("user:typing", self._on_typing)
+
+    def _session(self) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(self.address, 0)))
+
+    async def _on_message(self, data: dict[str, Any]) -> None:
+        self.received.append(data)
+
+    async def _on_typing(self, data: dict[str, Any]) -> None:
+        self.typing.append(data)
+
+
+@contextlib.asynccontextmanager
+async def devices(
+    fleet: RunningFleet, token: str, addresses: list[str]
+) -> AsyncIterator[list[Device]]:
+    connected = [Device(address) for address in addresses]
+    await asyncio.gather(
+        *(
+            device.client.connect(
+                fleet.public_url,
+                auth={"token": token},
+                transports=["websocket"],
+                socketio_path="socket.io",
+                wait_timeout=5,
+            )
+            for device in connected
+        )
+    )
+    try:
+        yield connected
+    finally:
+        await asyncio.gather(*(device.client.disconnect() for device in connected))
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.05)
+
+
+async def test_a_message_reaches_every_device_of_every_participant_once_across_instances(
+    http: aiohttp.ClientSession, fleet: RunningFleet
+) -> None:
+    alice, bob = await asyncio.gather(register(http), register(http))
+    conversation_id = await direct_conversation(http, alice, bob)
+
+    async with (
+        devices(fleet, alice["token"], ADDRESSES[:2]) as alice_devices,
+        devices(fleet, bob["token"], ADDRESSES[2:]) as bob_devices,
+    ):
+        ack = await alice_devices[0].client.call(
+            "message:send",
+            {"conversationId": conversation_id, "content": "hi bob", "clientMessageId": "rt-1"},
+            timeout=15,
+        )
+        assert ack["ok"] is True, ack
+        message = ack["message"]
+        assert (message["seq"], message["content"]) == (1, "hi bob")
+
+        everyone = alice_devices + bob_devices
+        await eventually(lambda: all(device.received for device in everyone))
+        await asyncio.sleep(0.5)  # anything duplicated would have arrived by now
+        for device in everyone:
+            assert [m["id"] for m in device.received] == [message["id"]], device.address
+
+        # A resend with the same clientMessageId is acked with the same stored message.
+        again = await bob_devices[0].client.call(
+            "message:send",
+            {"conversationId": conversation_id, "content": "hi alice", "clientMessageId": "rt-1"},
+            timeout=15,
+        )
+        assert again["ok"] is True
+        resent = await alice_devices[1].client.call(
+            "message:send",
+            {"conversationId": conversation_id, "content": "hi bob", "clientMessageId": "rt-1"},
+            timeout=15,
+        )
+        assert (resent["ok"], resent["message"]["id"]) == (True, message["id"])
+
+        # Typing reaches the other participant's devices, not the typist's own socket.
+        typed = await alice_devices[0].client.call(
+            "typing:start", {"conversationId": conversation_id}, timeout=5
+        )
+        assert typed == {"ok": True}
+        await eventually(lambda: all(device.typing for device in bob_devices))
+        assert alice_devices[0].typing == []
+
+    # nginx logs a WebSocket when it closes: the devices spanned both gateway instances.
+    await eventually(lambda: len(websocket_upstreams(fleet)) == 2, timeout=5)
+
+
+def websocket_upstreams(fleet: RunningFleet) -> set[str]:
+    return {
+        str(entry["upstream"])
+        for entry in fleet.access_log()
+        if str(entry["remoteAddr"]) in ADDRESSES and "/socket.io/" in str(entry["uri"])
+    }
+
+
+async def test_client_events_answer_errors_in_the_ack(
+    http: aiohttp.ClientSession, fleet: RunningFleet
+) -> None:
+    alice, bob, carol = await asyncio.gather(register(http), register(http), register(http))
+    conversation_id = await direct_conversation(http, alice, bob)
+    async with devices(fleet, carol["token"], ADDRESSES[:1]) as [outsider]:
+        invalid = await outsider.client.call("message:send", {"conversationId": 5}, timeout=5)
+        assert (invalid["ok"], invalid["error"]["code"]) == (False, "invalid")
+        foreign = await outsider.client.call(
+            "message:send",
+            {"conversationId": conversation_id, "content": "x", "clientMessageId": "c"},
+            timeout=5,
+        )
+        assert (foreign["ok"], foreign["error"]["code"]) == (False, "not_found")
+        synced = await outsider.client.call("sync", {"since": {conversation_id: 0}}, timeout=5)
+        assert synced["ok"] is True
+        assert synced["notFound"] == [conversation_id]
+
+
+async def test_sync_returns_what_was_sent_while_away_in_seq_order(
+    http: aiohttp.ClientSession, fleet: RunningFleet
+) -> None:
+    alice, bob = await asyncio.gather(register(http), register(http))
+    conversation_id = await direct_conversation(http, alice, bob)
+    headers = {"Authorization": f"Bearer {alice['token']}"}
+    for number in range(1, 31):
+        body = {"content": f"m{number}", "clientMessageId": f"away-{number}"}
+        async with http.post(
+            f"/api/chat/{conversation_id}/messages", json=body, headers=headers
+        ) as r:
+            assert r.status == 201
+    async with devices(fleet, bob["token"], ADDRESSES[:1]) as [phone]:
+        synced = await phone.client.call("sync", {"since": {conversation_id: 10}}, timeout=10)
+    page = synced["conversations"][conversation_id]
+    assert [m["seq"] for m in page["messages"]] == list(range(11, 31))
+    assert page["hasMore"] is False
