@@ -53,9 +53,12 @@ class Device:
         self.address = address
         self.received: list[dict[str, Any]] = []
         self.typing: list[dict[str, Any]] = []
+        self.presence: list[tuple[str, dict[str, Any]]] = []
         self.client = socketio.AsyncClient(reconnection=False, http_session=self._session)
         self.client.on("message:received", self._on_message)
         self.client.on("user:typing", self._on_typing)
+        self.client.on("user:online", self._on_online)
+        self.client.on("user:offline", self._on_offline)
 
     def _session(self) -> aiohttp.ClientSession:
         return aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(self.address, 0)))
@@ -65,6 +68,12 @@ class Device:
 
     async def _on_typing(self, data: dict[str, Any]) -> None:
         self.typing.append(data)
+
+    async def _on_online(self, data: dict[str, Any]) -> None:
+        self.presence.append(("online", data))
+
+    async def _on_offline(self, data: dict[str, Any]) -> None:
+        self.presence.append(("offline", data))
 
 
 @contextlib.asynccontextmanager
@@ -191,3 +200,35 @@ async def test_sync_returns_what_was_sent_while_away_in_seq_order(
     page = synced["conversations"][conversation_id]
     assert [m["seq"] for m in page["messages"]] == list(range(11, 31))
     assert page["hasMore"] is False
+
+
+async def test_presence_transitions_reach_who_shares_a_conversation_once_per_transition(
+    http: aiohttp.ClientSession, fleet: RunningFleet
+) -> None:
+    alice, bob, stranger = await asyncio.gather(register(http), register(http), register(http))
+    await direct_conversation(http, alice, bob)
+    alice_id = alice["user"]["id"]
+    async with (
+        devices(fleet, bob["token"], ADDRESSES[:3]) as bob_devices,
+        devices(fleet, stranger["token"], ADDRESSES[3:4]) as [outsider],
+    ):
+        async with devices(fleet, alice["token"], ADDRESSES[4:6]) as alice_devices:
+            await eventually(lambda: all(d.presence for d in bob_devices))
+            answer = await bob_devices[0].client.call(
+                "presence:get", {"userIds": [alice_id]}, timeout=5
+            )
+            assert answer["presence"][alice_id]["online"] is True
+            assert all(not d.presence for d in alice_devices)  # not told about themselves
+        # Both of Alice's sockets closed: one offline transition, after the last of them.
+        await eventually(lambda: all(len(d.presence) == 2 for d in bob_devices))
+        await asyncio.sleep(0.5)
+        for device in bob_devices:
+            assert [kind for kind, _ in device.presence] == ["online", "offline"]
+            assert {data["userId"] for _, data in device.presence} == {alice_id}
+            assert device.presence[1][1]["lastSeenAt"]
+        assert outsider.presence == []
+        answer = await bob_devices[0].client.call(
+            "presence:get", {"userIds": [alice_id]}, timeout=5
+        )
+        assert answer["presence"][alice_id]["online"] is False
+        assert answer["presence"][alice_id]["lastSeenAt"]

@@ -102,8 +102,8 @@ _EVENTS: tuple[Event, ...] = (
         recipient_ids=[ALICE, BOB],
     ),
     events.MessageRead(conversation_id=CONVERSATION, user_id=BOB, seq=42, read_at=AT),
-    events.PresenceOnline(user_id=ALICE, at=AT),
-    events.PresenceOffline(user_id=ALICE, last_seen_at=AT),
+    events.PresenceOnline(user_id=ALICE, at=AT, conversation_ids=[CONVERSATION]),
+    events.PresenceOffline(user_id=ALICE, last_seen_at=AT, conversation_ids=[CONVERSATION]),
     events.NotificationCreated(
         notification_id=NOTIFICATION,
         recipient_id=BOB,

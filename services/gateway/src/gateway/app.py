@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -15,6 +17,7 @@ from gateway.fanout import FanOut
 from gateway.long_polls import LongPolls
 from gateway.memberships import MembershipDirectory
 from gateway.pending_sends import PendingSends
+from gateway.presence import Presence
 from gateway.sockets import SocketHandlers, create_socket_server
 from servicekit.amqp.topology import declare_instance_queue
 from servicekit.messaging import MESSAGING
@@ -42,7 +45,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
             chat = ChatClient(http, settings.chat_url)
             memberships = MembershipDirectory(redis, keys, chat, settings.membership_cache_seconds)
-            SocketHandlers(
+            handlers = SocketHandlers(
                 sio=sio,
                 verifier=verifier,
                 chat=chat,
@@ -53,7 +56,10 @@ def create_app(settings: GatewaySettings) -> web.Application:
                 redis=redis,
                 keys=keys,
                 ack_timeout=settings.ack_timeout_seconds,
-            ).register()
+                presence=Presence(redis, keys),
+            )
+            handlers.register()
+            heartbeat = asyncio.create_task(handlers.keep_presence(), name="presence-heartbeat")
             channel = await messaging.connection.channel()
             await channel.set_qos(prefetch_count=256)
             queue = await declare_instance_queue(
@@ -61,6 +67,9 @@ def create_app(settings: GatewaySettings) -> web.Application:
             )
             tag = await queue.consume(FanOut(sio, memberships, pending).on_message)
             yield
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
             await queue.cancel(tag)
             await channel.close()
 

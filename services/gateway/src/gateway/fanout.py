@@ -8,6 +8,7 @@ holds; none relays through another. A message is acked once emitted: a socket th
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 import msgspec
 import socketio
@@ -26,6 +27,8 @@ from contracts.events import (
     MessageRead,
     MessageUpdated,
     NotificationCreated,
+    PresenceOffline,
+    PresenceOnline,
     SessionRevoked,
 )
 from contracts.sockets import (
@@ -33,6 +36,8 @@ from contracts.sockets import (
     MessageDeletedPayload,
     RoomUserPayload,
     ServerEvent,
+    UserOfflinePayload,
+    UserOnlinePayload,
 )
 from gateway.memberships import MembershipDirectory
 from gateway.pending_sends import PendingSends
@@ -140,6 +145,20 @@ class FanOut:
                     room=conversation_room(event.conversation_id),
                     skip_sid=event.origin_socket,
                 )
+            case PresenceOnline():
+                await self._presence_changed(
+                    event.conversation_ids,
+                    event.user_id,
+                    ServerEvent.USER_ONLINE,
+                    UserOnlinePayload(user_id=event.user_id),
+                )
+            case PresenceOffline():
+                await self._presence_changed(
+                    event.conversation_ids,
+                    event.user_id,
+                    ServerEvent.USER_OFFLINE,
+                    UserOfflinePayload(user_id=event.user_id, last_seen_at=event.last_seen_at),
+                )
             case SessionRevoked():
                 for sid in local_sockets(sio, session_room(event.session_id)):
                     await sio.disconnect(sid)
@@ -155,3 +174,17 @@ class FanOut:
                 )
             case _:
                 pass
+
+    async def _presence_changed(
+        self, conversation_ids: list[UUID], user_id: UUID, name: ServerEvent, body: object
+    ) -> None:
+        """To those who share a conversation with the user, once per socket however many they
+        share; not to the user's own sockets."""
+        rooms = [conversation_room(i) for i in conversation_ids]
+        if rooms:
+            await self._sio.emit(
+                name,
+                _builtins(body),
+                room=rooms,
+                skip_sid=local_sockets(self._sio, user_room(user_id)),
+            )

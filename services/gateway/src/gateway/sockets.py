@@ -18,11 +18,19 @@ import socketio
 
 from contracts import make_envelope
 from contracts.errors import ContractError
-from contracts.events import ActivityKind, ConversationActivity, MessageSend, MessageView
+from contracts.events import (
+    ActivityKind,
+    ConversationActivity,
+    MessageSend,
+    MessageView,
+    PresenceOffline,
+    PresenceOnline,
+)
 from contracts.sockets import (
     ConversationJoinPayload,
     ConversationLeavePayload,
     MessageSendPayload,
+    PresenceGetPayload,
     SyncPayload,
     TypingPayload,
     ack_error,
@@ -34,6 +42,7 @@ from gateway.chat_client import ChatClient, ChatUnavailableError
 from gateway.config import SERVICE
 from gateway.memberships import MembershipDirectory
 from gateway.pending_sends import PendingSends
+from gateway.presence import HEARTBEAT_SECONDS, Presence
 from gateway.rooms import conversation_room, session_room, user_room
 from servicekit.amqp.publisher import ConfirmedPublisher, PublishFailedError
 from servicekit.logs import get_logger
@@ -92,6 +101,7 @@ class SocketHandlers:
         redis: Redis,
         keys: KeySpace,
         ack_timeout: float,
+        presence: Presence,
     ) -> None:
         self._sio = sio
         self._verifier = verifier
@@ -103,6 +113,8 @@ class SocketHandlers:
         self._redis = redis
         self._keys = keys
         self._ack_timeout = ack_timeout
+        self._presence = presence
+        self._local: dict[str, uuid.UUID] = {}
 
     def register(self) -> None:
         sio = self._sio
@@ -119,6 +131,8 @@ class SocketHandlers:
             self._guarded(self.conversation_leave, ConversationLeavePayload, EVENT_LIMIT),
         )
         sio.on("sync", self._guarded(self.sync, SyncPayload, EVENT_LIMIT))
+        sio.on("presence:get", self._guarded(self.presence_get, PresenceGetPayload, EVENT_LIMIT))
+        sio.on("disconnect", self.disconnect)
 
     async def connect(self, sid: str, environ: dict[str, Any], auth: dict[str, Any] | None) -> None:
         token = (auth or {}).get("token") or bearer_token(environ.get("HTTP_AUTHORIZATION"))
@@ -139,6 +153,62 @@ class SocketHandlers:
         await self._sio.enter_room(sid, session_room(user.session_id))
         for conversation_id in conversation_ids:
             await self._sio.enter_room(sid, conversation_room(conversation_id))
+        await self._remember_audience(user.user_id, conversation_ids)
+        self._local[sid] = user.user_id
+        if await self._presence.connected(user.user_id, sid):
+            await self._announce(PresenceOnline, user.user_id)
+
+    async def disconnect(self, sid: str, reason: object = None) -> None:
+        user_id = self._local.pop(sid, None)
+        if user_id is not None and await self._presence.disconnected(user_id, sid):
+            await self._announce(PresenceOffline, user_id)
+
+    async def keep_presence(self) -> None:
+        """Renew this instance's sockets and sweep users whose instance died, until cancelled."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            try:
+                await self._presence.renew(list(self._local_sockets()))
+                for user_id in await self._presence.sweep():
+                    await self._announce(PresenceOffline, user_id)
+            except Exception:
+                _log.exception("presence_heartbeat_failed")
+
+    def _local_sockets(self) -> list[tuple[uuid.UUID, str]]:
+        return [(user_id, sid) for sid, user_id in self._local.items()]
+
+    def _audience_key(self, user_id: uuid.UUID) -> str:
+        return self._keys.key("gw", "audience", str(user_id))
+
+    async def _remember_audience(
+        self, user_id: uuid.UUID, conversation_ids: list[uuid.UUID]
+    ) -> None:
+        """Whom a presence change of this user concerns, readable by any instance's sweep."""
+        key = self._audience_key(user_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            if conversation_ids:
+                pipe.sadd(key, *(str(i) for i in conversation_ids))
+            pipe.expire(key, 24 * 3600)
+            await pipe.execute()
+
+    async def _announce(
+        self, kind: type[PresenceOnline] | type[PresenceOffline], user_id: uuid.UUID
+    ) -> None:
+        members = await self._redis.smembers(self._audience_key(user_id))
+        conversation_ids = [uuid.UUID(m.decode() if isinstance(m, bytes) else m) for m in members]
+        now = datetime.now(UTC)
+        event: PresenceOnline | PresenceOffline = (
+            PresenceOnline(user_id=user_id, at=now, conversation_ids=conversation_ids)
+            if kind is PresenceOnline
+            else PresenceOffline(
+                user_id=user_id, last_seen_at=now, conversation_ids=conversation_ids
+            )
+        )
+        try:
+            await self._publisher.publish_envelopes([make_envelope(event, producer=SERVICE)])
+        except PublishFailedError as error:
+            _log.warning("presence_not_published", error=str(error))
 
     def _guarded(self, handler: Any, payload_type: type[WireStruct], limit: Limit) -> Any:
         """Decode, rate-limit and turn refusals into error acks: every event answers."""
@@ -246,6 +316,22 @@ class SocketHandlers:
             _log.warning("activity_not_published", error=str(error))
             raise Refused("internal", "not delivered; retry") from None
         return ack_ok()
+
+    async def presence_get(
+        self, sid: str, user: SocketUser, payload: PresenceGetPayload
+    ) -> dict[str, Any]:
+        states = await self._presence.online(payload.user_ids)
+        return ack_ok(
+            presence={
+                str(user_id): {
+                    "online": seen is None,
+                    "lastSeenAt": None
+                    if not seen
+                    else datetime.fromtimestamp(seen, UTC).isoformat().replace("+00:00", "Z"),
+                }
+                for user_id, seen in states.items()
+            }
+        )
 
     async def sync(self, sid: str, user: SocketUser, payload: SyncPayload) -> dict[str, Any]:
         """Everything after the client's last seq per conversation, a page each."""

@@ -1,9 +1,15 @@
 """Events the gateway publishes when a user's first socket connects or last one leaves."""
 
+from typing import Annotated
 from uuid import UUID
+
+from msgspec import Meta
 
 from contracts import names
 from contracts.wire import Event, UtcDatetime
+
+
+MAX_AUDIENCE = 10_000
 
 
 class PresenceOnline(Event, frozen=True, kw_only=True):
@@ -13,6 +19,8 @@ class PresenceOnline(Event, frozen=True, kw_only=True):
 
     user_id: UUID
     at: UtcDatetime
+    conversation_ids: Annotated[list[UUID], Meta(max_length=MAX_AUDIENCE)]
+    """Whose members are told: the conversations the user shares with them."""
 
 
 class PresenceOffline(Event, frozen=True, kw_only=True):
@@ -22,3 +30,4 @@ class PresenceOffline(Event, frozen=True, kw_only=True):
 
     user_id: UUID
     last_seen_at: UtcDatetime
+    conversation_ids: Annotated[list[UUID], Meta(max_length=MAX_AUDIENCE)]
