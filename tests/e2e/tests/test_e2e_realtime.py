@@ -57,6 +57,10 @@ class Device:
         self.client = socketio.AsyncClient(reconnection=False, http_session=self._session)
         self.client.on("message:received", self._on_message)
         self.client.on("user:typing", self._on_typing)
+        self.client.on("user:stopped-typing", self._on_stopped_typing)
+        self.client.on("disconnect", self._on_disconnect)
+        self.stopped_typing: list[dict[str, Any]] = []
+        self.disconnected = asyncio.Event()
         self.client.on("user:online", self._on_online)
         self.client.on("user:offline", self._on_offline)
 
@@ -68,6 +72,12 @@ class Device:
 
     async def _on_typing(self, data: dict[str, Any]) -> None:
         self.typing.append(data)
+
+    async def _on_stopped_typing(self, data: dict[str, Any]) -> None:
+        self.stopped_typing.append(data)
+
+    async def _on_disconnect(self, *_: Any) -> None:
+        self.disconnected.set()
 
     async def _on_online(self, data: dict[str, Any]) -> None:
         self.presence.append(("online", data))
@@ -232,3 +242,42 @@ async def test_presence_transitions_reach_who_shares_a_conversation_once_per_tra
         )
         assert answer["presence"][alice_id]["online"] is False
         assert answer["presence"][alice_id]["lastSeenAt"]
+
+
+async def test_typing_stops_by_itself_and_when_the_typist_drops(
+    http: aiohttp.ClientSession, fleet: RunningFleet
+) -> None:
+    alice, bob = await asyncio.gather(register(http), register(http))
+    conversation_id = await direct_conversation(http, alice, bob)
+    async with devices(fleet, bob["token"], ADDRESSES[:1]) as [watcher]:
+        async with devices(fleet, alice["token"], ADDRESSES[1:3]) as [typist, dropper]:
+            started = time.monotonic()
+            await typist.client.call("typing:start", {"conversationId": conversation_id}, timeout=5)
+            await eventually(lambda: len(watcher.stopped_typing) == 1, timeout=10)
+            assert time.monotonic() - started >= 4  # nobody said stop: it expired
+            await dropper.client.call(
+                "typing:start", {"conversationId": conversation_id}, timeout=5
+            )
+            await eventually(lambda: len(watcher.typing) == 2)
+        # The dropper disconnected mid-typing (on leaving the block): stopped at once.
+        await eventually(lambda: len(watcher.stopped_typing) == 2, timeout=3)
+
+
+async def test_logout_disconnects_that_sessions_sockets_only(
+    http: aiohttp.ClientSession, fleet: RunningFleet
+) -> None:
+    alice = await register(http)
+    body = {"email": alice["user"]["email"], "password": "s3cret-pass"}
+    async with http.post("/api/auth/login", json=body) as response:
+        other_session = await response.json()
+    async with (
+        devices(fleet, alice["token"], ADDRESSES[:2]) as revoked,
+        devices(fleet, other_session["token"], ADDRESSES[2:3]) as [kept],
+    ):
+        headers = {"Authorization": f"Bearer {alice['token']}"}
+        async with http.post("/api/auth/logout", headers=headers) as response:
+            assert response.status == 204
+        async with asyncio.timeout(10):
+            await asyncio.gather(*(device.disconnected.wait() for device in revoked))
+        await asyncio.sleep(0.3)
+        assert kept.client.connected

@@ -53,6 +53,7 @@ from servicekit.tokens import InvalidTokenError, TokenVerifier, bearer_token
 _log = get_logger("gateway.sockets")
 
 SYNC_PAGE = 100
+TYPING_SECONDS = 5.0
 SENT_RECORD_SECONDS = 24 * 3600
 SEND_LIMIT = Limit("socket:message-send", max_hits=30, window_seconds=10)
 EVENT_LIMIT = Limit("socket:events", max_hits=120, window_seconds=10)
@@ -115,6 +116,7 @@ class SocketHandlers:
         self._ack_timeout = ack_timeout
         self._presence = presence
         self._local: dict[str, uuid.UUID] = {}
+        self._typing: dict[tuple[str, uuid.UUID], asyncio.Task[None]] = {}
 
     def register(self) -> None:
         sio = self._sio
@@ -160,6 +162,10 @@ class SocketHandlers:
 
     async def disconnect(self, sid: str, reason: object = None) -> None:
         user_id = self._local.pop(sid, None)
+        for key in [key for key in self._typing if key[0] == sid]:
+            self._typing.pop(key).cancel()
+            if user_id is not None:
+                await self._publish_activity(sid, user_id, key[1], "stopped-typing")
         if user_id is not None and await self._presence.disconnected(user_id, sid):
             await self._announce(PresenceOffline, user_id)
 
@@ -277,12 +283,29 @@ class SocketHandlers:
     async def typing_start(
         self, sid: str, user: SocketUser, payload: TypingPayload
     ) -> dict[str, Any]:
-        return await self._room_event(sid, user, payload.conversation_id, "typing")
+        result = await self._room_event(sid, user, payload.conversation_id, "typing")
+        key = (sid, payload.conversation_id)
+        if (expiring := self._typing.pop(key, None)) is not None:
+            expiring.cancel()
+        self._typing[key] = asyncio.create_task(
+            self._typing_expires(sid, user.user_id, payload.conversation_id)
+        )
+        return result
 
     async def typing_stop(
         self, sid: str, user: SocketUser, payload: TypingPayload
     ) -> dict[str, Any]:
+        if (expiring := self._typing.pop((sid, payload.conversation_id), None)) is not None:
+            expiring.cancel()
         return await self._room_event(sid, user, payload.conversation_id, "stopped-typing")
+
+    async def _typing_expires(
+        self, sid: str, user_id: uuid.UUID, conversation_id: uuid.UUID
+    ) -> None:
+        """A client that stops typing without saying so (or drops) stops by itself."""
+        await asyncio.sleep(TYPING_SECONDS)
+        self._typing.pop((sid, conversation_id), None)
+        await self._publish_activity(sid, user_id, conversation_id, "stopped-typing")
 
     async def conversation_join(
         self, sid: str, user: SocketUser, payload: ConversationJoinPayload
@@ -303,9 +326,16 @@ class SocketHandlers:
     ) -> dict[str, Any]:
         """Relayed through the bus: the room's other sockets may be on any instance."""
         await self._member(user, conversation_id)
+        if not await self._publish_activity(sid, user.user_id, conversation_id, kind):
+            raise Refused("internal", "not delivered; retry")
+        return ack_ok()
+
+    async def _publish_activity(
+        self, sid: str, user_id: uuid.UUID, conversation_id: uuid.UUID, kind: ActivityKind
+    ) -> bool:
         activity = ConversationActivity(
             conversation_id=conversation_id,
-            user_id=user.user_id,
+            user_id=user_id,
             kind=kind,
             origin_socket=sid,
             at=datetime.now(UTC),
@@ -313,9 +343,10 @@ class SocketHandlers:
         try:
             await self._publisher.publish_envelopes([make_envelope(activity, producer=SERVICE)])
         except PublishFailedError as error:
+            # Typing and presence may be dropped under pressure; messages never are.
             _log.warning("activity_not_published", error=str(error))
-            raise Refused("internal", "not delivered; retry") from None
-        return ack_ok()
+            return False
+        return True
 
     async def presence_get(
         self, sid: str, user: SocketUser, payload: PresenceGetPayload
