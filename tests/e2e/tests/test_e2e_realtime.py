@@ -281,3 +281,21 @@ async def test_logout_disconnects_that_sessions_sockets_only(
             await asyncio.gather(*(device.disconnected.wait() for device in revoked))
         await asyncio.sleep(0.3)
         assert kept.client.connected
+
+
+async def test_a_socket_that_floods_is_rate_limited_in_its_acks(
+    http: aiohttp.ClientSession, fleet: RunningFleet
+) -> None:
+    alice, bob = await asyncio.gather(register(http), register(http))
+    conversation_id = await direct_conversation(http, alice, bob)
+    async with devices(fleet, alice["token"], ADDRESSES[:1]) as [flooder]:
+        acks = await asyncio.gather(
+            *(
+                flooder.client.call("typing:start", {"conversationId": conversation_id}, timeout=10)
+                for _ in range(80)
+            )
+        )
+    codes = [ack["error"]["code"] for ack in acks if not ack["ok"]]
+    assert sum(ack["ok"] for ack in acks) >= 30  # the burst a socket may send at once
+    assert codes
+    assert set(codes) == {"rate_limited"}

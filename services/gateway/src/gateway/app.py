@@ -21,9 +21,9 @@ from gateway.presence import Presence
 from gateway.sockets import SocketHandlers, create_socket_server
 from servicekit.amqp.topology import declare_instance_queue
 from servicekit.messaging import MESSAGING
-from servicekit.rate_limit import RateLimiter
 from servicekit.redis_store import KeySpace
 from servicekit.resources import REDIS, build_service_app
+from servicekit.token_buckets import TokenBuckets
 from servicekit.tokens import TOKEN_VERIFIER, RevocationList, TokenVerifier
 
 
@@ -52,7 +52,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
                 memberships=memberships,
                 publisher=messaging.publisher,
                 pending=pending,
-                limiter=RateLimiter(redis, keys),
+                limiter=TokenBuckets(redis, keys),
                 redis=redis,
                 keys=keys,
                 ack_timeout=settings.ack_timeout_seconds,

@@ -46,8 +46,8 @@ from gateway.presence import HEARTBEAT_SECONDS, Presence
 from gateway.rooms import conversation_room, session_room, user_room
 from servicekit.amqp.publisher import ConfirmedPublisher, PublishFailedError
 from servicekit.logs import get_logger
-from servicekit.rate_limit import Limit, RateLimiter
 from servicekit.redis_store import KeySpace, Redis
+from servicekit.token_buckets import Bucket, TokenBuckets
 from servicekit.tokens import InvalidTokenError, TokenVerifier, bearer_token
 
 _log = get_logger("gateway.sockets")
@@ -55,8 +55,10 @@ _log = get_logger("gateway.sockets")
 SYNC_PAGE = 100
 TYPING_SECONDS = 5.0
 SENT_RECORD_SECONDS = 24 * 3600
-SEND_LIMIT = Limit("socket:message-send", max_hits=30, window_seconds=10)
-EVENT_LIMIT = Limit("socket:events", max_hits=120, window_seconds=10)
+# Per socket and per user (all their devices, on any instance): a burst, then a steady rate.
+SEND_LIMIT = (Bucket("send:socket", 10, 5.0), Bucket("send:user", 20, 10.0))
+EVENT_LIMIT = (Bucket("events:socket", 30, 10.0), Bucket("events:user", 60, 20.0))
+Limits = tuple[Bucket, Bucket]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +100,7 @@ class SocketHandlers:
         memberships: MembershipDirectory,
         publisher: ConfirmedPublisher,
         pending: PendingSends,
-        limiter: RateLimiter,
+        limiter: TokenBuckets,
         redis: Redis,
         keys: KeySpace,
         ack_timeout: float,
@@ -216,7 +218,7 @@ class SocketHandlers:
         except PublishFailedError as error:
             _log.warning("presence_not_published", error=str(error))
 
-    def _guarded(self, handler: Any, payload_type: type[WireStruct], limit: Limit) -> Any:
+    def _guarded(self, handler: Any, payload_type: type[WireStruct], limits: Limits) -> Any:
         """Decode, rate-limit and turn refusals into error acks: every event answers."""
 
         async def event(sid: str, data: Any = None) -> dict[str, Any]:
@@ -225,7 +227,8 @@ class SocketHandlers:
             except ContractError as error:
                 return ack_error("invalid", str(error))
             user: SocketUser = await self._sio.get_session(sid)
-            decision = await self._limiter.hit(limit, str(user.user_id))
+            per_socket, per_user = limits
+            decision = await self._limiter.take([(per_socket, sid), (per_user, str(user.user_id))])
             if not decision.allowed:
                 return ack_error(
                     "rate_limited", f"too fast; retry in {decision.retry_after_seconds}s"

@@ -57,10 +57,10 @@ EVENT_TYPES: Final[Mapping[str, type[Event]]] = MappingProxyType(
 
 __all__ = [
     "EVENT_TYPES",
-    "ConversationCreated",
-    "ConversationMemberAdded",
     "ActivityKind",
     "ConversationActivity",
+    "ConversationCreated",
+    "ConversationMemberAdded",
     "ConversationMemberRemoved",
     "ConversationType",
     "ConversationUpdated",

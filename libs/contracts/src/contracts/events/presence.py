@@ -8,7 +8,6 @@ from msgspec import Meta
 from contracts import names
 from contracts.wire import Event, UtcDatetime
 
-
 MAX_AUDIENCE = 10_000
 
 

@@ -1,0 +1,60 @@
+"""Token buckets on the real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from devstack.infra import delete_prefix
+from devstack.isolation import REDIS_URL, IsolatedInfra
+from servicekit.redis_store import KeySpace, Redis, create_redis
+from servicekit.settings import RedisSettings
+from servicekit.token_buckets import Bucket, TokenBuckets
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def buckets(isolated_infra: IsolatedInfra) -> AsyncIterator[TokenBuckets]:
+    prefix = f"{isolated_infra.redis_prefix}tb{uuid.uuid4().hex[:6]}:"
+    redis: Redis = create_redis(RedisSettings(REDIS_URL, prefix))
+    yield TokenBuckets(redis, KeySpace(prefix))
+    await redis.aclose()
+    await delete_prefix(REDIS_URL, prefix)
+
+
+async def test_a_burst_up_to_capacity_passes_then_it_is_refused(buckets: TokenBuckets) -> None:
+    bucket = Bucket("burst", capacity=5, per_second=0.5)
+    decisions = [await buckets.take([(bucket, "s")]) for _ in range(7)]
+    assert [d.allowed for d in decisions] == [True] * 5 + [False] * 2
+    assert decisions[-1].retry_after_seconds == 2  # one token at 0.5/s
+
+
+async def test_it_refills_at_its_rate(buckets: TokenBuckets) -> None:
+    bucket = Bucket("refill", capacity=2, per_second=10)
+    for _ in range(2):
+        assert (await buckets.take([(bucket, "s")])).allowed
+    assert not (await buckets.take([(bucket, "s")])).allowed
+    await asyncio.sleep(0.25)  # 2.5 tokens' worth, capped at 2
+    assert [(await buckets.take([(bucket, "s")])).allowed for _ in range(3)] == [True, True, False]
+
+
+async def test_all_buckets_pay_or_none_does(buckets: TokenBuckets) -> None:
+    socket = Bucket("socket", capacity=2, per_second=0.1)
+    user = Bucket("user", capacity=3, per_second=0.1)
+    one = [(socket, "sock-1"), (user, "alice")]
+    two = [(socket, "sock-2"), (user, "alice")]
+    assert (await buckets.take(one)).allowed
+    assert (await buckets.take(one)).allowed
+    assert not (await buckets.take(one)).allowed  # socket empty: the user's bucket is not charged
+    assert (await buckets.take(two)).allowed  # the user's third token
+    assert not (await buckets.take(two)).allowed  # now the user's bucket is empty
+
+
+async def test_concurrent_takes_never_exceed_the_capacity(buckets: TokenBuckets) -> None:
+    bucket = Bucket("race", capacity=10, per_second=0.01)
+    decisions = await asyncio.gather(*(buckets.take([(bucket, "s")]) for _ in range(40)))
+    assert sum(d.allowed for d in decisions) == 10
