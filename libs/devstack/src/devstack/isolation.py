@@ -103,6 +103,9 @@ class IsolatedInfra:
             mongo_url=self.mongo_url,
             mongo_database_prefix=f"{self.namespace}_",
             app_env="test",
+            # Every test client comes from loopback: per-address abuse limits would throttle
+            # the suite itself. Tests of those limits configure their own.
+            extra_env={"REGISTER_MAX_PER_IP": "100000", "LOGIN_MAX_ATTEMPTS_PER_IP": "100000"},
         )
 
     def adopt_fleet_databases(self) -> None:
