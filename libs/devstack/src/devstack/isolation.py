@@ -52,6 +52,7 @@ class IsolatedInfra:
     mongo_url: str = ""
     databases: list[str] = field(default_factory=list)
     vhost_created: bool = False
+    extra_vhosts: list[str] = field(default_factory=list)
 
     @property
     def amqp_url(self) -> str:
@@ -76,6 +77,14 @@ class IsolatedInfra:
             self.mongo = start_mongo_standin(log_file=self.run_dir / "mongo-standin.log")
             self.mongo_url = self.mongo.url
         return self
+
+    def own_vhost(self, name: str) -> str:
+        """The AMQP URL of a vhost ``<namespace>-<name>`` for a suite whose queues must start
+        empty, whatever other suites published on the session's vhost."""
+        vhost = f"{self.namespace}-{name}"
+        create_vhost(vhost)
+        self.extra_vhosts.append(vhost)
+        return amqp_url_for_vhost(RABBITMQ_URL, vhost)
 
     async def create_database(self, name: str) -> str:
         full = f"{self.namespace}_{name}"
@@ -114,6 +123,8 @@ class IsolatedInfra:
 
     def close(self) -> None:
         asyncio.run(self._drop_stores())
+        for vhost in self.extra_vhosts:
+            delete_vhost(vhost)
         if self.vhost_created:
             delete_vhost(self.namespace)
         if self.mongo is not None:

@@ -76,7 +76,8 @@ def create_app(settings: GatewaySettings) -> web.Application:
     async def disconnect_sockets(_: web.Application) -> None:
         # Ends every session and every held long-poll, so the drain does not wait on them;
         # clients reconnect to another instance.
-        await sio.eio.disconnect()
+        if sio.eio.sockets:  # engineio's disconnect-all raises on an empty set
+            await sio.eio.disconnect()
         long_polls.cancel_all()
         await sio.shutdown()
 

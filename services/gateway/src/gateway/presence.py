@@ -101,7 +101,8 @@ class Presence:
             for user_id, sid in sockets:
                 pipe.zadd(self._sockets(user_id), {sid: expiry}, xx=True)
                 pipe.expire(self._sockets(user_id), TTL_SECONDS * 2)
-                pipe.zadd(self._online, {str(user_id): expiry}, gt=True)
+                # xx: a socket that went away meanwhile must not bring its user back.
+                pipe.zadd(self._online, {str(user_id): expiry}, xx=True, gt=True)
             await pipe.execute()
 
     async def sweep(self) -> list[UUID]:

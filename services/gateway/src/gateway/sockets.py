@@ -44,6 +44,7 @@ from gateway.memberships import MembershipDirectory
 from gateway.pending_sends import PendingSends
 from gateway.presence import HEARTBEAT_SECONDS, Presence
 from gateway.rooms import conversation_room, session_room, user_room
+from gateway.uncompressed_websocket import disable_websocket_compression
 from servicekit.amqp.publisher import ConfirmedPublisher, PublishFailedError
 from servicekit.logs import get_logger
 from servicekit.redis_store import KeySpace, Redis
@@ -78,16 +79,17 @@ class Refused(Exception):
 def create_socket_server(
     cors_origins: tuple[str, ...] | str, max_payload_bytes: int
 ) -> socketio.AsyncServer:
-    return socketio.AsyncServer(
+    sio = socketio.AsyncServer(
         async_mode="aiohttp",
         cors_allowed_origins=cors_origins,
         max_http_buffer_size=max_payload_bytes,
-        # A room emit would otherwise be deflated once per recipient socket.
-        websocket_compression=False,
         http_compression=False,
         logger=False,
         engineio_logger=False,
     )
+    # A room emit would otherwise be deflated once per recipient socket.
+    disable_websocket_compression(sio)
+    return sio
 
 
 class SocketHandlers:

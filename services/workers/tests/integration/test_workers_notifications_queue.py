@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -30,7 +31,11 @@ async def workers_app(
     isolated_infra: IsolatedInfra, tmp_path: Path
 ) -> AsyncIterator[web.Application]:
     plan = isolated_infra.fleet_plan(tmp_path)
-    app = create_app(load_settings(plan.service_env("workers", free_port())))
+    env = plan.service_env("workers", free_port())
+    # notifications.queue must start empty: other suites publish message.created on the
+    # session's vhost.
+    env["RABBITMQ_URL"] = isolated_infra.own_vhost(f"workers{uuid.uuid4().hex[:6]}")
+    app = create_app(load_settings(env))
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     yield app

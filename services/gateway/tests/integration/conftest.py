@@ -1,0 +1,219 @@
+"""Fixtures of the gateway's integration tests, on the session's Redis and RabbitMQ vhost.
+
+``store``: a Redis client and a key space of the test's own (under the session's prefix), for
+the pieces that live in Redis (presence, the membership cache).
+
+``gateway``: the real gateway app in-process (one per module) with a stand-in for chat's REST
+API (``ChatStandin``), so membership answers are whatever a test says. Tokens are minted with
+the app's JWT settings. The rate limits are swapped for small buckets that barely refill, so
+the rate-limit tests reach them in a handful of events and every other test (each with users
+and sockets of its own) stays far below them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import socketio
+from aio_pika.abc import AbstractQueue, AbstractRobustConnection
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from devstack.broker_probe import declare_probe_queue
+from devstack.infra import delete_prefix
+from devstack.isolation import REDIS_URL, IsolatedInfra, free_port
+from gateway import sockets
+from gateway.app import create_app
+from gateway.config import GatewaySettings, load_settings
+from servicekit.amqp.connection import connect
+from servicekit.amqp.publisher import ConfirmedPublisher
+from servicekit.redis_store import KeySpace, Redis, create_redis
+from servicekit.settings import RedisSettings
+from servicekit.token_buckets import Bucket
+from servicekit.tokens import TokenIssuer
+
+ACK_TIMEOUT_SECONDS = 2.0
+# Barely refilling (one token in ~17 minutes): a test's count of allowed events is exact.
+SLOW = 0.001
+EVENT_LIMIT = (Bucket("test-events:socket", 6, SLOW), Bucket("test-events:user", 10, SLOW))
+SEND_LIMIT = (Bucket("test-send:socket", 4, SLOW), Bucket("test-send:user", 6, SLOW))
+
+
+@dataclass(frozen=True)
+class Store:
+    redis: Redis
+    keys: KeySpace
+    prefix: str
+
+
+@pytest.fixture
+async def store(isolated_infra: IsolatedInfra) -> AsyncIterator[Store]:
+    prefix = f"{isolated_infra.redis_prefix}gw{uuid.uuid4().hex[:8]}:"
+    redis: Redis = create_redis(RedisSettings(REDIS_URL, prefix))
+    yield Store(redis, KeySpace(prefix), prefix)
+    await redis.aclose()
+    await delete_prefix(REDIS_URL, prefix)
+
+
+@dataclass
+class ChatStandin:
+    """``GET /api/chat`` (the caller's conversations) and ``GET /api/chat/{id}``, by token."""
+
+    listed: dict[str, list[uuid.UUID]] = field(default_factory=dict)
+    """Conversation ids ``GET /api/chat`` answers for a token (none when absent)."""
+    members: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
+    """Participants of the conversations that exist; others are 404."""
+    failing: set[str] = field(default_factory=set)
+    """Tokens whose conversation list answers 503."""
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    """(path, Authorization header) of every request."""
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/api/chat", self._list)
+        app.router.add_get("/api/chat/{conversation_id}", self._one)
+        return app
+
+    def _token(self, request: web.Request) -> str:
+        header = request.headers.get("Authorization", "")
+        self.requests.append((request.path, header))
+        return header.removeprefix("Bearer ")
+
+    async def _list(self, request: web.Request) -> web.Response:
+        token = self._token(request)
+        if token in self.failing:
+            return web.json_response({"title": "unavailable"}, status=503)
+        ids = self.listed.get(token, [])
+        conversations = [
+            {"id": str(i), "participants": [{"userId": str(u)} for u in self.members.get(i, [])]}
+            for i in ids
+        ]
+        return web.json_response({"conversations": conversations, "nextCursor": None})
+
+    async def _one(self, request: web.Request) -> web.Response:
+        self._token(request)
+        try:
+            conversation_id = uuid.UUID(request.match_info["conversation_id"])
+        except ValueError:
+            return web.json_response({"title": "not found"}, status=404)
+        participants = self.members.get(conversation_id)
+        if participants is None:
+            return web.json_response({"title": "not found"}, status=404)
+        body = {
+            "id": str(conversation_id),
+            "participants": [{"userId": str(user)} for user in participants],
+        }
+        return web.json_response({"conversation": body})
+
+    def asked_about(self, conversation_id: uuid.UUID) -> list[str]:
+        """The Authorization headers chat was asked about this conversation with."""
+        path = f"/api/chat/{conversation_id}"
+        return [header for asked, header in self.requests if asked == path]
+
+
+@dataclass(frozen=True)
+class Identity:
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+    token: str
+
+
+@dataclass
+class Gateway:
+    url: str
+    host: str
+    port: int
+    env: dict[str, str]
+    settings: GatewaySettings
+    chat: ChatStandin
+    issuer: TokenIssuer
+    broker: AbstractRobustConnection
+    publisher: ConfirmedPublisher
+
+    @property
+    def event_limit(self) -> tuple[Bucket, Bucket]:
+        """(per socket, per user) buckets of every event but ``message:send``."""
+        return EVENT_LIMIT
+
+    @property
+    def send_limit(self) -> tuple[Bucket, Bucket]:
+        """(per socket, per user) buckets of ``message:send``."""
+        return SEND_LIMIT
+
+    def identity(self, user_id: uuid.UUID | None = None) -> Identity:
+        user_id = user_id or uuid.uuid4()
+        session_id = uuid.uuid4()
+        return Identity(user_id, session_id, self.issuer.issue(user_id, session_id).token)
+
+    @contextlib.asynccontextmanager
+    async def socket(self, token: str) -> AsyncIterator[Any]:
+        """A connected ``socketio.AsyncClient`` over WebSocket, disconnected on exit."""
+        client = socketio.AsyncClient(reconnection=False)
+        await client.connect(
+            self.url,
+            auth={"token": token},
+            transports=["websocket"],
+            socketio_path="socket.io",
+            wait_timeout=5,
+        )
+        try:
+            yield client
+        finally:
+            await client.disconnect()
+
+    @contextlib.asynccontextmanager
+    async def probe(self, *keys: str) -> AsyncIterator[AbstractQueue]:
+        """A queue of the test's own bound to ``keys`` on the ``chat`` exchange."""
+        queue = await declare_probe_queue(self.broker, *keys)
+        try:
+            yield queue
+        finally:
+            await queue.delete(if_unused=False, if_empty=False)
+
+
+@pytest.fixture(scope="module")
+async def gateway(
+    isolated_infra: IsolatedInfra, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Gateway]:
+    chat = ChatStandin()
+    plan = isolated_infra.fleet_plan(Path(tmp_path_factory.mktemp("gateway")))
+    port = free_port()
+    with pytest.MonkeyPatch.context() as patch:
+        # Read when the app registers its handlers, at startup.
+        patch.setattr(sockets, "EVENT_LIMIT", EVENT_LIMIT)
+        patch.setattr(sockets, "SEND_LIMIT", SEND_LIMIT)
+        async with TestServer(chat.app(), host="127.0.0.1") as chat_server:
+            env = plan.service_env("gateway", port)
+            env.update(
+                CHAT_URL=str(chat_server.make_url("")).rstrip("/"),
+                INSTANCE_ID=f"gateway-test-{uuid.uuid4().hex[:8]}",
+                MESSAGE_ACK_TIMEOUT=str(ACK_TIMEOUT_SECONDS),
+            )
+            settings = load_settings(env)
+            app = create_app(settings)
+            broker = await connect(isolated_infra.amqp_url, "gateway-tests")
+            try:
+                async with TestServer(app, host="127.0.0.1", port=port) as server:
+                    publisher = await ConfirmedPublisher.open(broker, app_id="gateway-tests")
+                    try:
+                        yield Gateway(
+                            url=str(server.make_url("")).rstrip("/"),
+                            host="127.0.0.1",
+                            port=port,
+                            env=env,
+                            settings=settings,
+                            chat=chat,
+                            issuer=TokenIssuer(settings.platform.jwt),
+                            broker=broker,
+                            publisher=publisher,
+                        )
+                    finally:
+                        await publisher.close()
+            finally:
+                await broker.close()

@@ -1,0 +1,194 @@
+"""``MembershipDirectory`` on the real Redis, with chat's REST side faked (``FakeChat``)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, cast
+
+import pytest
+
+from gateway.chat_client import ChatClient, ConversationSummary, MessagePage, Participants
+from gateway.memberships import MembershipDirectory
+
+if TYPE_CHECKING:
+    from services.gateway.tests.integration.conftest import Store
+
+pytestmark = pytest.mark.integration
+
+TTL_SECONDS = 600
+
+
+@dataclass
+class FakeChat:
+    """``ChatClient``'s methods, answering from ``members`` as chat does: a conversation is
+    found (200) only for a token of one of its participants, else 404 (None)."""
+
+    members: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
+    asked: list[tuple[str, uuid.UUID]] = field(default_factory=list)
+
+    async def conversation(
+        self, token: str, conversation_id: uuid.UUID
+    ) -> ConversationSummary | None:
+        self.asked.append((token, conversation_id))
+        await asyncio.sleep(0)
+        participants = self.members.get(conversation_id)
+        if participants is None or uuid.UUID(token.removeprefix("token:")) not in participants:
+            return None
+        return ConversationSummary(
+            id=conversation_id, participants=[Participants(user_id=u) for u in participants]
+        )
+
+    async def conversation_ids(self, token: str) -> list[uuid.UUID]:
+        raise AssertionError("the directory never lists conversations")
+
+    async def messages_after(
+        self, token: str, conversation_id: uuid.UUID, after: int, limit: int
+    ) -> MessagePage | None:
+        raise AssertionError("the directory never reads messages")
+
+
+@dataclass
+class Rig:
+    chat: FakeChat
+    directory: MembershipDirectory
+    store: Store
+
+    def key(self, conversation_id: uuid.UUID) -> str:
+        return self.store.keys.key("gw", "members", str(conversation_id))
+
+    async def cached(self, conversation_id: uuid.UUID) -> set[str] | None:
+        key = self.key(conversation_id)
+        if not await self.store.redis.exists(key):
+            return None
+        members = await self.store.redis.smembers(key)
+        return {m.decode() if isinstance(m, bytes) else m for m in members}
+
+
+@pytest.fixture
+def rig(store: Store) -> Rig:
+    chat = FakeChat()
+    directory = MembershipDirectory(store.redis, store.keys, cast(ChatClient, chat), TTL_SECONDS)
+    return Rig(chat, directory, store)
+
+
+def token(user: uuid.UUID) -> str:
+    """The stand-in for a user's access token (``FakeChat`` reads the user from it)."""
+    return f"token:{user}"
+
+
+def ids(*users: uuid.UUID) -> set[str]:
+    return {str(user) for user in users}
+
+
+async def test_a_miss_asks_chat_once_with_the_users_token_and_caches_the_member_set(
+    rig: Rig,
+) -> None:
+    conversation, alice, bob = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    rig.chat.members[conversation] = [alice, bob]
+
+    assert await rig.directory.is_member(conversation, alice, token(alice)) is True
+
+    assert rig.chat.asked == [(token(alice), conversation)]
+    assert await rig.cached(conversation) == ids(alice, bob)
+    ttl = await rig.store.redis.ttl(rig.key(conversation))
+    assert TTL_SECONDS - 5 <= ttl <= TTL_SECONDS
+
+
+async def test_a_second_lookup_is_answered_from_the_cache(rig: Rig) -> None:
+    conversation, alice, bob = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    rig.chat.members[conversation] = [alice, bob]
+    await rig.directory.is_member(conversation, alice, token(alice))
+
+    assert await rig.directory.is_member(conversation, alice, token(alice)) is True
+    assert await rig.directory.is_member(conversation, bob, token(bob)) is True
+    assert len(rig.chat.asked) == 1
+
+
+async def test_a_non_member_gets_false_whether_cached_or_not(rig: Rig) -> None:
+    conversation, alice, outsider = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    rig.chat.members[conversation] = [alice]
+
+    # Not cached: chat answers 404 for the outsider (its own authorization), nothing is cached.
+    assert await rig.directory.is_member(conversation, outsider, token(outsider)) is False
+    assert rig.chat.asked == [(token(outsider), conversation)]
+    assert await rig.cached(conversation) is None
+
+    # Cached (by a member's lookup): the outsider is refused without asking chat.
+    await rig.directory.is_member(conversation, alice, token(alice))
+    assert await rig.directory.is_member(conversation, outsider, token(outsider)) is False
+    assert len(rig.chat.asked) == 2
+
+
+async def test_a_conversation_chat_does_not_know_is_not_cached(rig: Rig) -> None:
+    conversation, alice = uuid.uuid4(), uuid.uuid4()
+    assert await rig.directory.is_member(conversation, alice, token(alice)) is False
+    rig.chat.members[conversation] = [alice]  # e.g. alice was added since
+    assert await rig.directory.is_member(conversation, alice, token(alice)) is True
+    assert len(rig.chat.asked) == 2
+
+
+async def test_added_extends_a_cached_set(rig: Rig) -> None:
+    conversation, alice, carol = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    rig.chat.members[conversation] = [alice]
+    await rig.directory.is_member(conversation, alice, token(alice))
+
+    await rig.directory.added(conversation, carol)
+
+    assert await rig.cached(conversation) == ids(alice, carol)
+    assert await rig.directory.is_member(conversation, carol, token(carol)) is True
+    assert len(rig.chat.asked) == 1
+
+
+async def test_added_never_creates_a_set_so_the_next_lookup_fetches_it_whole(rig: Rig) -> None:
+    conversation, alice, bob, carol = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    rig.chat.members[conversation] = [alice, bob, carol]
+
+    await rig.directory.added(conversation, carol)
+    assert await rig.cached(conversation) is None
+
+    assert await rig.directory.is_member(conversation, alice, token(alice)) is True
+    assert rig.chat.asked == [(token(alice), conversation)]
+    assert await rig.cached(conversation) == ids(alice, bob, carol)
+
+
+async def test_an_expired_set_is_refetched_whole_not_rebuilt_from_an_addition(rig: Rig) -> None:
+    conversation, alice, bob, carol = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    rig.chat.members[conversation] = [alice, bob]
+    await rig.directory.is_member(conversation, alice, token(alice))
+    await rig.store.redis.pexpire(rig.key(conversation), 30)
+    async with asyncio.timeout(5):
+        while await rig.cached(conversation) is not None:
+            await asyncio.sleep(0.01)
+
+    rig.chat.members[conversation] = [alice, bob, carol]
+    await rig.directory.added(conversation, carol)  # arrives after the expiry
+    assert await rig.cached(conversation) is None
+
+    assert await rig.directory.is_member(conversation, bob, token(bob)) is True
+    assert await rig.cached(conversation) == ids(alice, bob, carol)
+    assert len(rig.chat.asked) == 2
+
+
+async def test_removed_takes_effect_at_once(rig: Rig) -> None:
+    conversation, alice, bob = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    rig.chat.members[conversation] = [alice, bob]
+    await rig.directory.is_member(conversation, alice, token(alice))
+
+    await rig.directory.removed(conversation, bob)
+
+    assert await rig.directory.is_member(conversation, bob, token(bob)) is False
+    assert await rig.directory.is_member(conversation, alice, token(alice)) is True
+    assert len(rig.chat.asked) == 1
+    await rig.directory.removed(uuid.uuid4(), bob)  # an uncached conversation: harmless
+
+
+async def test_remember_replaces_the_cached_set(rig: Rig) -> None:
+    conversation, alice, bob, carol = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await rig.directory.remember(conversation, [alice, bob])
+    await rig.directory.remember(conversation, [alice, carol])
+
+    assert await rig.cached(conversation) == ids(alice, carol)
+    assert await rig.directory.is_member(conversation, bob, token(bob)) is False
+    assert rig.chat.asked == []

@@ -1,0 +1,344 @@
+"""The Socket.IO side of the real gateway app: handshake, acks, limits, and the send path
+through the instance's own queue, with chat's REST API stood in for (see ``conftest``).
+
+Cross-instance delivery, typing and presence transitions through the whole fleet are the e2e
+suite's; these drive one in-process instance directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import pytest
+import socketio
+from aio_pika.exceptions import ChannelNotFoundEntity
+from aiohttp.test_utils import TestServer
+
+from contracts import make_envelope
+from contracts.envelope import decode_envelope
+from contracts.events import MessageCreated, MessageSend, MessageView
+from contracts.names import MESSAGE_SEND, gateway_queue
+from devstack.broker_probe import collect, collect_settled
+from gateway.app import create_app
+from gateway.config import load_settings
+
+if TYPE_CHECKING:
+    from services.gateway.tests.integration.conftest import Gateway
+
+pytestmark = pytest.mark.integration
+
+
+def send_payload(conversation_id: uuid.UUID | str, client_message_id: str) -> dict[str, Any]:
+    return {
+        "conversationId": str(conversation_id),
+        "content": "hello",
+        "clientMessageId": client_message_id,
+    }
+
+
+def error_code(ack: dict[str, Any]) -> str:
+    assert ack["ok"] is False, ack
+    assert isinstance(ack["error"]["message"], str)
+    code: str = ack["error"]["code"]
+    return code
+
+
+async def test_a_valid_token_connects_and_chat_is_asked_for_its_conversations(
+    gateway: Gateway,
+) -> None:
+    alice = gateway.identity()
+    async with gateway.socket(alice.token) as client:
+        assert client.connected
+        ack = await client.call("presence:get", {"userIds": [str(alice.user_id)]}, timeout=5)
+    assert ack == {
+        "ok": True,
+        "presence": {str(alice.user_id): {"online": True, "lastSeenAt": None}},
+    }
+    assert ("/api/chat", f"Bearer {alice.token}") in gateway.chat.requests
+
+
+async def test_a_connect_is_refused_while_chat_cannot_list_the_users_conversations(
+    gateway: Gateway,
+) -> None:
+    alice = gateway.identity()
+    gateway.chat.failing.add(alice.token)
+    client = socketio.AsyncClient(reconnection=False)
+    errors: list[Any] = []
+    client.on("connect_error", errors.append)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await client.connect(
+            gateway.url,
+            auth={"token": alice.token},
+            transports=["websocket"],
+            socketio_path="socket.io",
+            wait_timeout=5,
+        )
+    assert errors == [{"message": "temporarily unavailable"}]
+    assert not client.connected
+
+
+async def test_the_websocket_handshake_does_not_negotiate_permessage_deflate(
+    gateway: Gateway,
+) -> None:
+    # The raw upgrade: the 101 must carry no Sec-WebSocket-Extensions, though the client asked.
+    reader, writer = await asyncio.open_connection(gateway.host, gateway.port)
+    try:
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            (
+                "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
+                f"Host: {gateway.host}:{gateway.port}\r\n"
+                "Upgrade: websocket\r\n"
+                "Connection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\n"
+                "Sec-WebSocket-Version: 13\r\n"
+                "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+                "\r\n"
+            ).encode()
+        )
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    finally:
+        writer.close()
+    status, *lines = head.decode("latin-1").split("\r\n")
+    headers = {name.strip().lower() for name, _, _ in (line.partition(":") for line in lines)}
+    assert status.startswith("HTTP/1.1 101"), status
+    assert "upgrade" in headers
+    assert "sec-websocket-extensions" not in headers, head
+
+    # aiohttp's client offering the extension ends up with none.
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(f"{gateway.url}/socket.io/?EIO=4&transport=websocket", compress=15) as ws,
+    ):
+        opening = await ws.receive_str(timeout=5)
+        assert ws.compress == 0
+        assert opening.startswith("0{")  # engine.io's OPEN packet
+        assert '"sid"' in opening
+
+
+async def test_message_send_for_a_conversation_chat_does_not_show_the_user_is_not_found(
+    gateway: Gateway,
+) -> None:
+    alice = gateway.identity()
+    unknown = uuid.uuid4()
+    async with gateway.socket(alice.token) as client:
+        ack = await client.call("message:send", send_payload(unknown, "c-1"), timeout=5)
+    assert error_code(ack) == "not_found"
+    assert gateway.chat.asked_about(unknown) == [f"Bearer {alice.token}"]
+
+
+@pytest.mark.parametrize(
+    ("event", "payload"),
+    [
+        ("message:send", None),
+        ("message:send", "hello"),
+        ("message:send", {}),
+        ("message:send", {**send_payload(uuid.uuid4(), "c"), "conversationId": "not-a-uuid"}),
+        ("message:send", {**send_payload(uuid.uuid4(), "c"), "content": "   "}),
+        ("message:send", {**send_payload(uuid.uuid4(), "c"), "clientMessageId": "x" * 65}),
+        ("message:send", {**send_payload(uuid.uuid4(), "c"), "extra": 1}),
+        ("presence:get", {"userIds": "everyone"}),
+        ("presence:get", {"userIds": [str(uuid.uuid4()) for _ in range(201)]}),
+        ("sync", {"since": {str(uuid.uuid4()): -1}}),
+        ("typing:start", {"conversationId": 5}),
+    ],
+    ids=[
+        "none",
+        "string",
+        "empty",
+        "bad-uuid",
+        "blank-content",
+        "long-client-id",
+        "unknown-field",
+        "ids-not-a-list",
+        "too-many-ids",
+        "negative-seq",
+        "numeric-conversation",
+    ],
+)
+async def test_an_invalid_payload_is_answered_invalid(
+    gateway: Gateway, event: str, payload: Any
+) -> None:
+    alice = gateway.identity()
+    async with gateway.socket(alice.token) as client:
+        ack = await client.call(event, payload, timeout=5)
+    assert error_code(ack) == "invalid"
+
+
+async def test_events_beyond_the_sockets_bucket_are_rate_limited(gateway: Gateway) -> None:
+    socket_bucket = gateway.event_limit[0]
+    alice, bob = gateway.identity(), gateway.identity()
+    query = {"userIds": [str(alice.user_id)]}
+    async with gateway.socket(alice.token) as flooder, gateway.socket(bob.token) as calm:
+        acks = await asyncio.gather(
+            *(flooder.call("presence:get", query, timeout=5) for _ in range(10))
+        )
+        assert sum(ack["ok"] for ack in acks) == socket_bucket.capacity
+        refused = [ack for ack in acks if not ack["ok"]]
+        assert {error_code(ack) for ack in refused} == {"rate_limited"}
+        assert all("retry in" in ack["error"]["message"] for ack in refused)
+        # Another user is not held back by it.
+        assert (await calm.call("presence:get", query, timeout=5))["ok"] is True
+
+
+async def test_the_users_bucket_spans_all_of_their_sockets(gateway: Gateway) -> None:
+    per_socket, per_user = gateway.event_limit
+    alice = gateway.identity()
+    query = {"userIds": [str(alice.user_id)]}
+    async with gateway.socket(alice.token) as phone, gateway.socket(alice.token) as laptop:
+        for _ in range(per_socket.capacity):
+            assert (await phone.call("presence:get", query, timeout=5))["ok"] is True
+        acks = [
+            await laptop.call("presence:get", query, timeout=5) for _ in range(per_socket.capacity)
+        ]
+    left_for_laptop = per_user.capacity - per_socket.capacity
+    assert [ack["ok"] for ack in acks] == [True] * left_for_laptop + [False] * (
+        per_socket.capacity - left_for_laptop
+    )
+    assert {error_code(ack) for ack in acks[left_for_laptop:]} == {"rate_limited"}
+
+
+async def test_message_sends_are_limited_by_their_own_bucket(gateway: Gateway) -> None:
+    per_socket = gateway.send_limit[0]
+    alice = gateway.identity()
+    unknown = uuid.uuid4()
+    async with gateway.socket(alice.token) as client:
+        acks = [
+            await client.call("message:send", send_payload(unknown, f"c-{i}"), timeout=5)
+            for i in range(per_socket.capacity + 1)
+        ]
+        other_events = await client.call("presence:get", {"userIds": []}, timeout=5)
+    codes = [error_code(ack) for ack in acks]
+    assert codes == ["not_found"] * per_socket.capacity + ["rate_limited"]
+    assert other_events == {"ok": True, "presence": {}}
+
+
+async def test_presence_get_answers_online_last_seen_and_never_seen(gateway: Gateway) -> None:
+    asker, left, stranger = gateway.identity(), gateway.identity(), uuid.uuid4()
+    async with gateway.socket(left.token):
+        pass
+    async with gateway.socket(asker.token) as client:
+        query = {"userIds": [str(asker.user_id), str(left.user_id), str(stranger)]}
+        async with asyncio.timeout(5):  # the server handles the disconnect on its own time
+            while True:
+                ack = await client.call("presence:get", query, timeout=5)
+                if ack["presence"][str(left.user_id)]["online"] is False:
+                    break
+                await asyncio.sleep(0.05)
+    presence = ack["presence"]
+    assert presence[str(asker.user_id)] == {"online": True, "lastSeenAt": None}
+    assert presence[str(stranger)] == {"online": False, "lastSeenAt": None}
+    last_seen = presence[str(left.user_id)]["lastSeenAt"]
+    assert isinstance(last_seen, str)
+    assert last_seen.endswith("Z")
+    seen_at = datetime.fromisoformat(last_seen)
+    assert abs((datetime.now(UTC) - seen_at).total_seconds()) < 30
+
+
+async def publish_created(gateway: Gateway, command: MessageSend, seq: int = 1) -> MessageView:
+    """What chat publishes once it stored ``command``."""
+    view = MessageView(
+        id=uuid.uuid4(),
+        conversation_id=command.conversation_id,
+        seq=seq,
+        sender_id=command.sender_id,
+        content=command.content,
+        client_message_id=command.client_message_id,
+        created_at=datetime.now(UTC),
+    )
+    created = MessageCreated(message=view, recipient_ids=[command.sender_id])
+    await gateway.publisher.publish_envelopes([make_envelope(created, producer="chat")])
+    return view
+
+
+async def next_command(queue: Any) -> MessageSend:
+    [message] = await collect(queue, 1, timeout=5)
+    command = decode_envelope(message.body).data
+    assert isinstance(command, MessageSend)
+    return command
+
+
+async def test_message_send_is_acked_with_the_stored_message_when_message_created_arrives(
+    gateway: Gateway,
+) -> None:
+    alice, bob = gateway.identity(), gateway.identity()
+    conversation = uuid.uuid4()
+    gateway.chat.members[conversation] = [alice.user_id, bob.user_id]
+    gateway.chat.listed[alice.token] = [conversation]
+    received: list[dict[str, Any]] = []
+    async with gateway.probe(MESSAGE_SEND) as commands, gateway.socket(alice.token) as client:
+        client.on("message:received", received.append)
+        sending = asyncio.ensure_future(
+            client.call("message:send", send_payload(conversation, "first"), timeout=10)
+        )
+        command = await next_command(commands)
+        assert (command.conversation_id, command.sender_id, command.client_message_id) == (
+            conversation,
+            alice.user_id,
+            "first",
+        )
+        assert command.content == "hello"
+        assert command.socket_id == client.get_sid()
+        assert not sending.done()  # the ack waits for the stored message
+
+        view = await publish_created(gateway, command, seq=1)
+        ack = await asyncio.wait_for(sending, 5)
+        assert ack["ok"] is True
+        assert ack["message"]["id"] == str(view.id)
+        assert ack["message"]["seq"] == 1
+        async with asyncio.timeout(5):  # the socket is in the room chat listed on connect
+            while not received:
+                await asyncio.sleep(0.02)
+        assert [m["id"] for m in received] == [str(view.id)]
+
+        # A resend of a stored message is answered from the record, not sent to chat again.
+        again = await client.call("message:send", send_payload(conversation, "first"), timeout=5)
+        assert again == ack
+        assert await collect_settled(commands, quiet=0.3) == []
+
+
+async def test_a_send_not_confirmed_in_time_times_out_and_a_resend_gets_the_late_message(
+    gateway: Gateway,
+) -> None:
+    alice = gateway.identity()
+    conversation = uuid.uuid4()
+    gateway.chat.members[conversation] = [alice.user_id]
+    async with gateway.probe(MESSAGE_SEND) as commands, gateway.socket(alice.token) as client:
+        started = asyncio.get_running_loop().time()
+        ack = await client.call("message:send", send_payload(conversation, "slow"), timeout=10)
+        waited = asyncio.get_running_loop().time() - started
+        assert error_code(ack) == "timeout"
+        assert waited >= gateway.settings.ack_timeout_seconds - 0.1
+        first = await next_command(commands)
+
+        resending = asyncio.ensure_future(
+            client.call("message:send", send_payload(conversation, "slow"), timeout=10)
+        )
+        await next_command(commands)  # the resend is published too; chat stores it once
+        view = await publish_created(gateway, first)
+        resent = await asyncio.wait_for(resending, 5)
+        assert resent["ok"] is True
+        assert resent["message"]["id"] == str(view.id)
+
+
+async def test_an_instance_without_clients_shuts_down_cleanly(gateway: Gateway) -> None:
+    instance = f"gateway-idle-{uuid.uuid4().hex[:8]}"
+    app = create_app(load_settings({**gateway.env, "INSTANCE_ID": instance}))
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    async with gateway.socket(gateway.identity().token):
+        pass  # another instance's client: this one has none
+
+    await server.close()  # on_shutdown, then the cleanup contexts
+
+    # The broker side closed too: the instance's exclusive queue went with its connection.
+    channel = await gateway.broker.channel()
+    with pytest.raises(ChannelNotFoundEntity):
+        await channel.declare_queue(gateway_queue(instance), passive=True)
