@@ -8,20 +8,23 @@ retried for a few seconds.
 from __future__ import annotations
 
 import asyncio
-import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
-USER_REPLICATION_WAIT_SECONDS = 10.0
+from e2e.accounts import create_direct, register
 
 
 @dataclass(frozen=True, slots=True)
 class User:
     id: str
     token: str
+
+    @classmethod
+    def of(cls, registered: dict[str, Any]) -> User:
+        """The user of ``register``'s answer."""
+        return cls(registered["user"]["id"], registered["token"])
 
 
 async def call(
@@ -33,34 +36,15 @@ async def call(
         return response.status, payload
 
 
-async def register(http: aiohttp.ClientSession) -> User:
-    name = f"e2e{uuid.uuid4().hex[:10]}"
-    body = {"email": f"{name}@example.com", "username": name, "password": "s3cret-pass"}
-    async with http.post("/api/auth/register", json=body) as response:
-        payload = await response.json(content_type=None)
-        assert response.status == 201, payload
-    return User(payload["user"]["id"], payload["token"])
-
-
-async def create_direct(http: aiohttp.ClientSession, creator: User, other: User) -> tuple[int, Any]:
-    """POST /api/chat, retried while chat has not yet consumed ``other``'s registration."""
-    deadline = time.monotonic() + USER_REPLICATION_WAIT_SECONDS
-    while True:
-        status, body = await call(
-            http, "POST", "/api/chat", creator, {"participantIds": [other.id]}
-        )
-        unknown = status == 422 and "unknown users" in str(body)
-        if not unknown or time.monotonic() > deadline:
-            return status, body
-        await asyncio.sleep(0.1)
-
-
 async def test_direct_conversation_send_list_read_and_history(
     http: aiohttp.ClientSession,
 ) -> None:
-    alice, bob, carol = await asyncio.gather(register(http), register(http), register(http))
+    alice, bob, carol = [
+        User.of(registered)
+        for registered in await asyncio.gather(register(http), register(http), register(http))
+    ]
 
-    status, created = await create_direct(http, alice, bob)
+    status, created = await create_direct(http, alice.token, bob.id)
     assert status == 201, created
     conversation = created["conversation"]
     conversation_id = conversation["id"]
@@ -68,7 +52,7 @@ async def test_direct_conversation_send_list_read_and_history(
     assert {p["userId"] for p in conversation["participants"]} == {alice.id, bob.id}
     # One direct conversation per pair, whoever asks and however often.
     for creator, other in ((alice, bob), (bob, alice)):
-        status, again = await create_direct(http, creator, other)
+        status, again = await create_direct(http, creator.token, other.id)
         assert (status, again["conversation"]["id"]) == (200, conversation_id), again
 
     messages_path = f"/api/chat/{conversation_id}/messages"

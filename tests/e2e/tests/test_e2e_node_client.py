@@ -11,51 +11,23 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from e2e.accounts import direct_conversation, register
 from e2e.fleet import RunningFleet
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 SCRIPT = NODE_DIR / "seed_events.mjs"
 INSTALL_HINT = "cd tests/e2e/node && npm ci"
 SCRIPT_TIMEOUT_SECONDS = 30.0  # the script gives up by itself after 20 s
-REPLICATION_WAIT_SECONDS = 10.0
 # auth limits registrations per client address (20 an hour): this test registers from an
 # address of its own, so it takes nothing from the budget of the suite's other tests
 # (127.0.0.1; test_e2e_fleet uses .2-.21, test_e2e_realtime .30-.41).
 REGISTER_ADDRESS = "127.0.0.50"
-
-
-async def register(http: aiohttp.ClientSession) -> dict[str, Any]:
-    name = f"js{uuid.uuid4().hex[:10]}"
-    body = {"email": f"{name}@example.com", "username": name, "password": "s3cret-pass"}
-    async with http.post("/api/auth/register", json=body) as response:
-        assert response.status == 201, await response.text()
-        registered: dict[str, Any] = await response.json()
-        return registered
-
-
-async def direct_conversation(
-    http: aiohttp.ClientSession, creator: dict[str, Any], other: dict[str, Any]
-) -> str:
-    """Chat learns users from auth's events: it answers 422 (unknown users) until then."""
-    headers = {"Authorization": f"Bearer {creator['token']}"}
-    deadline = time.monotonic() + REPLICATION_WAIT_SECONDS
-    while True:
-        body = {"participantIds": [other["user"]["id"]]}
-        async with http.post("/api/chat", json=body, headers=headers) as response:
-            payload = await response.json()
-            if response.status in (200, 201):
-                return str(payload["conversation"]["id"])
-            assert response.status == 422, payload
-            assert time.monotonic() < deadline, payload
-        await asyncio.sleep(0.1)
 
 
 def node_executable() -> str:
@@ -137,7 +109,7 @@ async def test_the_official_js_client_exchanges_the_seed_events(fleet: RunningFl
         connector=aiohttp.TCPConnector(local_addr=(REGISTER_ADDRESS, 0)),
         timeout=aiohttp.ClientTimeout(total=10),
     ) as http:
-        alice, bob = await asyncio.gather(register(http), register(http))
+        alice, bob = await asyncio.gather(register(http, tag="js"), register(http, tag="js"))
         conversation_id = await direct_conversation(http, alice, bob)
     alice_id, bob_id = alice["user"]["id"], bob["user"]["id"]
 

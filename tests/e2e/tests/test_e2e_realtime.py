@@ -10,42 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
 import socketio
 
+from e2e.accounts import direct_conversation, register
 from e2e.fleet import RunningFleet
 
-REPLICATION_WAIT_SECONDS = 10.0
 ADDRESSES = [f"127.0.0.{host}" for host in range(30, 42)]
-
-
-async def register(http: aiohttp.ClientSession) -> dict[str, Any]:
-    name = f"rt{uuid.uuid4().hex[:10]}"
-    body = {"email": f"{name}@example.com", "username": name, "password": "s3cret-pass"}
-    async with http.post("/api/auth/register", json=body) as response:
-        assert response.status == 201
-        registered: dict[str, Any] = await response.json()
-        return registered
-
-
-async def direct_conversation(
-    http: aiohttp.ClientSession, creator: dict[str, Any], other: dict[str, Any]
-) -> str:
-    headers = {"Authorization": f"Bearer {creator['token']}"}
-    deadline = time.monotonic() + REPLICATION_WAIT_SECONDS
-    while True:
-        body = {"participantIds": [other["user"]["id"]]}
-        async with http.post("/api/chat", json=body, headers=headers) as response:
-            payload = await response.json()
-            if response.status in (200, 201):
-                return str(payload["conversation"]["id"])
-            assert response.status == 422, payload
-            assert time.monotonic() < deadline, payload
-        await asyncio.sleep(0.1)
 
 
 class Device:
@@ -118,7 +92,7 @@ async def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> No
 async def test_a_message_reaches_every_device_of_every_participant_once_across_instances(
     http: aiohttp.ClientSession, fleet: RunningFleet
 ) -> None:
-    alice, bob = await asyncio.gather(register(http), register(http))
+    alice, bob = await asyncio.gather(register(http, tag="rt"), register(http, tag="rt"))
     conversation_id = await direct_conversation(http, alice, bob)
 
     async with (
@@ -177,7 +151,9 @@ def websocket_upstreams(fleet: RunningFleet) -> set[str]:
 async def test_client_events_answer_errors_in_the_ack(
     http: aiohttp.ClientSession, fleet: RunningFleet
 ) -> None:
-    alice, bob, carol = await asyncio.gather(register(http), register(http), register(http))
+    alice, bob, carol = await asyncio.gather(
+        register(http, tag="rt"), register(http, tag="rt"), register(http, tag="rt")
+    )
     conversation_id = await direct_conversation(http, alice, bob)
     async with devices(fleet, carol["token"], ADDRESSES[:1]) as [outsider]:
         invalid = await outsider.client.call("message:send", {"conversationId": 5}, timeout=5)
@@ -196,7 +172,7 @@ async def test_client_events_answer_errors_in_the_ack(
 async def test_sync_returns_what_was_sent_while_away_in_seq_order(
     http: aiohttp.ClientSession, fleet: RunningFleet
 ) -> None:
-    alice, bob = await asyncio.gather(register(http), register(http))
+    alice, bob = await asyncio.gather(register(http, tag="rt"), register(http, tag="rt"))
     conversation_id = await direct_conversation(http, alice, bob)
     headers = {"Authorization": f"Bearer {alice['token']}"}
     for number in range(1, 31):
@@ -215,7 +191,9 @@ async def test_sync_returns_what_was_sent_while_away_in_seq_order(
 async def test_presence_transitions_reach_who_shares_a_conversation_once_per_transition(
     http: aiohttp.ClientSession, fleet: RunningFleet
 ) -> None:
-    alice, bob, stranger = await asyncio.gather(register(http), register(http), register(http))
+    alice, bob, stranger = await asyncio.gather(
+        register(http, tag="rt"), register(http, tag="rt"), register(http, tag="rt")
+    )
     await direct_conversation(http, alice, bob)
     alice_id = alice["user"]["id"]
     async with (
@@ -247,7 +225,7 @@ async def test_presence_transitions_reach_who_shares_a_conversation_once_per_tra
 async def test_typing_stops_by_itself_and_when_the_typist_drops(
     http: aiohttp.ClientSession, fleet: RunningFleet
 ) -> None:
-    alice, bob = await asyncio.gather(register(http), register(http))
+    alice, bob = await asyncio.gather(register(http, tag="rt"), register(http, tag="rt"))
     conversation_id = await direct_conversation(http, alice, bob)
     async with devices(fleet, bob["token"], ADDRESSES[:1]) as [watcher]:
         async with devices(fleet, alice["token"], ADDRESSES[1:3]) as [typist, dropper]:
@@ -266,7 +244,7 @@ async def test_typing_stops_by_itself_and_when_the_typist_drops(
 async def test_logout_disconnects_that_sessions_sockets_only(
     http: aiohttp.ClientSession, fleet: RunningFleet
 ) -> None:
-    alice = await register(http)
+    alice = await register(http, tag="rt")
     body = {"email": alice["user"]["email"], "password": "s3cret-pass"}
     async with http.post("/api/auth/login", json=body) as response:
         other_session = await response.json()
@@ -286,7 +264,7 @@ async def test_logout_disconnects_that_sessions_sockets_only(
 async def test_a_socket_that_floods_is_rate_limited_in_its_acks(
     http: aiohttp.ClientSession, fleet: RunningFleet
 ) -> None:
-    alice, bob = await asyncio.gather(register(http), register(http))
+    alice, bob = await asyncio.gather(register(http, tag="rt"), register(http, tag="rt"))
     conversation_id = await direct_conversation(http, alice, bob)
     async with devices(fleet, alice["token"], ADDRESSES[:1]) as [flooder]:
         acks = await asyncio.gather(

@@ -24,19 +24,17 @@ import pytest
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from multidict import CIMultiDictProxy
 
 from auth.app import create_app, migration_sets
 from auth.config import AuthSettings, load_settings
 from devstack.broker_probe import declare_probe_queue
 from devstack.fleet import FleetPlan
+from devstack.http_replies import Client, Reply, fetch_reply
 from devstack.isolation import IsolatedInfra, free_port
 from servicekit.amqp.connection import connect
 from servicekit.resources import POSTGRES
 from servicekit.service_main import migrate
 from servicekit.settings import JwtSettings
-
-Client = TestClient[web.Request, web.Application]
 
 # Small limits, reached in a few requests by the rate-limit tests; every other test has an IP
 # of its own, and every account its own name, so nothing else comes near them.
@@ -60,36 +58,6 @@ def token_payload(token: str) -> dict[str, Any]:
         base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
     )
     return payload
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    headers: CIMultiDictProxy[str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    def ok(self, status: int = 200) -> Any:
-        """The JSON body, after checking the status."""
-        assert self.status == status, (self.status, self.body)
-        assert self.headers["Content-Type"].startswith("application/json"), self.headers
-        return self.json()
-
-    def problem(self, status: int) -> dict[str, Any]:
-        """The body, after checking it is an RFC 9457 problem with this status."""
-        assert self.status == status, (self.status, self.body)
-        assert self.headers["Content-Type"].startswith("application/problem+json"), self.headers
-        body: dict[str, Any] = self.json()
-        assert body["status"] == status
-        assert isinstance(body["title"], str)
-        return body
-
-    def field_errors(self, status: int = 422) -> set[str]:
-        """The fields a 422 (or 409) problem names."""
-        body = self.problem(status)
-        return {error["field"] for error in body["errors"]}
 
 
 @dataclass
@@ -166,10 +134,9 @@ class Api:
         if token is not None:
             sent["Authorization"] = f"Bearer {token}"
         sent.update(headers or {})
-        async with self.client.request(
-            method, path, json=json, data=data, headers=sent, params=params
-        ) as response:
-            return Reply(response.status, response.headers, await response.read())
+        return await fetch_reply(
+            self.client, method, path, json=json, data=data, headers=sent, params=params
+        )
 
     @staticmethod
     def identity(tag: str = "u") -> tuple[str, str]:

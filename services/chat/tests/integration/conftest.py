@@ -15,7 +15,6 @@ retried once after 50 ms before it is dead-lettered.
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -27,7 +26,6 @@ import pytest
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from multidict import CIMultiDictProxy
 
 from chat.app import create_app, migration_sets
 from chat.bodies import COLLECTION
@@ -37,6 +35,7 @@ from contracts.envelope import Envelope, decode_envelope
 from contracts.events import MessageSend, UserRegistered
 from contracts.names import MESSAGE_SEND, MESSAGES_QUEUE, dead_letter_queue
 from devstack.broker_probe import collect_settled, declare_probe_queue
+from devstack.http_replies import Client, Reply, fetch_reply
 from devstack.infra import amqp_url_for_vhost, create_vhost, delete_vhost
 from devstack.isolation import RABBITMQ_URL, IsolatedInfra, free_port
 from servicekit.amqp.connection import connect
@@ -46,44 +45,12 @@ from servicekit.resources import MONGO, POSTGRES
 from servicekit.service_main import migrate
 from servicekit.tokens import TokenIssuer
 
-Client = TestClient[web.Request, web.Application]
-
 INLINE_BYTES = 256
 SETTINGS = {
     "MESSAGE_INLINE_BYTES": str(INLINE_BYTES),
     "AMQP_MAX_RETRIES": "1",
     "AMQP_RETRY_DELAY_MS": "50",
 }
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    headers: CIMultiDictProxy[str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    def ok(self, status: int = 200) -> Any:
-        """The JSON body, after checking the status."""
-        assert self.status == status, (self.status, self.body)
-        assert self.headers["Content-Type"].startswith("application/json"), self.headers
-        return self.json()
-
-    def problem(self, status: int) -> dict[str, Any]:
-        """The body, after checking it is an RFC 9457 problem with this status."""
-        assert self.status == status, (self.status, self.body)
-        assert self.headers["Content-Type"].startswith("application/problem+json"), self.headers
-        body: dict[str, Any] = self.json()
-        assert body["status"] == status
-        assert isinstance(body["title"], str)
-        return body
-
-    def field_errors(self, status: int = 422) -> set[str]:
-        """The fields a 422 problem names."""
-        body = self.problem(status)
-        return {error["field"] for error in body["errors"]}
 
 
 @dataclass(frozen=True)
@@ -264,10 +231,9 @@ class Api:
         if user is not None:
             sent["Authorization"] = f"Bearer {user.token}"
         sent.update(headers or {})
-        async with self.client.request(
-            method, path, json=json, data=data, headers=sent, params=params
-        ) as response:
-            return Reply(response.status, response.headers, await response.read())
+        return await fetch_reply(
+            self.client, method, path, json=json, data=data, headers=sent, params=params
+        )
 
     async def create(
         self,

@@ -33,3 +33,20 @@ class PendingSends:
 
     def forget(self, sender_id: UUID, client_message_id: str) -> None:
         self._waiting.pop((sender_id, client_message_id), None)
+
+    def forget_later(
+        self,
+        sender_id: UUID,
+        client_message_id: str,
+        future: asyncio.Future[MessageView],
+        delay: float,
+    ) -> None:
+        """After an ack timed out, keep waiting a while (a resend may still be answered by a late
+        ``message.created``), then drop the wait so unanswered sends do not pile up."""
+
+        def drop() -> None:
+            key = (sender_id, client_message_id)
+            if self._waiting.get(key) is future:
+                del self._waiting[key]
+
+        asyncio.get_running_loop().call_later(delay, drop)

@@ -55,6 +55,7 @@ _log = get_logger("gateway.sockets")
 
 SYNC_PAGE = 100
 TYPING_SECONDS = 5.0
+LATE_ANSWER_SECONDS = 300.0
 SENT_RECORD_SECONDS = 24 * 3600
 # Per socket and per user (all their devices, on any instance): a burst, then a steady rate.
 SEND_LIMIT = (Bucket("send:socket", 10, 5.0), Bucket("send:user", 20, 10.0))
@@ -279,6 +280,9 @@ class SocketHandlers:
             async with asyncio.timeout(self._ack_timeout):
                 message = await asyncio.shield(stored)
         except TimeoutError:
+            self._pending.forget_later(
+                user.user_id, payload.client_message_id, stored, LATE_ANSWER_SECONDS
+            )
             raise Refused(
                 "timeout", "not confirmed in time; resend with the same clientMessageId"
             ) from None

@@ -109,3 +109,18 @@ async def test_forget_drops_the_wait_so_a_late_stored_resolves_nothing() -> None
     pending.stored(view)
     assert fresh.result() is view
     assert not forgotten.done()
+
+
+async def test_a_timed_out_wait_is_dropped_later_unless_replaced() -> None:
+    pending = PendingSends()
+    sender = uuid.uuid4()
+    first = pending.expect(sender, "late")
+    pending.forget_later(sender, "late", first, delay=0.05)
+    await asyncio.sleep(0.1)
+    assert pending.expect(sender, "late") is not first  # the old wait was dropped
+
+    current = pending.expect(sender, "again")
+    stale = asyncio.get_running_loop().create_future()
+    pending.forget_later(sender, "again", stale, delay=0.01)  # not the current wait: kept
+    await asyncio.sleep(0.05)
+    assert pending.expect(sender, "again") is current

@@ -1,0 +1,65 @@
+"""Accounts and conversations through the API gateway, as the e2e tests set them up.
+
+``register`` signs a new user up with auth and returns auth's answer (``user``, ``token``,
+``refreshToken``...). Auth limits registrations per client address, so a test that must stay
+clear of the others' budget passes a session bound to an address of its own.
+
+Chat learns users from auth's ``user.registered`` events, asynchronously: until the event is
+consumed, naming a just-registered user answers 422 "unknown users", so creating a conversation
+with a new user is retried for a few seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import aiohttp
+
+PASSWORD = "s3cret-pass"
+REPLICATION_WAIT_SECONDS = 10.0
+
+
+async def register(
+    http: aiohttp.ClientSession, *, tag: str = "e2e", password: str = PASSWORD
+) -> dict[str, Any]:
+    """A new account (a unique name starting with ``tag``): auth's 201 body."""
+    name = f"{tag}{uuid.uuid4().hex[:10]}"
+    body = {"email": f"{name}@example.com", "username": name, "password": password}
+    async with http.post("/api/auth/register", json=body) as response:
+        registered: dict[str, Any] = await response.json(content_type=None)
+        assert response.status == 201, registered
+        return registered
+
+
+async def create_direct(
+    http: aiohttp.ClientSession,
+    token: str,
+    other_id: str,
+    *,
+    wait: float = REPLICATION_WAIT_SECONDS,
+) -> tuple[int, Any]:
+    """POST /api/chat for a direct conversation with ``other_id`` as the bearer of ``token``,
+    retried while chat has not yet consumed that user's registration; (status, body)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    deadline = time.monotonic() + wait
+    while True:
+        body = {"participantIds": [other_id]}
+        async with http.post("/api/chat", json=body, headers=headers) as response:
+            status = response.status
+            payload = await response.json(content_type=None)
+        unknown = status == 422 and "unknown users" in str(payload)
+        if not unknown or time.monotonic() > deadline:
+            return status, payload
+        await asyncio.sleep(0.1)
+
+
+async def direct_conversation(
+    http: aiohttp.ClientSession, creator: dict[str, Any], other: dict[str, Any]
+) -> str:
+    """The id of the direct conversation of two registered users (``register``'s answers)."""
+    status, body = await create_direct(http, creator["token"], other["user"]["id"])
+    assert status in (200, 201), body
+    return str(body["conversation"]["id"])
