@@ -31,39 +31,39 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
 import os
 import secrets
-import signal
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import bcrypt
-import uvloop
 
 from devstack.isolation import IsolatedInfra, free_port
-from servicekit.logs import configure_logging
-from servicekit.settings import LogSettings
+
+if TYPE_CHECKING:  # mypy knows bench/ as the package ``bench``; the script runs from bench/
+    from bench import cpu_usage, isolated_run, service_process, tables
+    from bench.progress import say
+else:
+    import cpu_usage
+    import isolated_run
+    import service_process
+    import tables
+    from progress import say
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
 LOGIN_PATH = "/api/auth/login"
 REGISTER_PATH = "/api/auth/register"
-READY_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 10.0
 REQUEST_TIMEOUT_S = 120.0
 SINGLE_THREAD_S = 2.0
 THREADED_S = 3.0
 NO_LIMIT = "1000000"  # the storm's logins all come from one IP and reuse a few accounts
-LOG_TAIL_LINES = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,26 +88,6 @@ def usable_cores() -> int:
 # --- CPU accounting -------------------------------------------------------------------------
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """utime + stime of a process, all its threads, from /proc (None where there is none)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text("ascii").rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_jiffies() -> tuple[int, int] | None:
-    """(busy, total) jiffies over all cores since boot, from /proc/stat."""
-    try:
-        with open("/proc/stat", encoding="ascii") as stat:
-            fields = [int(value) for value in stat.readline().split()[1:]]
-    except OSError:
-        return None
-    idle = fields[3] + fields[4]  # idle + iowait
-    return sum(fields) - idle, sum(fields)
-
-
 @dataclass(frozen=True, slots=True)
 class Usage:
     """Wall time of a phase and the CPU time spent in it (per process, and the machine's)."""
@@ -128,18 +108,16 @@ class Meter:
         self._pids = pids
         self._wall = time.perf_counter()
         self._bench = time.process_time()
-        self._cpu = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        self._jiffies = machine_jiffies()
+        self._cpu = {name: cpu_usage.cpu_seconds(pid) for name, pid in pids.items()}
+        self._jiffies = cpu_usage.machine_jiffies()
 
     def read(self) -> Usage:
         seconds = time.perf_counter() - self._wall
         processes: dict[str, float | None] = {"bench": time.process_time() - self._bench}
         for name, pid in self._pids.items():
-            before, after = self._cpu[name], cpu_seconds(pid)
+            before, after = self._cpu[name], cpu_usage.cpu_seconds(pid)
             processes[name] = None if before is None or after is None else after - before
-        jiffies, busy = machine_jiffies(), None
-        if jiffies is not None and self._jiffies is not None and jiffies[1] > self._jiffies[1]:
-            busy = (jiffies[0] - self._jiffies[0]) / (jiffies[1] - self._jiffies[1])
+        busy = cpu_usage.busy_share(self._jiffies, cpu_usage.machine_jiffies())
         return Usage(seconds, processes, busy)
 
 
@@ -193,16 +171,14 @@ def check_until(deadline: float, password: bytes, hashed: bytes) -> tuple[int, f
 
 
 def hash_run(threads: int, seconds: float, password: bytes, hashed: bytes) -> HashRun:
-    jiffies = machine_jiffies()
+    jiffies = cpu_usage.machine_jiffies()
     started = time.perf_counter()
     deadline = started + seconds
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bcrypt") as pool:
         futures = [pool.submit(check_until, deadline, password, hashed) for _ in range(threads)]
         results = [future.result() for future in futures]
     ended = max(end for _, end, _ in results)
-    after, busy = machine_jiffies(), None
-    if jiffies is not None and after is not None and after[1] > jiffies[1]:
-        busy = (after[0] - jiffies[0]) / (after[1] - jiffies[1])
+    busy = cpu_usage.busy_share(jiffies, cpu_usage.machine_jiffies())
     hashes = sum(done for done, _, _ in results)
     cpu = sum(cpu for _, _, cpu in results)
     return HashRun(threads, hashes, ended - started, cpu, busy)
@@ -217,13 +193,6 @@ def measure_ceiling(rounds: int, cores: int) -> Ceiling:
 
 
 # --- the auth service -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class AuthProcess:
-    process: asyncio.subprocess.Process
-    base_url: str
-    log: Path
 
 
 def service_env(
@@ -242,77 +211,6 @@ def service_env(
         "LOG_LEVEL": "warning",
         "SHUTDOWN_TIMEOUT": "2",
     }
-
-
-def log_tail(log: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        tail = log.read_text(errors="replace").splitlines()[-lines:]
-    except OSError:
-        return "  (no output)"
-    return "\n".join(f"  {line}" for line in tail) or "  (no output)"
-
-
-async def migrate(env: dict[str, str]) -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "auth",
-        "migrate",
-        env=env,
-        cwd=REPO_ROOT,  # never bench/, where ``-m auth`` would find this script first
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    async with asyncio.timeout(READY_TIMEOUT_S):
-        output, _ = await process.communicate()
-    if process.returncode != 0:
-        raise RuntimeError(f"python -m auth migrate failed ({process.returncode}):\n{output!r}")
-
-
-async def stop(process: asyncio.subprocess.Process) -> None:
-    """SIGTERM to this process's own pid, a drain, then SIGKILL to the same pid if need be."""
-    if process.returncode is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        process.send_signal(signal.SIGTERM)
-    try:
-        async with asyncio.timeout(STOP_TIMEOUT_S):
-            await process.wait()
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        await process.wait()
-
-
-async def wait_ready(session: aiohttp.ClientSession, auth: AuthProcess) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if auth.process.returncode is not None:
-            raise RuntimeError(f"auth exited with {auth.process.returncode} before it was ready")
-        with contextlib.suppress(aiohttp.ClientError):
-            async with session.get(f"{auth.base_url}/readyz") as response:
-                if response.status == 200:
-                    return
-        await asyncio.sleep(0.2)
-    raise TimeoutError(f"auth was not ready within {READY_TIMEOUT_S:.0f} s")
-
-
-@contextlib.asynccontextmanager
-async def auth_service(env: dict[str, str], run_dir: Path) -> AsyncIterator[AuthProcess]:
-    """``python -m auth`` until the block ends, stopped by its pid whatever happens."""
-    log = run_dir / "auth.log"
-    with log.open("wb") as output:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "auth", env=env, cwd=REPO_ROOT, stdout=output, stderr=output
-        )
-    auth = AuthProcess(process, f"http://{HOST}:{env['PORT']}", log)
-    try:
-        yield auth
-    except Exception:
-        print(f"auth output (last {LOG_TAIL_LINES} lines):\n{log_tail(log)}", file=sys.stderr)
-        raise
-    finally:
-        await stop(process)
 
 
 # --- load -----------------------------------------------------------------------------------
@@ -471,12 +369,8 @@ class Results:
     probes: list[ProbeResult]
 
 
-def say(message: str) -> None:
-    print(f"bench: {message}", file=sys.stderr, flush=True)
-
-
 async def measure_service(
-    auth: AuthProcess, options: Options, pids: dict[str, int], cores: int
+    auth: service_process.ServiceProcess, options: Options, pids: dict[str, int], cores: int
 ) -> Results:
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
     login_connector = aiohttp.TCPConnector(limit=options.clients)
@@ -485,7 +379,7 @@ async def measure_service(
         aiohttp.ClientSession(connector=login_connector, timeout=timeout) as logins,
         aiohttp.ClientSession(connector=probe_connector, timeout=timeout) as probes,
     ):
-        await wait_ready(probes, auth)
+        await service_process.wait_ready(probes, auth)
         say(f"auth ready; registering {options.users} users")
         accounts = await register_users(logins, auth.base_url, options.users, options.clients)
         say(f"measuring bcrypt at cost {options.rounds} (1 thread, then {cores})")
@@ -506,28 +400,19 @@ async def measure_service(
 
 
 async def run_isolated(infra: IsolatedInfra, run_dir: Path, options: Options) -> Results:
-    task = asyncio.current_task()
-    if task is not None:  # SIGTERM cancels the run, so the ``finally`` blocks still clean up
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    isolated_run.cancel_on_sigterm()
     database_url = await infra.create_database("auth")
     env = service_env(infra, run_dir, database_url, options.rounds)
     say("migrating the bench database")
-    await migrate(env)
+    # cwd: never bench/, where ``-m auth`` would find this script first
+    await service_process.migrate("auth", env, REPO_ROOT)
     pids = {} if infra.mongo is None else {"mongo": infra.mongo.pid}
-    async with auth_service(env, run_dir) as auth:
+    async with service_process.running_service("auth", env, REPO_ROOT, run_dir) as auth:
         pids = {"auth": auth.process.pid, **pids}
         return await measure_service(auth, options, pids, usable_cores())
 
 
 # --- output ---------------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """Nearest-rank percentile (None for no values)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
 def ms(value: float | None) -> str:
@@ -536,23 +421,6 @@ def ms(value: float | None) -> str:
 
 def ratio(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}"
-
-
-def share(value: float | None) -> str:
-    return "" if value is None else f"{value:.0%}"
-
-
-def render(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
-    """Aligned columns: the first left-aligned, the figures right-aligned."""
-    table = [header, *rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    lines = []
-    for row in table:
-        cells = [cell.rjust(width) for cell, width in zip(row, widths, strict=True)]
-        cells[0] = row[0].ljust(widths[0])
-        lines.append(" | ".join(cells).rstrip())
-    lines.insert(1, "-+-".join("-" * width for width in widths))
-    return "\n".join(lines)
 
 
 def ceiling_table(ceiling: Ceiling) -> str:
@@ -573,12 +441,12 @@ def ceiling_table(ceiling: Ceiling) -> str:
             f"{run.rate:.2f}",
             f"{run.cpu_seconds:.3f}",
             f"{run.cpu_rate:.2f}",
-            share(run.machine_busy),
+            tables.share(run.machine_busy),
         )
         for run in (ceiling.single, ceiling.threaded)
     ]
     bound = (f"bound: 1 core x {ceiling.cores} cores", "", "", f"{ceiling.bound:.2f}", "", "", "")
-    return render(header, [*rows, bound])
+    return tables.render(header, [*rows, bound])
 
 
 def storm_table(results: Results) -> str:
@@ -609,14 +477,14 @@ def storm_table(results: Results) -> str:
         f"{storm.rate / ceiling.bound:.2f}",
         f"{storm.rate / ceiling.threaded.rate:.2f}",
         ratio(storm.per_auth_cpu(ceiling)),
-        ms(percentile(storm.latencies, 50)),
-        ms(percentile(storm.latencies, 99)),
-        share(usage.share("auth")),
-        share(usage.share("mongo")),
-        share(usage.share("bench")),
-        share(usage.machine_busy),
+        ms(tables.percentile(storm.latencies, 50)),
+        ms(tables.percentile(storm.latencies, 99)),
+        tables.share(usage.share("auth")),
+        tables.share(usage.share("mongo")),
+        tables.share(usage.share("bench")),
+        tables.share(usage.machine_busy),
     )
-    return render(header, [row])
+    return tables.render(header, [row])
 
 
 def probe_table(probes: list[ProbeResult], interval: float) -> str:
@@ -635,15 +503,15 @@ def probe_table(probes: list[ProbeResult], interval: float) -> str:
             probe.phase,
             str(len(probe.latencies)),
             str(probe.errors),
-            ms(percentile(probe.latencies, 50)),
-            ms(percentile(probe.latencies, 99)),
+            ms(tables.percentile(probe.latencies, 50)),
+            ms(tables.percentile(probe.latencies, 99)),
             ms(max(probe.latencies, default=None)),
-            share(probe.usage.share("auth")),
-            share(probe.usage.machine_busy),
+            tables.share(probe.usage.share("auth")),
+            tables.share(probe.usage.machine_busy),
         )
         for probe in probes
     ]
-    return render(header, rows)
+    return tables.render(header, rows)
 
 
 def describe(options: Options, cores: int) -> dict[str, object]:
@@ -665,8 +533,8 @@ def in_ms(value: float | None) -> float | None:
 
 def latency_summary(latencies: list[float]) -> dict[str, float | None]:
     return {
-        "p50_ms": in_ms(percentile(latencies, 50)),
-        "p99_ms": in_ms(percentile(latencies, 99)),
+        "p50_ms": in_ms(tables.percentile(latencies, 50)),
+        "p99_ms": in_ms(tables.percentile(latencies, 99)),
         "max_ms": in_ms(max(latencies, default=None)),
     }
 
@@ -784,32 +652,15 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(argv)
-    # Ctrl-C and SIGTERM unwind through the ``finally`` below that removes the namespace (a
-    # background job may have inherited SIGINT ignored: restore it). While the event loop runs,
-    # SIGTERM cancels the run instead (see ``run_isolated``), which stops the auth process.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    # stdout carries the figures only (JSON must parse); progress and logs go to stderr.
-    configure_logging(LogSettings(level="warning", format="console"), "bench")
-    with tempfile.TemporaryDirectory(prefix="bench-auth-") as directory:
-        run_dir = Path(directory)
-        infra = IsolatedInfra(run_dir=run_dir)
-        try:
-            say(f"namespace {infra.namespace}: vhost, Redis prefix, MongoDB stand-in")
-            with contextlib.redirect_stdout(sys.stderr):
-                infra.open()
-            results = uvloop.run(run_isolated(infra, run_dir, options))
-        except asyncio.CancelledError:  # SIGTERM while the event loop ran
-            say("terminated; the auth process is stopped, removing the namespace")
-            return 143
-        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM outside the event loop
-            say("interrupted; removing the namespace")
-            return 130
-        finally:
-            # A second SIGTERM must not cut the removal short (Ctrl-C still can).
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            infra.close()
-            say(f"namespace {infra.namespace} removed")
+    isolated_run.set_up_process()
+    try:
+        results = isolated_run.run_in_namespace(
+            "auth",
+            "vhost, Redis prefix, MongoDB stand-in",
+            lambda infra, run_dir: run_isolated(infra, run_dir, options),
+        )
+    except isolated_run.Stopped as stopped:
+        return stopped.exit_code
     report(options, results)
     return 0
 

@@ -35,25 +35,21 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-import math
 import os
 import random
-import signal
 import statistics
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aio_pika
 import aiohttp
 import asyncpg
-import uvloop
 from aio_pika.abc import AbstractRobustConnection
 
 from contracts import Envelope, encode_envelope, make_envelope, names
@@ -61,18 +57,23 @@ from contracts.events import MessageSend, UserRegistered
 from devstack.isolation import IsolatedInfra, free_port
 from servicekit.amqp.connection import connect
 from servicekit.amqp.publisher import ConfirmedPublisher
-from servicekit.logs import configure_logging
-from servicekit.settings import Environment, LogSettings, PlatformSettings, read_platform
+from servicekit.settings import Environment, PlatformSettings, read_platform
 from servicekit.tokens import TokenIssuer
 
+if TYPE_CHECKING:  # mypy knows bench/ as the package ``bench``; the script runs from bench/
+    from bench import cpu_usage, isolated_run, service_process, tables
+    from bench.progress import say
+else:
+    import cpu_usage
+    import isolated_run
+    import service_process
+    import tables
+    from progress import say
+
 SERVICE = "chat"
-HOST = "127.0.0.1"
-READY_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 10.0
 PHASE_TIMEOUT_S = 180.0
 REQUEST_TIMEOUT_S = 30.0
 POLL_S = 0.01
-LOG_TAIL_LINES = 30
 PAGE_LIMIT = 50
 WARMUP_REQUESTS = 50
 RAW_QUEUE = "bench.chat.raw"  # bound on ``chat`` under its own name: chat never sees it
@@ -126,10 +127,6 @@ class Options:
     json: bool
 
 
-def say(message: str) -> None:
-    print(f"bench: {message}", file=sys.stderr, flush=True)
-
-
 # --- CPU accounting -------------------------------------------------------------------------
 
 CPU_GROUPS = ("chat", "postgres", "rabbitmq", "bench")
@@ -138,26 +135,6 @@ BACKENDS = """
     WHERE datname = current_database() AND backend_type = 'client backend'
       AND pid <> pg_backend_pid()
 """
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """utime + stime of a process, all its threads, from /proc (None where there is none)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text("ascii").rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_jiffies() -> tuple[int, int] | None:
-    """(busy, total) jiffies over all cores since boot, from /proc/stat."""
-    try:
-        with open("/proc/stat", encoding="ascii") as stat:
-            fields = [int(value) for value in stat.readline().split()[1:]]
-    except OSError:
-        return None
-    idle = fields[3] + fields[4]  # idle + iowait
-    return sum(fields) - idle, sum(fields)
 
 
 def broker_pids() -> tuple[int, ...]:
@@ -185,7 +162,7 @@ class Watch:
         backends = [row["pid"] for row in await self.probe.fetch(BACKENDS)]
         pids = {"chat": [self.chat_pid], "postgres": backends, "rabbitmq": list(self.broker)}
         snapshot = {
-            name: {pid: cpu for pid in group if (cpu := cpu_seconds(pid)) is not None}
+            name: {pid: cpu for pid in group if (cpu := cpu_usage.cpu_seconds(pid)) is not None}
             for name, group in pids.items()
         }
         snapshot["bench"] = {os.getpid(): time.process_time()}
@@ -217,7 +194,7 @@ class Meter:
     def __init__(self, watch: Watch, before: dict[str, dict[int, float]]) -> None:
         self._watch = watch
         self._before = before
-        self._jiffies = machine_jiffies()
+        self._jiffies = cpu_usage.machine_jiffies()
         self._wall = time.perf_counter()
 
     @classmethod
@@ -229,101 +206,16 @@ class Meter:
 
     async def read(self) -> Usage:
         seconds = self.elapsed()
-        jiffies = machine_jiffies()
+        jiffies = cpu_usage.machine_jiffies()
         after = await self._watch.snapshot()
         cpu: dict[str, float | None] = {}
         for group in CPU_GROUPS:
             start, end = self._before.get(group, {}), after.get(group, {})
             # A pid born during the phase spent all its CPU in it.
             cpu[group] = sum(v - start.get(pid, 0.0) for pid, v in end.items()) if end else None
-        machine_cpu = busy = None
-        if jiffies is not None and self._jiffies is not None and jiffies[1] > self._jiffies[1]:
-            busy_jiffies = jiffies[0] - self._jiffies[0]
-            busy = busy_jiffies / (jiffies[1] - self._jiffies[1])
-            machine_cpu = busy_jiffies / os.sysconf("SC_CLK_TCK")
+        machine_cpu = cpu_usage.busy_seconds(self._jiffies, jiffies)
+        busy = cpu_usage.busy_share(self._jiffies, jiffies)
         return Usage(seconds, cpu, machine_cpu, busy)
-
-
-# --- the chat service -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ChatProcess:
-    process: asyncio.subprocess.Process
-    base_url: str
-    log: Path
-
-
-def log_tail(log: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        tail = log.read_text(errors="replace").splitlines()[-lines:]
-    except OSError:
-        return "  (no output)"
-    return "\n".join(f"  {line}" for line in tail) or "  (no output)"
-
-
-async def migrate(env: dict[str, str], run_dir: Path) -> None:
-    # cwd: the run directory, so ``-m chat`` never finds this script (bench/chat.py) first.
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        SERVICE,
-        "migrate",
-        env=env,
-        cwd=run_dir,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    async with asyncio.timeout(READY_TIMEOUT_S):
-        output, _ = await process.communicate()
-    if process.returncode != 0:
-        raise RuntimeError(f"python -m chat migrate failed ({process.returncode}):\n{output!r}")
-
-
-async def stop(process: asyncio.subprocess.Process) -> None:
-    """SIGTERM to this process's own pid, a drain, then SIGKILL to the same pid if need be."""
-    if process.returncode is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        process.send_signal(signal.SIGTERM)
-    try:
-        async with asyncio.timeout(STOP_TIMEOUT_S):
-            await process.wait()
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        await process.wait()
-
-
-async def wait_ready(session: aiohttp.ClientSession, chat: ChatProcess) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if chat.process.returncode is not None:
-            raise RuntimeError(f"chat exited with {chat.process.returncode} before it was ready")
-        with contextlib.suppress(aiohttp.ClientError):
-            async with session.get(f"{chat.base_url}/readyz") as response:
-                if response.status == 200:
-                    return
-        await asyncio.sleep(0.2)
-    raise TimeoutError(f"chat was not ready within {READY_TIMEOUT_S:.0f} s")
-
-
-@contextlib.asynccontextmanager
-async def chat_service(env: dict[str, str], run_dir: Path) -> AsyncIterator[ChatProcess]:
-    """``python -m chat`` until the block ends, stopped by its pid whatever happens."""
-    log = run_dir / "chat.log"
-    with log.open("wb") as output:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", SERVICE, env=env, cwd=run_dir, stdout=output, stderr=output
-        )
-    chat = ChatProcess(process, f"http://{HOST}:{env['PORT']}", log)
-    try:
-        yield chat
-    except Exception:
-        print(f"chat output (last {LOG_TAIL_LINES} lines):\n{log_tail(log)}", file=sys.stderr)
-        raise
-    finally:
-        await stop(process)
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -365,7 +257,7 @@ class Bench:
     """What a run works with: the service, its database and broker, and this run's options."""
 
     options: Options
-    chat: ChatProcess
+    chat: service_process.ServiceProcess
     platform: PlatformSettings
     database_url: str
     connection: AbstractRobustConnection
@@ -747,7 +639,7 @@ async def measure_history(bench: Bench, setup: Setup) -> list[Latencies]:
             for concurrency in dict.fromkeys((1, options.concurrency)):
                 for page in ("newest", "after"):
                     for kind, make in (("endpoint", endpoint), ("query", query)):
-                        await timed(concurrency, WARMUP_REQUESTS, make(page))
+                        await timed(concurrency, min(WARMUP_REQUESTS, options.requests), make(page))
                         meter = await Meter.start(bench.watch)
                         values, errors = await timed(concurrency, options.requests, make(page))
                         results.append(
@@ -789,7 +681,10 @@ def service_env(infra: IsolatedInfra, run_dir: Path, database_url: str) -> dict[
 
 
 async def measure(
-    chat: ChatProcess, platform: PlatformSettings, database_url: str, options: Options
+    chat: service_process.ServiceProcess,
+    platform: PlatformSettings,
+    database_url: str,
+    options: Options,
 ) -> Results:
     connection = await connect(platform.amqp.url, "bench-chat")
     probe: asyncpg.Connection[asyncpg.Record] = await asyncpg.connect(database_url)
@@ -798,7 +693,7 @@ async def measure(
         watch = Watch(chat.process.pid, probe, broker_pids())
         bench = Bench(options, chat, platform, database_url, connection, publisher, probe, watch)
         async with aiohttp.ClientSession() as session:
-            await wait_ready(session, chat)
+            await service_process.wait_ready(session, chat)
             say(f"chat ready; {options.senders} users by user.registered, conversations by REST")
             setup = await set_up(bench, session)
         await probe.execute(f"CREATE TABLE {RAW_TABLE} (LIKE messages INCLUDING ALL)")
@@ -819,31 +714,18 @@ async def measure(
 
 
 async def run_isolated(infra: IsolatedInfra, run_dir: Path, options: Options) -> Results:
-    task = asyncio.current_task()
-    if task is not None:  # SIGTERM cancels the run, so the ``finally`` blocks still clean up
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    isolated_run.cancel_on_sigterm()
     database_url = await infra.create_database(SERVICE)
     env = service_env(infra, run_dir, database_url)
     platform = read_platform(Environment(env), SERVICE, int(env["PORT"]))
     say("migrating the bench database")
-    await migrate(env, run_dir)
-    async with chat_service(env, run_dir) as chat:
+    # cwd: the run directory, so ``-m chat`` never finds this script (bench/chat.py) first.
+    await service_process.migrate(SERVICE, env, run_dir)
+    async with service_process.running_service(SERVICE, env, run_dir, run_dir) as chat:
         return await measure(chat, platform, database_url, options)
 
 
 # --- output ---------------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """Nearest-rank percentile (None for no values)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
-
-
-def share(value: float | None) -> str:
-    return "" if value is None else f"{value:.0%}"
 
 
 def ms(value: float | None) -> str:
@@ -852,19 +734,6 @@ def ms(value: float | None) -> str:
 
 def number(value: float | None, digits: int = 2) -> str:
     return "" if value is None else f"{value:.{digits}f}"
-
-
-def render(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
-    """Aligned columns: the first left-aligned, the figures right-aligned."""
-    table = [header, *rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    lines = []
-    for row in table:
-        cells = [cell.rjust(width) for cell, width in zip(row, widths, strict=True)]
-        cells[0] = row[0].ljust(widths[0])
-        lines.append(" | ".join(cells).rstrip())
-    lines.insert(1, "-+-".join("-" * width for width in widths))
-    return "\n".join(lines)
 
 
 RATIO_COLUMNS = ("publish", "insert", "min")
@@ -897,13 +766,13 @@ def throughput_table(results: list[Result]) -> str:
             number(r.drained_s, 3),
             number(r.in_transaction, 1),
             number(r.lock_waits, 1),
-            *(share(r.usage.share(group)) for group in SHARE_COLUMNS),
-            share(r.usage.machine_busy),
+            *(tables.share(r.usage.share(group)) for group in SHARE_COLUMNS),
+            tables.share(r.usage.machine_busy),
             " ".join(f"{rate:,.0f}" for rate in r.round_rates),
         )
         for r in results
     ]
-    return render(header, rows)
+    return tables.render(header, rows)
 
 
 def cpu_table(results: list[Result]) -> str:
@@ -913,7 +782,7 @@ def cpu_table(results: list[Result]) -> str:
     rows = [
         (r.scenario, *(number(r.usage.per_item_ms(g, r.messages)) for g in groups)) for r in results
     ]
-    return render(header, rows)
+    return tables.render(header, rows)
 
 
 def query_share(history: list[Latencies], query: Latencies) -> dict[str, float | None]:
@@ -928,7 +797,7 @@ def query_share(history: list[Latencies], query: Latencies) -> dict[str, float |
     )
     shares: dict[str, float | None] = {}
     for q in (50, 99):
-        top, bottom = percentile(query.values, q), percentile(endpoint.values, q)
+        top, bottom = tables.percentile(query.values, q), tables.percentile(endpoint.values, q)
         shares[f"p{q}"] = None if top is None or not bottom else top / bottom
     return shares
 
@@ -961,19 +830,19 @@ def history_table(history: list[Latencies]) -> str:
                 str(len(h.values)),
                 str(h.errors),
                 f"{h.rate:,.0f}",
-                ms(percentile(h.values, 50)),
-                ms(percentile(h.values, 99)),
+                ms(tables.percentile(h.values, 50)),
+                ms(tables.percentile(h.values, 99)),
                 ms(statistics.fmean(h.values) if h.values else None),
-                share(ratio.get("p50")),
-                share(ratio.get("p99")),
+                tables.share(ratio.get("p50")),
+                tables.share(ratio.get("p99")),
                 number(h.chat_cpu_ms if h.kind == "endpoint" else None),
-                share(h.usage.share("chat")),
-                share(h.usage.share("postgres")),
-                share(h.usage.share("bench")),
-                share(h.usage.machine_busy),
+                tables.share(h.usage.share("chat")),
+                tables.share(h.usage.share("postgres")),
+                tables.share(h.usage.share("bench")),
+                tables.share(h.usage.machine_busy),
             )
         )
-    return render(header, rows)
+    return tables.render(header, rows)
 
 
 def describe(options: Options, results: Results) -> dict[str, object]:
@@ -1035,8 +904,8 @@ def as_json(options: Options, results: Results) -> dict[str, Any]:
                 "requests": len(h.values),
                 "errors": h.errors,
                 "per_s": h.rate,
-                "p50_ms": ms_value(percentile(h.values, 50)),
-                "p99_ms": ms_value(percentile(h.values, 99)),
+                "p50_ms": ms_value(tables.percentile(h.values, 50)),
+                "p99_ms": ms_value(tables.percentile(h.values, 99)),
                 "mean_ms": ms_value(statistics.fmean(h.values) if h.values else None),
                 "query_over_endpoint": query_share(results.history, h) or None,
                 **usage_json(h.usage, len(h.values)),
@@ -1113,32 +982,15 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(argv)
-    # Ctrl-C and SIGTERM unwind through the ``finally`` below that removes the namespace (a
-    # background job may have inherited SIGINT ignored: restore it). While the event loop runs,
-    # SIGTERM cancels the run instead (see ``run_isolated``), which stops the chat process.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    # stdout carries the figures only (JSON must parse); progress and logs go to stderr.
-    configure_logging(LogSettings(level="warning", format="console"), "bench")
-    with tempfile.TemporaryDirectory(prefix="bench-chat-") as directory:
-        run_dir = Path(directory)
-        infra = IsolatedInfra(run_dir=run_dir)
-        try:
-            say(f"namespace {infra.namespace}: database, vhost, Redis prefix, MongoDB stand-in")
-            with contextlib.redirect_stdout(sys.stderr):
-                infra.open()
-            results = uvloop.run(run_isolated(infra, run_dir, options))
-        except asyncio.CancelledError:  # SIGTERM while the event loop ran
-            say("terminated; the chat process is stopped, removing the namespace")
-            return 143
-        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM outside the event loop
-            say("interrupted; removing the namespace")
-            return 130
-        finally:
-            # A second SIGTERM must not cut the removal short (Ctrl-C still can).
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            infra.close()
-            say(f"namespace {infra.namespace} removed")
+    isolated_run.set_up_process()
+    try:
+        results = isolated_run.run_in_namespace(
+            SERVICE,
+            "database, vhost, Redis prefix, MongoDB stand-in",
+            lambda infra, run_dir: run_isolated(infra, run_dir, options),
+        )
+    except isolated_run.Stopped as stopped:
+        return stopped.exit_code
     report(options, results)
     return 0
 

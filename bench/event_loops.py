@@ -29,8 +29,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import aiohttp
 import uvloop
@@ -40,6 +39,12 @@ from servicekit.http_app import create_service_app, json_response
 from servicekit.logs import configure_logging
 from servicekit.service_main import serve_app
 from servicekit.settings import HttpSettings, LogSettings
+
+if TYPE_CHECKING:  # mypy knows bench/ as the package ``bench``; the script runs from bench/
+    from bench import cpu_usage, isolated_run
+else:
+    import cpu_usage
+    import isolated_run
 
 LOOPS = ("asyncio", "uvloop")
 HOST = "127.0.0.1"
@@ -99,15 +104,6 @@ def free_port() -> int:
         probe.bind((HOST, 0))
         port: int = probe.getsockname()[1]
         return port
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, from /proc (0.0 where there is no /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text("ascii").rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager
@@ -220,9 +216,9 @@ async def measure(
 ) -> Measurement:
     process, port = target
     url = f"http://{HOST}:{port}/echo?q=bench"
-    cpu_before = cpu_seconds(process.pid)
+    cpu_before = cpu_usage.cpu_seconds(process.pid) or 0.0  # 0.0 where there is no /proc
     latencies, errors, seconds = await drive(session, url, options.requests, options.connections)
-    server_cpu = cpu_seconds(process.pid) - cpu_before
+    server_cpu = (cpu_usage.cpu_seconds(process.pid) or 0.0) - cpu_before
     return Measurement(loop_name, options.requests, errors, seconds, latencies, server_cpu)
 
 
@@ -234,9 +230,7 @@ async def warm_up(session: aiohttp.ClientSession, target: Server, options: Optio
 
 async def measure_rounds(servers: dict[str, Server], options: Options) -> list[Measurement]:
     """Both servers stay up; rounds alternate which loop goes first, so drift hits both."""
-    task = asyncio.current_task()
-    if task is not None:  # SIGTERM cancels, so the servers are still stopped on the way out
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    isolated_run.cancel_on_sigterm()  # so the servers are still stopped on the way out
     async with contextlib.AsyncExitStack() as stack:
         sessions: dict[str, aiohttp.ClientSession] = {}
         for name, target in servers.items():

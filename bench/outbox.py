@@ -28,14 +28,13 @@ import dataclasses
 import json
 import os
 import secrets
-import signal
 import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aio_pika
 import asyncpg
@@ -58,11 +57,16 @@ from devstack.infra import (
 from servicekit.amqp.connection import connect
 from servicekit.amqp.publisher import ConfirmedPublisher
 from servicekit.amqp.topology import declare_topology
-from servicekit.logs import configure_logging
 from servicekit.migrations import apply_migrations, service_kit_migrations
 from servicekit.outbox import OutboxRelay, add_to_outbox
 from servicekit.postgres import Pool, create_pool
-from servicekit.settings import LogSettings
+
+if TYPE_CHECKING:  # mypy knows bench/ as the package ``bench``; the script runs from bench/
+    from bench import cpu_usage, isolated_run, tables
+else:
+    import cpu_usage
+    import isolated_run
+    import tables
 
 ROUTING_KEY = names.MESSAGE_CREATED
 COUNT_QUEUE = "bench.outbox.count"
@@ -94,30 +98,16 @@ class Elapsed:
     machine_busy: float | None  # share of all cores busy (every process), None off Linux
 
 
-def machine_jiffies() -> tuple[int, int] | None:
-    """(busy, total) jiffies over all cores since boot, from /proc/stat."""
-    try:
-        with open("/proc/stat", encoding="ascii") as stat:
-            fields = [int(value) for value in stat.readline().split()[1:]]
-    except OSError:
-        return None
-    idle = fields[3] + fields[4]  # idle + iowait
-    return sum(fields) - idle, sum(fields)
-
-
 class Stopwatch:
     """Wall-clock time, this process's CPU time and the machine's busy share since creation."""
 
     def __init__(self) -> None:
         self._wall = time.perf_counter()
         self._cpu = time.process_time()
-        self._jiffies = machine_jiffies()
+        self._jiffies = cpu_usage.machine_jiffies()
 
     def read(self) -> Elapsed:
-        jiffies = machine_jiffies()
-        busy = None
-        if jiffies is not None and self._jiffies is not None and jiffies[1] > self._jiffies[1]:
-            busy = (jiffies[0] - self._jiffies[0]) / (jiffies[1] - self._jiffies[1])
+        busy = cpu_usage.busy_share(self._jiffies, cpu_usage.machine_jiffies())
         return Elapsed(time.perf_counter() - self._wall, time.process_time() - self._cpu, busy)
 
 
@@ -481,9 +471,7 @@ def add_ratios(
 
 async def run_isolated(options: Options, vhost: str, database: str) -> list[Result]:
     """Create the bench database, run, and drop it whatever happened."""
-    task = asyncio.current_task()
-    if task is not None:  # SIGTERM cancels the run, so the ``finally`` below still drops
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    isolated_run.cancel_on_sigterm()  # so the ``finally`` below still drops the database
     database_url = options.admin_url.rsplit("/", 1)[0] + "/" + database
     bench = Bench(
         options=options,
@@ -525,26 +513,10 @@ def table_row(result: Result) -> tuple[str, ...]:
         f"{result.seconds:.3f}",
         f"{result.rate:,.0f}",
         *ratios,
-        f"{result.cpu_share:.0%}",
-        "" if result.machine_busy is None else f"{result.machine_busy:.0%}",
+        tables.share(result.cpu_share),
+        tables.share(result.machine_busy),
         " ".join(f"{rate:,.0f}" for rate in result.round_rates),
     )
-
-
-def align(row: tuple[str, ...], widths: list[int]) -> list[str]:
-    """The first column left-aligned, the figures right-aligned."""
-    cells = [cell.rjust(width) for cell, width in zip(row, widths, strict=True)]
-    cells[0] = row[0].ljust(widths[0])
-    return cells
-
-
-def render_table(results: list[Result]) -> str:
-    """Aligned columns; ratios are msgs/s over a ceiling's msgs/s (``min`` = the lower one)."""
-    rows = [HEADER, *(table_row(result) for result in results)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
-    lines = [" | ".join(align(row, widths)) for row in rows]
-    lines.insert(1, "-+-".join("-" * width for width in widths))
-    return "\n".join(lines)
 
 
 def describe(options: Options, payload_bytes: int) -> dict[str, object]:
@@ -570,7 +542,8 @@ def report(options: Options, results: list[Result]) -> None:
         print(json.dumps({**context, "scenarios": scenarios}, indent=2))
         return
     print(" ".join(f"{key}={value}" for key, value in context.items()))
-    print(render_table(results))
+    # ratios are msgs/s over a ceiling's msgs/s (``min`` = the lower one)
+    print(tables.render(HEADER, [table_row(result) for result in results]))
     for result in results:
         if result.duplicates is not None:
             print(f"{result.scenario}: {result.duplicates} duplicate deliveries")
@@ -614,13 +587,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(argv)
-    # Ctrl-C and SIGTERM unwind through the ``finally`` blocks that drop the database and delete
-    # the vhost (a background job may have inherited SIGINT ignored: restore it). While the
-    # event loop runs, SIGTERM cancels the run instead (see ``run_isolated``).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    # stdout carries the figures only (JSON must parse); progress and logs go to stderr.
-    configure_logging(LogSettings(level="warning", format="console"), "bench")
+    isolated_run.set_up_process()  # Ctrl-C, SIGTERM: the database and vhost are still removed
     with contextlib.redirect_stdout(sys.stderr):
         ensure_running(options.admin_url, DEFAULT_REDIS_URL, options.broker_url)
     suffix = secrets.token_hex(5)
