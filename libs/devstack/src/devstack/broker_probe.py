@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 
@@ -55,3 +56,25 @@ async def collect_settled(
         else:
             await asyncio.sleep(0.05)
     return received
+
+
+class ProbeQueues:
+    """Probe queues bound on demand after ``settle()`` (e.g. an outbox drained), so a test's
+    queue sees only what is published from then on; ``delete_all()`` removes them."""
+
+    def __init__(
+        self, connection: AbstractRobustConnection, settle: Callable[[], Awaitable[None]]
+    ) -> None:
+        self._connection = connection
+        self._settle = settle
+        self._queues: list[AbstractQueue] = []
+
+    async def bind(self, *keys: str) -> AbstractQueue:
+        await self._settle()
+        queue = await declare_probe_queue(self._connection, *keys)
+        self._queues.append(queue)
+        return queue
+
+    async def delete_all(self) -> None:
+        for queue in self._queues:
+            await queue.delete(if_unused=False, if_empty=False)

@@ -27,7 +27,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from auth.app import create_app, migration_sets
 from auth.config import AuthSettings, load_settings
-from devstack.broker_probe import declare_probe_queue
+from devstack.broker_probe import ProbeQueues
 from devstack.fleet import FleetPlan
 from devstack.http_replies import Client, Reply, fetch_reply
 from devstack.isolation import IsolatedInfra, free_port
@@ -227,14 +227,6 @@ Probe = Callable[..., Awaitable[AbstractQueue]]
 async def probe(auth_server: AuthServer, broker: AbstractRobustConnection) -> AsyncIterator[Probe]:
     """``await probe(*routing_keys)``: a queue of the test's own that sees only what is published
     from now on (the outbox is drained first, so no earlier test's event lands in it)."""
-    queues: list[AbstractQueue] = []
-
-    async def bind(*keys: str) -> AbstractQueue:
-        await auth_server.outbox_drained()
-        queue = await declare_probe_queue(broker, *keys)
-        queues.append(queue)
-        return queue
-
-    yield bind
-    for queue in queues:
-        await queue.delete(if_unused=False, if_empty=False)
+    queues = ProbeQueues(broker, auth_server.outbox_drained)
+    yield queues.bind
+    await queues.delete_all()

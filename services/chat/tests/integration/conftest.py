@@ -34,7 +34,7 @@ from contracts import make_envelope
 from contracts.envelope import Envelope, decode_envelope
 from contracts.events import MessageSend, UserRegistered
 from contracts.names import MESSAGE_SEND, MESSAGES_QUEUE, dead_letter_queue
-from devstack.broker_probe import collect_settled, declare_probe_queue
+from devstack.broker_probe import ProbeQueues, collect_settled
 from devstack.http_replies import Client, Reply, fetch_reply
 from devstack.infra import amqp_url_for_vhost, create_vhost, delete_vhost
 from devstack.isolation import RABBITMQ_URL, IsolatedInfra, free_port
@@ -356,14 +356,6 @@ Probe = Callable[..., Awaitable[AbstractQueue]]
 async def probe(chat_server: ChatServer, broker: AbstractRobustConnection) -> AsyncIterator[Probe]:
     """``await probe(*routing_keys)``: a queue of the test's own that sees only what is published
     from now on (the outbox is drained first, so no earlier test's event lands in it)."""
-    queues: list[AbstractQueue] = []
-
-    async def bind(*keys: str) -> AbstractQueue:
-        await chat_server.outbox_drained()
-        queue = await declare_probe_queue(broker, *keys)
-        queues.append(queue)
-        return queue
-
-    yield bind
-    for queue in queues:
-        await queue.delete(if_unused=False, if_empty=False)
+    queues = ProbeQueues(broker, chat_server.outbox_drained)
+    yield queues.bind
+    await queues.delete_all()
