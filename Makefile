@@ -37,6 +37,8 @@ bench: bootstrap
 	$(VENV)/python bench/event_loops.py
 	$(VENV)/python bench/auth.py
 	$(VENV)/python bench/chat.py
+	cd bench/gateway && npm ci --silent --no-audit --no-fund
+	$(VENV)/python bench/gateway/run.py
 
 clean:
 	rm -rf .run .mypy_cache .ruff_cache .pytest_cache

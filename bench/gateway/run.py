@@ -1,0 +1,472 @@
+"""Group fan-out through the realtime gateway against two bare Socket.IO servers, in one run.
+
+The same Node load generator (``load.mjs``, socket.io-client, transports ``["websocket"]``) runs
+against each target in turn with the same parameters: ``--receivers`` receivers and
+``--senders`` senders in one group conversation, each sender keeping ``--inflight``
+``message:send`` acks outstanding for ``--duration`` seconds. Targets:
+
+- ``fleet``: the whole fleet (``e2e.fleet.RunningFleet``: auth, chat, 2 gateways, workers,
+  nginx) in an ``IsolatedInfra`` namespace of its own, through nginx's public origin. Users are
+  made known to chat as auth does it (``user.registered`` envelopes, confirmed), the group is
+  created through ``POST /api/chat`` (retried while chat answers 422 for users it has not
+  replicated yet), tokens are minted with the run's secret.
+- ``python``: ``bare_python_server.py``, a python-socketio room broadcast (same venv, aiohttp,
+  uvloop, compression off as in the gateway).
+- ``node``: ``node_server.mjs``, the same broadcast on socket.io 4.8.
+
+CPU is utime+stime from /proc of the target's processes only (for the fleet: every process the
+fleet started, gateways, chat, nginx and the rest; the local RabbitMQ node's separately, since
+it is shared), between the generator's ``start`` and ``end`` lines; the generator's own CPU is
+reported apart and never counted for a target. RSS per socket = (VmRSS sum with every socket
+connected - before the generator started) / sockets. Everything started here is stopped by its
+own pid, and the namespace removed, also on failure or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from contracts import Envelope, make_envelope
+from contracts.events import UserRegistered
+from devstack.isolation import IsolatedInfra, free_port
+from e2e.clients import mint_token
+from e2e.fleet import RunningFleet
+from servicekit.amqp.connection import connect
+from servicekit.amqp.publisher import ConfirmedPublisher
+
+HERE = Path(__file__).resolve().parent
+NODE = shutil.which("node") or "node"
+REPLICATION_WAIT_S = 30.0
+START_TIMEOUT_S = 30.0
+TARGETS = ("fleet", "python", "node")
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# --- /proc ---------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text("ascii").rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kib(pid: int) -> int:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def children_map() -> dict[int, list[int]]:
+    found: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                found.setdefault(int(stat[1]), []).append(int(entry.name))
+    return found
+
+
+def descendants(root: int, exclude: set[int]) -> list[int]:
+    tree = children_map()
+    result: list[int] = []
+    pending = list(tree.get(root, []))
+    while pending:
+        pid = pending.pop()
+        if pid in exclude:
+            continue
+        result.append(pid)
+        pending.extend(tree.get(pid, []))
+    return result
+
+
+def broker_pids() -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().strip() == "beam.smp":
+                    found.append(int(entry.name))
+    return found
+
+
+def cpu_of(pids: list[int]) -> dict[int, float]:
+    return {pid: cpu for pid in pids if (cpu := cpu_seconds(pid)) is not None}
+
+
+def cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(after[pid] - before.get(pid, 0.0) for pid in after)
+
+
+# --- targets -------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Target:
+    name: str
+    url: str
+    conversation: str
+    senders: list[str]
+    receivers: list[str]
+    pids: Callable[[], list[int]]  # the target's processes (re-read: the fleet may fork)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@contextlib.asynccontextmanager
+async def bare_server(name: str, options: argparse.Namespace) -> AsyncIterator[Target]:
+    port = free_port()
+    command = (
+        [NODE, str(HERE / "node_server.mjs"), str(port)]
+        if name == "node"
+        else [sys.executable, str(HERE / "bare_python_server.py"), str(port)]
+    )
+    process = await asyncio.create_subprocess_exec(
+        *command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=HERE
+    )
+    try:
+        assert process.stdout is not None
+        async with asyncio.timeout(START_TIMEOUT_S):
+            line = await process.stdout.readline()
+        if b"listening" not in line:
+            raise RuntimeError(f"{name} server did not start: {line!r}")
+        senders = [f"sender{i}" for i in range(options.senders)]
+        receivers = [f"receiver{i}" for i in range(options.receivers)]
+        yield Target(
+            name, f"http://127.0.0.1:{port}", "bench", senders, receivers, lambda: [process.pid]
+        )
+    finally:
+        if process.returncode is None:
+            assert process.stdin is not None
+            process.stdin.close()
+            try:
+                async with asyncio.timeout(5):
+                    await process.wait()
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+async def register_users(amqp_url: str, ids: list[uuid.UUID]) -> None:
+    connection = await connect(amqp_url, "bench-gateway")
+    try:
+        publisher = await ConfirmedPublisher.open(connection, app_id="bench", window=256)
+        now = datetime.now(UTC)
+        envelopes: list[Envelope[object]] = [
+            make_envelope(
+                UserRegistered(
+                    user_id=user_id,
+                    email=f"bench{index}@bench.example",
+                    username=f"bench{index:04d}",
+                    display_name=f"Bench {index}",
+                    created_at=now,
+                ),
+                producer="bench",
+            )
+            for index, user_id in enumerate(ids)
+        ]
+        await publisher.publish_envelopes(envelopes)
+    finally:
+        await connection.close()
+
+
+async def create_group(base_url: str, token: str, others: list[uuid.UUID]) -> str:
+    body = {"participantIds": [str(m) for m in others], "title": "bench fan-out", "type": "group"}
+    headers = {"Authorization": f"Bearer {token}"}
+    deadline = time.monotonic() + REPLICATION_WAIT_S
+    async with aiohttp.ClientSession() as session:
+        while True:
+            async with session.post(f"{base_url}/api/chat", json=body, headers=headers) as reply:
+                payload = await reply.json(content_type=None)
+                if reply.status in (200, 201):
+                    return str(payload["conversation"]["id"])
+                if reply.status != 422 or time.monotonic() > deadline:
+                    raise RuntimeError(f"POST /api/chat: {reply.status} {payload}")
+            await asyncio.sleep(0.2)
+
+
+def fleet_roles(pids: list[int]) -> dict[int, str]:
+    """Each fleet process's role: its INSTANCE_ID, or its command name (nginx, honcho)."""
+    roles: dict[int, str] = {}
+    for pid in pids:
+        role = ""
+        with contextlib.suppress(OSError):
+            for item in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+                if item.startswith(b"INSTANCE_ID="):
+                    role = item.split(b"=", 1)[1].decode()
+        if not role:
+            with contextlib.suppress(OSError):
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+                modules = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "-m"]
+                honcho = any(arg.endswith("honcho") for arg in argv[:2])
+                comm = Path(f"/proc/{pid}/comm").read_text().strip()
+                role = modules[0] if modules else "honcho" if honcho else comm
+        roles[pid] = role
+    return roles
+
+
+@contextlib.asynccontextmanager
+async def fleet_target(options: argparse.Namespace) -> AsyncIterator[Target]:
+    with tempfile.TemporaryDirectory(prefix="bench-gateway-") as directory:
+        run_dir = Path(directory)
+        infra = IsolatedInfra(run_dir=run_dir)
+        fleet: RunningFleet | None = None
+        try:
+            # IsolatedInfra.open/close run event loops of their own: on a thread.
+            with contextlib.redirect_stdout(sys.stderr):
+                await asyncio.to_thread(infra.open)
+            say(f"namespace {infra.namespace}: starting the fleet (2 gateways)")
+            fleet = RunningFleet(infra, run_dir, gateways=2)
+            with contextlib.redirect_stdout(sys.stderr):  # prepare's progress lines
+                await asyncio.to_thread(fleet.start)
+            plan = fleet.plan
+            ids = [uuid.uuid4() for _ in range(options.senders + options.receivers)]
+            await register_users(plan.rabbitmq_url, ids)
+            tokens = [mint_token(plan, user_id=user_id).token for user_id in ids]
+            conversation = await create_group(fleet.public_url, tokens[0], ids[1:])
+            say(f"fleet ready: group {conversation} of {len(ids)} users")
+            me = os.getpid()
+
+            def pids() -> list[int]:
+                return descendants(me, exclude=set(options.exclude))
+
+            yield Target(
+                "fleet",
+                fleet.public_url,
+                conversation,
+                tokens[: options.senders],
+                tokens[options.senders :],
+                pids,
+                {"roles": fleet_roles(pids())},
+            )
+        finally:
+            if fleet is not None:
+                await asyncio.to_thread(fleet.stop)
+            await asyncio.to_thread(infra.close)
+            say(f"namespace {infra.namespace} removed")
+
+
+# --- one measurement -----------------------------------------------------------------------
+
+
+def write_tokens(target: Target) -> str:
+    handle, name = tempfile.mkstemp(prefix="bench-gateway-tokens-", suffix=".json")
+    with os.fdopen(handle, "w") as file:
+        json.dump({"senders": target.senders, "receivers": target.receivers}, file)
+    return name
+
+
+async def measure(target: Target, options: argparse.Namespace) -> dict[str, Any]:
+    tokens_file = write_tokens(target)
+    base_pids = target.pids()
+    rss_before = sum(rss_kib(pid) for pid in base_pids)
+    command = [
+        NODE,
+        str(HERE / "load.mjs"),
+        "--url",
+        target.url,
+        "--tokens",
+        tokens_file,
+        "--conversation",
+        target.conversation,
+        "--duration",
+        str(options.duration),
+        "--inflight",
+        str(options.inflight),
+        "--grace",
+        str(options.grace),
+        "--rate",
+        str(options.rate),
+    ]
+    load = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE, cwd=HERE)
+    options.exclude = [load.pid]
+    sample: dict[str, Any] = {}
+    result: dict[str, Any] = {}
+    try:
+        assert load.stdout is not None
+        async with asyncio.timeout(options.duration + options.grace + 120):
+            async for raw in load.stdout:
+                line = json.loads(raw)
+                if line["phase"] == "connected":
+                    pids = target.pids()
+                    sample["rss_connected"] = sum(rss_kib(pid) for pid in pids)
+                elif line["phase"] == "start":
+                    sample["pids"] = pids = target.pids()
+                    sample["cpu_before"] = cpu_of(pids)
+                    sample["broker_before"] = cpu_of(broker_pids())
+                    sample["wall"] = time.perf_counter()
+                elif line["phase"] == "end":
+                    sample["wall"] = time.perf_counter() - sample["wall"]
+                    sample["cpu_after"] = cpu_of(sample["pids"])
+                    sample["broker_after"] = cpu_of(broker_pids())
+                    sample["rss_end"] = sum(rss_kib(pid) for pid in target.pids())
+                elif line["phase"] == "result":
+                    result = line
+            await load.wait()
+    finally:
+        if load.returncode is None:
+            load.kill()
+            await load.wait()
+        os.unlink(tokens_file)
+        options.exclude = []
+    if load.returncode != 0 or not result:
+        raise RuntimeError(f"load.mjs failed against {target.name} ({load.returncode})")
+    sockets = options.senders + options.receivers
+    cpu = cpu_spent(sample["cpu_before"], sample["cpu_after"])
+    per_role: dict[str, float] = {}
+    roles = target.extra.get("roles", {})
+    for pid, after in sample["cpu_after"].items():
+        role = roles.get(pid, target.name)
+        spent = after - sample["cpu_before"].get(pid, 0.0)
+        per_role[role] = per_role.get(role, 0.0) + spent
+    deliveries = result["deliveries"] or 1
+    return {
+        "target": target.name,
+        **{key: value for key, value in result.items() if key != "phase"},
+        "rssPerSocketKiB": (sample["rss_connected"] - rss_before) / sockets,
+        "rssBeforeMiB": rss_before / 1024,
+        "rssConnectedMiB": sample["rss_connected"] / 1024,
+        "rssEndMiB": sample["rss_end"] / 1024,
+        "targetCpuSeconds": cpu,
+        "targetCpuShare": cpu / sample["wall"],
+        "cpuUsPerDelivery": cpu / deliveries * 1e6,
+        "brokerCpuSeconds": cpu_spent(sample["broker_before"], sample["broker_after"]),
+        "cpuByRole": dict(sorted(per_role.items())),
+        "loadCpuShare": result["loadCpuSeconds"] / sample["wall"],
+    }
+
+
+# --- report --------------------------------------------------------------------------------
+
+COLUMNS = [
+    ("target", "target", "{}"),
+    ("sends", "sends", "{:,}"),
+    ("sends/s", "sendsPerSecond", "{:,.0f}"),
+    ("deliveries/s", "deliveriesPerSecond", "{:,.0f}"),
+    ("p50 ms", "latencyP50Ms", "{:.1f}"),
+    ("p99 ms", "latencyP99Ms", "{:.1f}"),
+    ("ack p50 ms", "ackP50Ms", "{:.1f}"),
+    ("lost", "lost", "{:,}"),
+    ("dup", "duplicates", "{:,}"),
+    ("limited", "rateLimited", "{:,}"),
+    ("errors", "errors", "{:,}"),
+    ("RSS KiB/socket", "rssPerSocketKiB", "{:.1f}"),
+    ("target cpu", "targetCpuShare", "{:.0%}"),
+    ("cpu us/delivery", "cpuUsPerDelivery", "{:.1f}"),
+    ("broker cpu s", "brokerCpuSeconds", "{:.2f}"),
+    ("loadgen cpu", "loadCpuShare", "{:.0%}"),
+]
+RATIOS = [
+    ("sends/s", "sendsPerSecond"),
+    ("deliveries/s", "deliveriesPerSecond"),
+    ("p50 latency", "latencyP50Ms"),
+    ("p99 latency", "latencyP99Ms"),
+    ("RSS/socket", "rssPerSocketKiB"),
+    ("cpu/delivery", "cpuUsPerDelivery"),
+]
+
+
+def table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [" | ".join(cell.rjust(widths[i]) for i, cell in enumerate(row)) for row in rows]
+    lines.insert(1, "-+-".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def report(results: list[dict[str, Any]]) -> str:
+    rows = [[title for title, _, _ in COLUMNS]]
+    for result in results:
+        rows.append(
+            ["" if result.get(key) is None else fmt.format(result[key]) for _, key, fmt in COLUMNS]
+        )
+    out = [table(rows)]
+    by_name = {result["target"]: result for result in results}
+    fleet = by_name.get("fleet")
+    if fleet is not None:
+        ratio_rows = [["fleet over", *(title for title, _ in RATIOS)]]
+        for other in ("python", "node"):
+            if other in by_name:
+                cells = []
+                for _, key in RATIOS:
+                    a, b = fleet.get(key), by_name[other].get(key)
+                    cells.append(f"{a / b:.2f}x" if a is not None and b else "")
+                ratio_rows.append([other, *cells])
+        if len(ratio_rows) > 1:
+            out.append(table(ratio_rows))
+        out.append(
+            "fleet cpu by process (s): "
+            + ", ".join(f"{role} {s:.2f}" for role, s in fleet["cpuByRole"].items())
+        )
+    return "\n".join(out)
+
+
+async def run(options: argparse.Namespace) -> list[dict[str, Any]]:
+    results = []
+    for name in options.targets:
+        say(f"--- {name}")
+        factory = fleet_target(options) if name == "fleet" else bare_server(name, options)
+        async with factory as target:
+            results.append(await measure(target, options))
+        say(json.dumps(results[-1]))
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--receivers", type=int, default=200)
+    parser.add_argument("--senders", type=int, default=10)
+    parser.add_argument("--inflight", type=int, default=4, help="sends in flight per sender")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of sending")
+    parser.add_argument("--grace", type=float, default=5.0, help="seconds to wait for stragglers")
+    parser.add_argument("--rate", type=float, default=0.0, help="sends/s per sender; 0: no cap")
+    parser.add_argument(
+        "--targets", default=",".join(TARGETS), help=f"comma-separated of {', '.join(TARGETS)}"
+    )
+    parser.add_argument("--json", action="store_true", help="the results as JSON on stdout")
+    options = parser.parse_args()
+    options.targets = [name for name in options.targets.split(",") if name]
+    options.exclude = []
+    unknown = set(options.targets) - set(TARGETS)
+    if unknown:
+        parser.error(f"unknown targets: {', '.join(sorted(unknown))}")
+    if options.senders + options.receivers > 500:
+        parser.error("chat caps a conversation at 500 participants")
+    print(
+        f"receivers={options.receivers} senders={options.senders} inflight={options.inflight} "
+        f"duration_s={options.duration} grace_s={options.grace} rate={options.rate or 'none'} "
+        f"cores={os.cpu_count()} python={sys.version.split()[0]}",
+        flush=True,
+    )
+    try:
+        results = asyncio.run(run(options))
+    except KeyboardInterrupt:
+        say("interrupted")
+        return 130
+    print(json.dumps(results, indent=2) if options.json else report(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
