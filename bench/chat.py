@@ -53,8 +53,9 @@ import asyncpg
 from aio_pika.abc import AbstractRobustConnection
 
 from contracts import Envelope, encode_envelope, make_envelope, names
-from contracts.events import MessageSend, UserRegistered
+from contracts.events import MessageSend
 from devstack.isolation import IsolatedInfra, free_port
+from devstack.user_events import registration_envelopes
 from servicekit.amqp.connection import connect
 from servicekit.amqp.publisher import ConfirmedPublisher
 from servicekit.settings import Environment, PlatformSettings, read_platform
@@ -284,20 +285,7 @@ class Setup:
 async def register_users(bench: Bench, count: int) -> list[uuid.UUID]:
     """``user.registered`` as auth publishes it; waits until chat's replica holds them all."""
     ids = [uuid.uuid4() for _ in range(count)]
-    now = datetime.now(UTC)
-    envelopes: list[Envelope[object]] = [
-        make_envelope(
-            UserRegistered(
-                user_id=user_id,
-                email=f"bench{index}@bench.example",
-                username=f"bench{index:03d}",
-                display_name=f"Bench {index}",
-                created_at=now,
-            ),
-            producer="bench",
-        )
-        for index, user_id in enumerate(ids)
-    ]
+    envelopes = registration_envelopes(ids)
     await bench.publisher.publish_envelopes(envelopes)
 
     async def replicated() -> bool:

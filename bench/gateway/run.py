@@ -36,15 +36,13 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from contracts import Envelope, make_envelope
-from contracts.events import UserRegistered
 from devstack.isolation import IsolatedInfra, free_port
+from devstack.user_events import registration_envelopes
 from e2e.clients import mint_token
 from e2e.fleet import RunningFleet
 from servicekit.amqp.connection import connect
@@ -173,20 +171,7 @@ async def register_users(amqp_url: str, ids: list[uuid.UUID]) -> None:
     connection = await connect(amqp_url, "bench-gateway")
     try:
         publisher = await ConfirmedPublisher.open(connection, app_id="bench", window=256)
-        now = datetime.now(UTC)
-        envelopes: list[Envelope[object]] = [
-            make_envelope(
-                UserRegistered(
-                    user_id=user_id,
-                    email=f"bench{index}@bench.example",
-                    username=f"bench{index:04d}",
-                    display_name=f"Bench {index}",
-                    created_at=now,
-                ),
-                producer="bench",
-            )
-            for index, user_id in enumerate(ids)
-        ]
+        envelopes = registration_envelopes(ids)
         await publisher.publish_envelopes(envelopes)
     finally:
         await connection.close()
