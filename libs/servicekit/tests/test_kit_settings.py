@@ -125,6 +125,18 @@ def test_csv_splits_and_drops_blanks() -> None:
     )
 
 
+def test_burst_and_rate_reads_burst_then_rate_and_has_a_default() -> None:
+    env = Environment({"LIMIT": " 12:2.5 "})
+    assert env.burst_and_rate("LIMIT", "1:1") == (12, 2.5)
+    assert env.burst_and_rate("OTHER", "10:5") == (10, 5.0)
+
+
+@pytest.mark.parametrize("value", ["12", "12:", ":5", "a:b", "0:5", "3:0", "3:-1", "1.5:2"])
+def test_bad_burst_and_rate_names_the_variable(value: str) -> None:
+    with pytest.raises(SettingsError, match="LIMIT"):
+        Environment({"LIMIT": value}).burst_and_rate("LIMIT", "1:1")
+
+
 @pytest.mark.parametrize(
     ("text", "seconds"),
     [("7d", 604800), ("15m", 900), ("1h", 3600), ("30s", 30), ("3600", 3600), ("2w", 1209600)],

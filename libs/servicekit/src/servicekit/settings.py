@@ -119,6 +119,20 @@ class Environment:
             raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
         return value
 
+    def burst_and_rate(self, name: str, default: str) -> tuple[int, float]:
+        """``<burst>:<per second>``, e.g. ``10:5``: up to 10 at once, then 5 a second."""
+        value = self.text(name, default)
+        burst, _, rate = value.partition(":")
+        try:
+            parsed = int(burst), float(rate)
+        except ValueError:
+            raise SettingsError(
+                f"{name} must be <burst>:<per second> like 10:5, got {value!r}"
+            ) from None
+        if parsed[0] < 1 or not parsed[1] > 0:
+            raise SettingsError(f"{name} needs a burst of at least 1 and a rate above 0")
+        return parsed
+
     def csv(self, name: str, default: str) -> tuple[str, ...]:
         return tuple(part.strip() for part in self.text(name, default).split(",") if part.strip())
 

@@ -18,6 +18,7 @@ from gateway.long_polls import LongPolls
 from gateway.memberships import MembershipDirectory
 from gateway.pending_sends import PendingSends
 from gateway.presence import Presence
+from gateway.room_broadcast import RoomBroadcast, WebSocketTransports
 from gateway.sockets import SocketHandlers, create_socket_server
 from servicekit.amqp.topology import declare_instance_queue
 from servicekit.messaging import MESSAGING
@@ -30,7 +31,8 @@ from servicekit.tokens import TOKEN_VERIFIER, RevocationList, TokenVerifier
 def create_app(settings: GatewaySettings) -> web.Application:
     platform = settings.platform
     app = build_service_app(settings.service)
-    sio = create_socket_server(settings.cors_origins, settings.max_payload_bytes)
+    transports = WebSocketTransports()
+    sio = create_socket_server(settings.cors_origins, settings.max_payload_bytes, transports)
     sio.attach(app, socketio_path="socket.io")
     long_polls = LongPolls()
     app.middlewares.append(long_polls.track)
@@ -57,6 +59,8 @@ def create_app(settings: GatewaySettings) -> web.Application:
                 keys=keys,
                 ack_timeout=settings.ack_timeout_seconds,
                 presence=Presence(redis, keys),
+                send_limits=settings.send_limits,
+                event_limits=settings.event_limits,
             )
             handlers.register()
             heartbeat = asyncio.create_task(handlers.keep_presence(), name="presence-heartbeat")
@@ -65,7 +69,9 @@ def create_app(settings: GatewaySettings) -> web.Application:
             queue = await declare_instance_queue(
                 channel, gateway_queue(platform.instance_id), GATEWAY_BINDING_KEYS
             )
-            tag = await queue.consume(FanOut(sio, memberships, pending).on_message)
+            tag = await queue.consume(
+                FanOut(sio, RoomBroadcast(sio, transports), memberships, pending).on_message
+            )
             yield
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -11,6 +11,7 @@ from servicekit.settings import (
     ServiceSettings,
     read_service_settings,
 )
+from servicekit.token_buckets import Bucket
 
 SERVICE = "gateway"
 DEFAULT_PORT = 8003
@@ -24,6 +25,16 @@ class GatewaySettings(ExtendsServiceSettings):
     chat_url: str
     ack_timeout_seconds: float
     membership_cache_seconds: int
+    send_limits: tuple[Bucket, Bucket]
+    """``message:send`` per socket and per user (all their devices, on any instance)."""
+    event_limits: tuple[Bucket, Bucket]
+    """Every other client event, per socket and per user."""
+
+
+def _buckets(env: Environment, kind: str, socket: str, user: str) -> tuple[Bucket, Bucket]:
+    per_socket = env.burst_and_rate(f"RATE_LIMIT_{kind.upper()}_PER_SOCKET", socket)
+    per_user = env.burst_and_rate(f"RATE_LIMIT_{kind.upper()}_PER_USER", user)
+    return Bucket(f"{kind}:socket", *per_socket), Bucket(f"{kind}:user", *per_user)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -36,4 +47,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> GatewaySettings:
         chat_url=env.url("CHAT_URL", ("http", "https"), "http://127.0.0.1:8002"),
         ack_timeout_seconds=env.number("MESSAGE_ACK_TIMEOUT", 10.0, minimum=0.1),
         membership_cache_seconds=env.integer("MEMBERSHIP_CACHE_SECONDS", 600, minimum=1),
+        send_limits=_buckets(env, "send", "10:5", "20:10"),
+        event_limits=_buckets(env, "events", "30:10", "60:20"),
     )

@@ -2,15 +2,15 @@
 
 Every instance binds the same keys, so each receives every event and emits it to the sockets it
 holds; none relays through another. A message is acked once emitted: a socket that missed it
-(disconnected meanwhile) catches up with ``sync``.
+(disconnected meanwhile) catches up with ``sync``. Emits go through ``RoomBroadcast`` (one
+encoding per event, no task per recipient); typing and presence are marked droppable, so a
+slow socket loses those first and never a message.
 """
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
-import msgspec
 import socketio
 from aio_pika.abc import AbstractIncomingMessage
 
@@ -41,6 +41,7 @@ from contracts.sockets import (
 )
 from gateway.memberships import MembershipDirectory
 from gateway.pending_sends import PendingSends
+from gateway.room_broadcast import RoomBroadcast
 from gateway.rooms import (
     add_user_to_room,
     conversation_room,
@@ -59,17 +60,19 @@ ACTIVITY_EVENTS = {
     "joined": ServerEvent.USER_JOINED,
     "left": ServerEvent.USER_LEFT,
 }
-
-
-def _builtins(value: object) -> Any:
-    return msgspec.to_builtins(value)
+DROPPABLE_ACTIVITY = frozenset({"typing", "stopped-typing"})
 
 
 class FanOut:
     def __init__(
-        self, sio: socketio.AsyncServer, memberships: MembershipDirectory, pending: PendingSends
+        self,
+        sio: socketio.AsyncServer,
+        broadcast: RoomBroadcast,
+        memberships: MembershipDirectory,
+        pending: PendingSends,
     ) -> None:
         self._sio = sio
+        self._broadcast = broadcast
         self._memberships = memberships
         self._pending = pending
 
@@ -87,104 +90,86 @@ class FanOut:
         await message.ack()
 
     async def emit(self, event: object) -> None:  # noqa: PLR0912 - one case per event type
-        sio = self._sio
+        send = self._broadcast.send
         match event:
             case MessageCreated(message=view):
                 self._pending.stored(view)
-                await sio.emit(
-                    ServerEvent.MESSAGE_RECEIVED,
-                    _builtins(view),
-                    room=conversation_room(view.conversation_id),
-                )
+                send(ServerEvent.MESSAGE_RECEIVED, view, conversation_room(view.conversation_id))
             case MessageUpdated(message=view):
-                await sio.emit(
-                    ServerEvent.MESSAGE_UPDATED,
-                    _builtins(view),
-                    room=conversation_room(view.conversation_id),
-                )
+                send(ServerEvent.MESSAGE_UPDATED, view, conversation_room(view.conversation_id))
             case MessageDeleted():
-                payload = MessageDeletedPayload(
+                deleted = MessageDeletedPayload(
                     conversation_id=event.conversation_id,
                     message_id=event.message_id,
                     seq=event.seq,
                     deleted_at=event.deleted_at,
                 )
-                await sio.emit(
-                    ServerEvent.MESSAGE_DELETED,
-                    _builtins(payload),
-                    room=conversation_room(event.conversation_id),
-                )
+                send(ServerEvent.MESSAGE_DELETED, deleted, conversation_room(event.conversation_id))
             case MessageRead():
                 read = ConversationReadPayload(
                     conversation_id=event.conversation_id, user_id=event.user_id, seq=event.seq
                 )
-                await sio.emit(
-                    ServerEvent.CONVERSATION_READ,
-                    _builtins(read),
-                    room=conversation_room(event.conversation_id),
-                )
+                send(ServerEvent.CONVERSATION_READ, read, conversation_room(event.conversation_id))
             case ConversationCreated():
                 room = conversation_room(event.conversation_id)
                 await self._memberships.remember(event.conversation_id, event.participant_ids)
                 for user_id in event.participant_ids:
-                    await add_user_to_room(sio, user_id, room)
-                await sio.emit(ServerEvent.CONVERSATION_CREATED, _builtins(event), room=room)
+                    await add_user_to_room(self._sio, user_id, room)
+                send(ServerEvent.CONVERSATION_CREATED, event, room)
             case ConversationMemberAdded():
                 await self._memberships.added(event.conversation_id, event.user_id)
-                await add_user_to_room(sio, event.user_id, conversation_room(event.conversation_id))
+                await add_user_to_room(
+                    self._sio, event.user_id, conversation_room(event.conversation_id)
+                )
             case ConversationMemberRemoved():
                 await self._memberships.removed(event.conversation_id, event.user_id)
                 await remove_user_from_room(
-                    sio, event.user_id, conversation_room(event.conversation_id)
+                    self._sio, event.user_id, conversation_room(event.conversation_id)
                 )
             case ConversationActivity():
                 who = RoomUserPayload(conversation_id=event.conversation_id, user_id=event.user_id)
-                await sio.emit(
+                send(
                     ACTIVITY_EVENTS[event.kind],
-                    _builtins(who),
-                    room=conversation_room(event.conversation_id),
+                    who,
+                    conversation_room(event.conversation_id),
                     skip_sid=event.origin_socket,
+                    droppable=event.kind in DROPPABLE_ACTIVITY,
                 )
             case PresenceOnline():
-                await self._presence_changed(
+                self._presence_changed(
                     event.conversation_ids,
                     event.user_id,
                     ServerEvent.USER_ONLINE,
                     UserOnlinePayload(user_id=event.user_id),
                 )
             case PresenceOffline():
-                await self._presence_changed(
+                self._presence_changed(
                     event.conversation_ids,
                     event.user_id,
                     ServerEvent.USER_OFFLINE,
                     UserOfflinePayload(user_id=event.user_id, last_seen_at=event.last_seen_at),
                 )
             case SessionRevoked():
-                for sid in local_sockets(sio, session_room(event.session_id)):
-                    await sio.disconnect(sid)
+                for sid in local_sockets(self._sio, session_room(event.session_id)):
+                    await self._sio.disconnect(sid)
             case NotificationCreated():
-                await sio.emit(
-                    ServerEvent.NOTIFICATION_NEW,
-                    _builtins(event),
-                    room=user_room(event.recipient_id),
-                )
+                send(ServerEvent.NOTIFICATION_NEW, event, user_room(event.recipient_id))
             case MediaProcessed():
-                await sio.emit(
-                    ServerEvent.MEDIA_PROCESSED, _builtins(event), room=user_room(event.owner_id)
-                )
+                send(ServerEvent.MEDIA_PROCESSED, event, user_room(event.owner_id))
             case _:
                 pass
 
-    async def _presence_changed(
+    def _presence_changed(
         self, conversation_ids: list[UUID], user_id: UUID, name: ServerEvent, body: object
     ) -> None:
         """To those who share a conversation with the user, once per socket however many they
         share; not to the user's own sockets."""
         rooms = [conversation_room(i) for i in conversation_ids]
         if rooms:
-            await self._sio.emit(
+            self._broadcast.send(
                 name,
-                _builtins(body),
-                room=rooms,
+                body,
+                rooms,
                 skip_sid=local_sockets(self._sio, user_room(user_id)),
+                droppable=True,
             )

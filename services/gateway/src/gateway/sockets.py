@@ -43,6 +43,7 @@ from gateway.config import SERVICE
 from gateway.memberships import MembershipDirectory
 from gateway.pending_sends import PendingSends
 from gateway.presence import HEARTBEAT_SECONDS, Presence
+from gateway.room_broadcast import WebSocketTransports
 from gateway.rooms import conversation_room, session_room, user_room
 from gateway.uncompressed_websocket import disable_websocket_compression
 from servicekit.amqp.publisher import ConfirmedPublisher, PublishFailedError
@@ -57,9 +58,6 @@ SYNC_PAGE = 100
 TYPING_SECONDS = 5.0
 LATE_ANSWER_SECONDS = 300.0
 SENT_RECORD_SECONDS = 24 * 3600
-# Per socket and per user (all their devices, on any instance): a burst, then a steady rate.
-SEND_LIMIT = (Bucket("send:socket", 10, 5.0), Bucket("send:user", 20, 10.0))
-EVENT_LIMIT = (Bucket("events:socket", 30, 10.0), Bucket("events:user", 60, 20.0))
 Limits = tuple[Bucket, Bucket]
 
 
@@ -78,7 +76,9 @@ class Refused(Exception):
 
 
 def create_socket_server(
-    cors_origins: tuple[str, ...] | str, max_payload_bytes: int
+    cors_origins: tuple[str, ...] | str,
+    max_payload_bytes: int,
+    transports: WebSocketTransports,
 ) -> socketio.AsyncServer:
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
@@ -89,7 +89,7 @@ def create_socket_server(
         engineio_logger=False,
     )
     # A room emit would otherwise be deflated once per recipient socket.
-    disable_websocket_compression(sio)
+    disable_websocket_compression(sio, transports)
     return sio
 
 
@@ -108,6 +108,8 @@ class SocketHandlers:
         keys: KeySpace,
         ack_timeout: float,
         presence: Presence,
+        send_limits: Limits,
+        event_limits: Limits,
     ) -> None:
         self._sio = sio
         self._verifier = verifier
@@ -120,25 +122,31 @@ class SocketHandlers:
         self._keys = keys
         self._ack_timeout = ack_timeout
         self._presence = presence
+        self._send_limits = send_limits
+        self._event_limits = event_limits
         self._local: dict[str, uuid.UUID] = {}
         self._typing: dict[tuple[str, uuid.UUID], asyncio.Task[None]] = {}
 
     def register(self) -> None:
         sio = self._sio
         sio.on("connect", self.connect)
-        sio.on("message:send", self._guarded(self.message_send, MessageSendPayload, SEND_LIMIT))
-        sio.on("typing:start", self._guarded(self.typing_start, TypingPayload, EVENT_LIMIT))
-        sio.on("typing:stop", self._guarded(self.typing_stop, TypingPayload, EVENT_LIMIT))
+        sio.on(
+            "message:send", self._guarded(self.message_send, MessageSendPayload, self._send_limits)
+        )
+        sio.on("typing:start", self._guarded(self.typing_start, TypingPayload, self._event_limits))
+        sio.on("typing:stop", self._guarded(self.typing_stop, TypingPayload, self._event_limits))
         sio.on(
             "conversation:join",
-            self._guarded(self.conversation_join, ConversationJoinPayload, EVENT_LIMIT),
+            self._guarded(self.conversation_join, ConversationJoinPayload, self._event_limits),
         )
         sio.on(
             "conversation:leave",
-            self._guarded(self.conversation_leave, ConversationLeavePayload, EVENT_LIMIT),
+            self._guarded(self.conversation_leave, ConversationLeavePayload, self._event_limits),
         )
-        sio.on("sync", self._guarded(self.sync, SyncPayload, EVENT_LIMIT))
-        sio.on("presence:get", self._guarded(self.presence_get, PresenceGetPayload, EVENT_LIMIT))
+        sio.on("sync", self._guarded(self.sync, SyncPayload, self._event_limits))
+        sio.on(
+            "presence:get", self._guarded(self.presence_get, PresenceGetPayload, self._event_limits)
+        )
         sio.on("disconnect", self.disconnect)
 
     async def connect(self, sid: str, environ: dict[str, Any], auth: dict[str, Any] | None) -> None:

@@ -5,7 +5,7 @@ the pieces that live in Redis (presence, the membership cache).
 
 ``gateway``: the real gateway app in-process (one per module) with a stand-in for chat's REST
 API (``ChatStandin``), so membership answers are whatever a test says. Tokens are minted with
-the app's JWT settings. The rate limits are swapped for small buckets that barely refill, so
+the app's JWT settings. The rate limits are configured as small buckets that barely refill, so
 the rate-limit tests reach them in a handful of events and every other test (each with users
 and sockets of its own) stays far below them.
 """
@@ -28,7 +28,6 @@ from aiohttp.test_utils import TestServer
 from devstack.broker_probe import declare_probe_queue
 from devstack.infra import delete_prefix
 from devstack.isolation import REDIS_URL, IsolatedInfra, free_port
-from gateway import sockets
 from gateway.app import create_app
 from gateway.config import GatewaySettings, load_settings
 from servicekit.amqp.connection import connect
@@ -40,9 +39,12 @@ from servicekit.tokens import TokenIssuer
 
 ACK_TIMEOUT_SECONDS = 2.0
 # Barely refilling (one token in ~17 minutes): a test's count of allowed events is exact.
-SLOW = 0.001
-EVENT_LIMIT = (Bucket("test-events:socket", 6, SLOW), Bucket("test-events:user", 10, SLOW))
-SEND_LIMIT = (Bucket("test-send:socket", 4, SLOW), Bucket("test-send:user", 6, SLOW))
+RATE_LIMITS = {
+    "RATE_LIMIT_EVENTS_PER_SOCKET": "6:0.001",
+    "RATE_LIMIT_EVENTS_PER_USER": "10:0.001",
+    "RATE_LIMIT_SEND_PER_SOCKET": "4:0.001",
+    "RATE_LIMIT_SEND_PER_USER": "6:0.001",
+}
 
 
 @dataclass(frozen=True)
@@ -139,12 +141,12 @@ class Gateway:
     @property
     def event_limit(self) -> tuple[Bucket, Bucket]:
         """(per socket, per user) buckets of every event but ``message:send``."""
-        return EVENT_LIMIT
+        return self.settings.event_limits
 
     @property
     def send_limit(self) -> tuple[Bucket, Bucket]:
         """(per socket, per user) buckets of ``message:send``."""
-        return SEND_LIMIT
+        return self.settings.send_limits
 
     def identity(self, user_id: uuid.UUID | None = None) -> Identity:
         user_id = user_id or uuid.uuid4()
@@ -184,36 +186,33 @@ async def gateway(
     chat = ChatStandin()
     plan = isolated_infra.fleet_plan(Path(tmp_path_factory.mktemp("gateway")))
     port = free_port()
-    with pytest.MonkeyPatch.context() as patch:
-        # Read when the app registers its handlers, at startup.
-        patch.setattr(sockets, "EVENT_LIMIT", EVENT_LIMIT)
-        patch.setattr(sockets, "SEND_LIMIT", SEND_LIMIT)
-        async with TestServer(chat.app(), host="127.0.0.1") as chat_server:
-            env = plan.service_env("gateway", port)
-            env.update(
-                CHAT_URL=str(chat_server.make_url("")).rstrip("/"),
-                INSTANCE_ID=f"gateway-test-{uuid.uuid4().hex[:8]}",
-                MESSAGE_ACK_TIMEOUT=str(ACK_TIMEOUT_SECONDS),
-            )
-            settings = load_settings(env)
-            app = create_app(settings)
-            broker = await connect(isolated_infra.amqp_url, "gateway-tests")
-            try:
-                async with TestServer(app, host="127.0.0.1", port=port) as server:
-                    publisher = await ConfirmedPublisher.open(broker, app_id="gateway-tests")
-                    try:
-                        yield Gateway(
-                            url=str(server.make_url("")).rstrip("/"),
-                            host="127.0.0.1",
-                            port=port,
-                            env=env,
-                            settings=settings,
-                            chat=chat,
-                            issuer=TokenIssuer(settings.platform.jwt),
-                            broker=broker,
-                            publisher=publisher,
-                        )
-                    finally:
-                        await publisher.close()
-            finally:
-                await broker.close()
+    async with TestServer(chat.app(), host="127.0.0.1") as chat_server:
+        env = plan.service_env("gateway", port)
+        env.update(
+            RATE_LIMITS,
+            CHAT_URL=str(chat_server.make_url("")).rstrip("/"),
+            INSTANCE_ID=f"gateway-test-{uuid.uuid4().hex[:8]}",
+            MESSAGE_ACK_TIMEOUT=str(ACK_TIMEOUT_SECONDS),
+        )
+        settings = load_settings(env)
+        app = create_app(settings)
+        broker = await connect(isolated_infra.amqp_url, "gateway-tests")
+        try:
+            async with TestServer(app, host="127.0.0.1", port=port) as server:
+                publisher = await ConfirmedPublisher.open(broker, app_id="gateway-tests")
+                try:
+                    yield Gateway(
+                        url=str(server.make_url("")).rstrip("/"),
+                        host="127.0.0.1",
+                        port=port,
+                        env=env,
+                        settings=settings,
+                        chat=chat,
+                        issuer=TokenIssuer(settings.platform.jwt),
+                        broker=broker,
+                        publisher=publisher,
+                    )
+                finally:
+                    await publisher.close()
+        finally:
+            await broker.close()

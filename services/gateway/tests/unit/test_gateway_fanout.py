@@ -1,8 +1,9 @@
 """``FanOut``: each bus event becomes the right Socket.IO emit (or room move, or disconnect).
 
-``RecordingServer`` stands in for ``socketio.AsyncServer``: it keeps rooms the way the real
-manager does (``get_participants`` iterates the live room, so a caller that disconnected while
-iterating would fail) and records every emit, room change and disconnect.
+``RecordingServer`` stands in for ``socketio.AsyncServer`` and for ``RoomBroadcast``: it keeps
+rooms the way the real manager does (``get_participants`` iterates the live room, so a caller
+that disconnected while iterating would fail) and records every emit (with the payload as the
+JSON the client would get), room change and disconnect.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from contracts.events import (
 from gateway.fanout import FanOut
 from gateway.memberships import MembershipDirectory
 from gateway.pending_sends import PendingSends
+from gateway.room_broadcast import RoomBroadcast
 from gateway.rooms import NAMESPACE, conversation_room, session_room, user_room
 
 AT = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -51,6 +53,7 @@ class Emitted:
     room: str | list[str] | None
     skip_sid: str | list[str] | None
     reached: set[str] = field(default_factory=set, compare=False)
+    droppable: bool = field(default=False, compare=False)
     """The sockets the emit reached, as the rooms were when it was made."""
 
 
@@ -76,24 +79,23 @@ class RecordingServer:
         for sid in self.rooms.get(room, set()):  # live, like python-socketio's manager
             yield sid, f"eio-{sid}"
 
-    async def emit(
+    def send(
         self,
         event: str,
-        data: Any = None,
-        to: str | None = None,
-        room: str | list[str] | None = None,
+        payload: object,
+        room: str | list[str],
         skip_sid: str | list[str] | None = None,
-        namespace: str | None = None,
-        callback: Any = None,
-        ignore_queue: bool = False,
-    ) -> None:
+        *,
+        droppable: bool = False,
+    ) -> int:
         if self.fail_emits:
             raise ConnectionError("emit failed")
-        target = room or to
-        rooms = [target] if isinstance(target, str) else list(target or [])
+        rooms = [room] if isinstance(room, str) else list(room)
         skipped = {skip_sid} if isinstance(skip_sid, str) else set(skip_sid or [])
         reached = set().union(*(self.members(r) for r in rooms)) - skipped
-        self.emitted.append(Emitted(str(event), data, target, skip_sid, reached))
+        data = msgspec.json.decode(msgspec.json.encode(payload))
+        self.emitted.append(Emitted(str(event), data, room, skip_sid, reached, droppable))
+        return len(reached)
 
     async def enter_room(self, sid: str, room: str, namespace: str | None = None) -> None:
         self.join(sid, room)
@@ -152,7 +154,7 @@ def rig() -> Rig:
     sio = RecordingServer()
     memberships = RecordingMemberships()
     pending = PendingSends()
-    fanout = FanOut(sio, cast(MembershipDirectory, memberships), pending)
+    fanout = FanOut(sio, cast(RoomBroadcast, sio), cast(MembershipDirectory, memberships), pending)
     return Rig(sio, memberships, pending, fanout)
 
 
@@ -424,3 +426,27 @@ async def test_an_event_whose_emit_fails_is_still_acked(rig: Rig) -> None:
     event = MessageRead(conversation_id=uuid.uuid4(), user_id=uuid.uuid4(), seq=1, read_at=AT)
     message = await rig.deliver(encode_envelope(make_envelope(event, producer="chat")))
     assert message.acks == 1
+
+
+async def test_typing_and_presence_are_droppable_under_backpressure_messages_and_joins_are_not(
+    rig: Rig,
+) -> None:
+    conversation, user = uuid.uuid4(), uuid.uuid4()
+    view = message_view(conversation, user, "c-2")
+    await rig.fanout.emit(MessageCreated(message=view, recipient_ids=[user]))
+    for kind in ("typing", "stopped-typing", "joined", "left"):
+        await rig.fanout.emit(
+            ConversationActivity(
+                conversation_id=conversation, user_id=user, kind=kind, origin_socket="s", at=AT
+            )
+        )
+    await rig.fanout.emit(PresenceOnline(user_id=user, at=AT, conversation_ids=[conversation]))
+
+    assert {e.event: e.droppable for e in rig.sio.emitted} == {
+        "message:received": False,
+        "user:typing": True,
+        "user:stopped-typing": True,
+        "user:joined": False,
+        "user:left": False,
+        "user:online": True,
+    }

@@ -1,0 +1,156 @@
+"""One server event to the sockets of some rooms: encoded once, written straight to each socket.
+
+python-socketio's room emit costs, per recipient, a task, a hop through engine.io's queue into
+the socket's writer task, an engine.io encode and a WebSocket frame build. Here the Socket.IO
+packet and its WebSocket frame are built once per event, and a recipient on an open WebSocket
+costs one ``transport.write`` of those same bytes. A socket that is long-polling, still
+upgrading, or has packets waiting in engine.io's queue gets the packet through that queue
+(``put_nowait``, no task), so nothing overtakes what engine.io already holds for it.
+
+Backpressure, per socket, on the bytes its transport has not sent yet: above
+``drop_above_bytes`` an event marked droppable (typing, presence) is skipped for that socket;
+above ``cut_above_bytes`` the connection is aborted instead of buffering without bound. A cut
+client reconnects and catches up with ``sync``, so a message is never silently lost.
+
+This leans on python-engineio 4.x's socket attributes (``queue``, ``upgraded``, ``upgrading``,
+``closed``, ``closing``); ``tests/integration/test_gateway_room_broadcast.py`` holds them to that
+with real clients on both transports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from collections.abc import Collection, Iterable
+
+import msgspec
+import socketio
+from engineio import packet as eio_packet
+
+from gateway.rooms import NAMESPACE
+from servicekit.logs import get_logger
+
+_log = get_logger("gateway.room_broadcast")
+
+DROP_ABOVE_BYTES = 256 * 1024
+CUT_ABOVE_BYTES = 4 * 1024 * 1024
+_TEXT_FIN = 0x81  # FIN + text opcode; server frames are never masked (RFC 6455 5.1)
+
+
+def websocket_text_frame(payload: bytes) -> bytes:
+    length = len(payload)
+    if length < 126:
+        header = struct.pack("!BB", _TEXT_FIN, length)
+    elif length < 65536:
+        header = struct.pack("!BBH", _TEXT_FIN, 126, length)
+    else:
+        header = struct.pack("!BBQ", _TEXT_FIN, 127, length)
+    return header + payload
+
+
+def socketio_event_text(event: str, body: bytes) -> bytes:
+    """A Socket.IO EVENT packet on the default namespace, ``2["event",body]``, as UTF-8."""
+    return b"2[" + msgspec.json.encode(event) + b"," + body + b"]"
+
+
+class WebSocketTransports:
+    """The TCP transport under each engine.io session's open WebSocket, by engine.io sid."""
+
+    def __init__(self) -> None:
+        self._by_sid: dict[str, asyncio.Transport] = {}
+
+    def opened(self, eio_sid: str, transport: asyncio.Transport) -> None:
+        self._by_sid[eio_sid] = transport
+
+    def closed(self, eio_sid: str) -> None:
+        self._by_sid.pop(eio_sid, None)
+
+    def get(self, eio_sid: str) -> asyncio.Transport | None:
+        return self._by_sid.get(eio_sid)
+
+
+class RoomBroadcast:
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        transports: WebSocketTransports,
+        *,
+        drop_above_bytes: int = DROP_ABOVE_BYTES,
+        cut_above_bytes: int = CUT_ABOVE_BYTES,
+    ) -> None:
+        self._sio = sio
+        self._transports = transports
+        self._drop_above = drop_above_bytes
+        self._cut_above = cut_above_bytes
+        self.dropped = 0
+        self.cut = 0
+
+    def send(
+        self,
+        event: str,
+        payload: object,
+        room: str | list[str],
+        skip_sid: str | Collection[str] | None = None,
+        *,
+        droppable: bool = False,
+    ) -> int:
+        """Emit ``event`` with ``payload`` (a contract Struct) to every local socket in ``room``
+        (or in any of the rooms, once each), except ``skip_sid``; the number reached."""
+        text = socketio_event_text(event, msgspec.json.encode(payload))
+        skip = {skip_sid} if isinstance(skip_sid, str) else set(skip_sid or ())
+        return self._send_text(text, self._participants(room), skip, droppable)
+
+    def _participants(self, room: str | list[str]) -> Iterable[tuple[str, str]]:
+        participants: Iterable[tuple[str, str]] = self._sio.manager.get_participants(
+            NAMESPACE, room
+        )
+        return participants
+
+    def _send_text(
+        self,
+        text: bytes,
+        participants: Iterable[tuple[str, str]],
+        skip: set[str],
+        droppable: bool,
+    ) -> int:
+        frame = websocket_text_frame(b"4" + text)
+        queued: eio_packet.Packet | None = None
+        sockets = self._sio.eio.sockets
+        reached = 0
+        for sid, eio_sid in participants:
+            if sid in skip:
+                continue
+            socket = sockets.get(eio_sid)
+            if socket is None or socket.closed or socket.closing:
+                continue
+            transport = self._transports.get(eio_sid)
+            if (
+                transport is not None
+                and socket.upgraded
+                and not socket.upgrading
+                and socket.queue.empty()
+            ):
+                if transport.is_closing():
+                    continue
+                backlog = transport.get_write_buffer_size()
+                if backlog > self._cut_above:
+                    self._cut_off(sid, transport, backlog)
+                    continue
+                if droppable and backlog > self._drop_above:
+                    self.dropped += 1
+                    continue
+                transport.write(frame)
+            else:
+                if droppable and socket.queue.qsize() > 64:
+                    self.dropped += 1
+                    continue
+                if queued is None:
+                    queued = eio_packet.Packet(eio_packet.MESSAGE, text.decode())
+                socket.queue.put_nowait(queued)
+            reached += 1
+        return reached
+
+    def _cut_off(self, sid: str, transport: asyncio.Transport, backlog: int) -> None:
+        self.cut += 1
+        _log.warning("slow_socket_cut", sid=sid, unsent_bytes=backlog)
+        transport.abort()
