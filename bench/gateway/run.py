@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -34,7 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -224,6 +225,15 @@ async def fleet_target(options: argparse.Namespace) -> AsyncIterator[Target]:
                 await asyncio.to_thread(infra.open)
             say(f"namespace {infra.namespace}: starting the fleet (2 gateways)")
             fleet = RunningFleet(infra, run_dir, gateways=2)
+            limit = options.fleet_send_limit
+            fleet.plan = dataclasses.replace(
+                fleet.plan,
+                extra_env={
+                    **fleet.plan.extra_env,
+                    "RATE_LIMIT_SEND_PER_SOCKET": limit,
+                    "RATE_LIMIT_SEND_PER_USER": limit,
+                },
+            )
             with contextlib.redirect_stdout(sys.stderr):  # prepare's progress lines
                 await asyncio.to_thread(fleet.start)
             plan = fleet.plan
@@ -263,10 +273,22 @@ def write_tokens(target: Target) -> str:
     return name
 
 
+def growth_by_role(
+    before: Mapping[int, float], after: Mapping[int, float], roles: dict[int, str], default: str
+) -> dict[str, float]:
+    """How much each role's processes grew between two samples (CPU seconds, KiB)."""
+    grown: dict[str, float] = {}
+    for pid, value in after.items():
+        role = roles.get(pid, default)
+        grown[role] = grown.get(role, 0.0) + value - before.get(pid, 0.0)
+    return grown
+
+
 async def measure(target: Target, options: argparse.Namespace) -> dict[str, Any]:
     tokens_file = write_tokens(target)
     base_pids = target.pids()
-    rss_before = sum(rss_kib(pid) for pid in base_pids)
+    rss_before_by_pid = {pid: rss_kib(pid) for pid in base_pids}
+    rss_before = sum(rss_before_by_pid.values())
     command = [
         NODE,
         str(HERE / "load.mjs"),
@@ -296,7 +318,8 @@ async def measure(target: Target, options: argparse.Namespace) -> dict[str, Any]
                 line = json.loads(raw)
                 if line["phase"] == "connected":
                     pids = target.pids()
-                    sample["rss_connected"] = sum(rss_kib(pid) for pid in pids)
+                    sample["rss_connected_by_pid"] = {pid: rss_kib(pid) for pid in pids}
+                    sample["rss_connected"] = sum(sample["rss_connected_by_pid"].values())
                 elif line["phase"] == "start":
                     sample["pids"] = pids = target.pids()
                     sample["cpu_before"] = cpu_of(pids)
@@ -320,12 +343,14 @@ async def measure(target: Target, options: argparse.Namespace) -> dict[str, Any]
         raise RuntimeError(f"load.mjs failed against {target.name} ({load.returncode})")
     sockets = options.senders + options.receivers
     cpu = cpu_spent(sample["cpu_before"], sample["cpu_after"])
-    per_role: dict[str, float] = {}
     roles = target.extra.get("roles", {})
-    for pid, after in sample["cpu_after"].items():
-        role = roles.get(pid, target.name)
-        spent = after - sample["cpu_before"].get(pid, 0.0)
-        per_role[role] = per_role.get(role, 0.0) + spent
+    per_role = growth_by_role(sample["cpu_before"], sample["cpu_after"], roles, target.name)
+    rss_per_role = {
+        role: kib / sockets
+        for role, kib in growth_by_role(
+            rss_before_by_pid, sample["rss_connected_by_pid"], roles, target.name
+        ).items()
+    }
     deliveries = result["deliveries"] or 1
     return {
         "target": target.name,
@@ -339,6 +364,7 @@ async def measure(target: Target, options: argparse.Namespace) -> dict[str, Any]
         "cpuUsPerDelivery": cpu / deliveries * 1e6,
         "brokerCpuSeconds": cpu_spent(sample["broker_before"], sample["broker_after"]),
         "cpuByRole": dict(sorted(per_role.items())),
+        "rssKiBPerSocketByRole": dict(sorted(rss_per_role.items())),
         "loadCpuShare": result["loadCpuSeconds"] / sample["wall"],
     }
 
@@ -404,6 +430,10 @@ def report(results: list[dict[str, Any]]) -> str:
             "fleet cpu by process (s): "
             + ", ".join(f"{role} {s:.2f}" for role, s in fleet["cpuByRole"].items())
         )
+        out.append(
+            "fleet RSS growth per socket by process (KiB): "
+            + ", ".join(f"{role} {kib:.1f}" for role, kib in fleet["rssKiBPerSocketByRole"].items())
+        )
     return "\n".join(out)
 
 
@@ -429,6 +459,13 @@ def main() -> int:
     parser.add_argument(
         "--targets", default=",".join(TARGETS), help=f"comma-separated of {', '.join(TARGETS)}"
     )
+    parser.add_argument(
+        "--fleet-send-limit",
+        default="1000:1000",
+        help="the fleet's RATE_LIMIT_SEND_PER_SOCKET and _PER_USER (<burst>:<per second>); "
+        "the default lifts them so the fleet runs at its capacity like the bare servers; "
+        "the production default is 10:5 per socket",
+    )
     parser.add_argument("--json", action="store_true", help="the results as JSON on stdout")
     options = parser.parse_args()
     options.targets = [name for name in options.targets.split(",") if name]
@@ -441,6 +478,7 @@ def main() -> int:
     print(
         f"receivers={options.receivers} senders={options.senders} inflight={options.inflight} "
         f"duration_s={options.duration} grace_s={options.grace} rate={options.rate or 'none'} "
+        f"fleet_send_limit={options.fleet_send_limit} "
         f"cores={os.cpu_count()} python={sys.version.split()[0]}",
         flush=True,
     )

@@ -169,23 +169,47 @@ async def test_client_events_answer_errors_in_the_ack(
         assert synced["notFound"] == [conversation_id]
 
 
-async def test_sync_returns_what_was_sent_while_away_in_seq_order(
+async def test_a_client_away_while_105_messages_were_sent_gets_each_once_in_seq_order_by_sync(
     http: aiohttp.ClientSession, fleet: RunningFleet
 ) -> None:
     alice, bob = await asyncio.gather(register(http, tag="rt"), register(http, tag="rt"))
     conversation_id = await direct_conversation(http, alice, bob)
     headers = {"Authorization": f"Bearer {alice['token']}"}
-    for number in range(1, 31):
+
+    async def send(number: int) -> None:
         body = {"content": f"m{number}", "clientMessageId": f"away-{number}"}
         async with http.post(
             f"/api/chat/{conversation_id}/messages", json=body, headers=headers
         ) as r:
             assert r.status == 201
+
     async with devices(fleet, bob["token"], ADDRESSES[:1]) as [phone]:
-        synced = await phone.client.call("sync", {"since": {conversation_id: 10}}, timeout=10)
-    page = synced["conversations"][conversation_id]
-    assert [m["seq"] for m in page["messages"]] == list(range(11, 31))
-    assert page["hasMore"] is False
+        await send(1)
+        await eventually(lambda: len(phone.received) == 1)
+        last_seq = phone.received[-1]["seq"]
+    for number in range(2, 107):  # while bob's phone is away
+        await send(number)
+
+    async with devices(fleet, bob["token"], ADDRESSES[1:2]) as [back]:
+        caught_up: list[dict[str, Any]] = []
+        pages = 0
+        while True:
+            synced = await back.client.call(
+                "sync", {"since": {conversation_id: last_seq}}, timeout=10
+            )
+            assert synced["ok"] is True, synced
+            page = synced["conversations"][conversation_id]
+            caught_up += page["messages"]
+            pages += 1
+            if not page["hasMore"]:
+                break
+            last_seq = page["messages"][-1]["seq"]
+        await asyncio.sleep(0.3)
+        assert back.received == []  # nothing from before the reconnect is pushed again
+    assert pages == 2  # 100 a page
+    assert [m["seq"] for m in caught_up] == list(range(2, 107))
+    assert [m["content"] for m in caught_up] == [f"m{n}" for n in range(2, 107)]
+    assert len({m["id"] for m in caught_up}) == 105
 
 
 async def test_presence_transitions_reach_who_shares_a_conversation_once_per_transition(

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from contracts.names import gateway_queue
 from contracts.topology import GATEWAY_BINDING_KEYS
+from gateway.audience import PresenceAudience
 from gateway.chat_client import ChatClient
 from gateway.config import GatewaySettings
 from gateway.fanout import FanOut
@@ -47,6 +48,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
             chat = ChatClient(http, settings.chat_url)
             memberships = MembershipDirectory(redis, keys, chat, settings.membership_cache_seconds)
+            audience = PresenceAudience(redis, keys)
             handlers = SocketHandlers(
                 sio=sio,
                 verifier=verifier,
@@ -59,6 +61,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
                 keys=keys,
                 ack_timeout=settings.ack_timeout_seconds,
                 presence=Presence(redis, keys),
+                audience=audience,
                 send_limits=settings.send_limits,
                 event_limits=settings.event_limits,
             )
@@ -70,7 +73,9 @@ def create_app(settings: GatewaySettings) -> web.Application:
                 channel, gateway_queue(platform.instance_id), GATEWAY_BINDING_KEYS
             )
             tag = await queue.consume(
-                FanOut(sio, RoomBroadcast(sio, transports), memberships, pending).on_message
+                FanOut(
+                    sio, RoomBroadcast(sio, transports), memberships, pending, audience
+                ).on_message
             )
             yield
             heartbeat.cancel()

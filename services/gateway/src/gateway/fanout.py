@@ -39,6 +39,7 @@ from contracts.sockets import (
     UserOfflinePayload,
     UserOnlinePayload,
 )
+from gateway.audience import PresenceAudience
 from gateway.memberships import MembershipDirectory
 from gateway.pending_sends import PendingSends
 from gateway.room_broadcast import RoomBroadcast
@@ -70,11 +71,13 @@ class FanOut:
         broadcast: RoomBroadcast,
         memberships: MembershipDirectory,
         pending: PendingSends,
+        audience: PresenceAudience,
     ) -> None:
         self._sio = sio
         self._broadcast = broadcast
         self._memberships = memberships
         self._pending = pending
+        self._audience = audience
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         try:
@@ -115,17 +118,20 @@ class FanOut:
                 await self._memberships.remember(event.conversation_id, event.participant_ids)
                 for user_id in event.participant_ids:
                     await add_user_to_room(self._sio, user_id, room)
+                    await self._audience.joined(user_id, event.conversation_id)
                 send(ServerEvent.CONVERSATION_CREATED, event, room)
             case ConversationMemberAdded():
                 await self._memberships.added(event.conversation_id, event.user_id)
                 await add_user_to_room(
                     self._sio, event.user_id, conversation_room(event.conversation_id)
                 )
+                await self._audience.joined(event.user_id, event.conversation_id)
             case ConversationMemberRemoved():
                 await self._memberships.removed(event.conversation_id, event.user_id)
                 await remove_user_from_room(
                     self._sio, event.user_id, conversation_room(event.conversation_id)
                 )
+                await self._audience.left(event.user_id, event.conversation_id)
             case ConversationActivity():
                 who = RoomUserPayload(conversation_id=event.conversation_id, user_id=event.user_id)
                 send(

@@ -38,6 +38,7 @@ from contracts.sockets import (
     decode_socket_payload,
 )
 from contracts.wire import WireStruct
+from gateway.audience import PresenceAudience
 from gateway.chat_client import ChatClient, ChatUnavailableError
 from gateway.config import SERVICE
 from gateway.memberships import MembershipDirectory
@@ -108,6 +109,7 @@ class SocketHandlers:
         keys: KeySpace,
         ack_timeout: float,
         presence: Presence,
+        audience: PresenceAudience,
         send_limits: Limits,
         event_limits: Limits,
     ) -> None:
@@ -122,6 +124,7 @@ class SocketHandlers:
         self._keys = keys
         self._ack_timeout = ack_timeout
         self._presence = presence
+        self._audience = audience
         self._send_limits = send_limits
         self._event_limits = event_limits
         self._local: dict[str, uuid.UUID] = {}
@@ -168,7 +171,7 @@ class SocketHandlers:
         await self._sio.enter_room(sid, session_room(user.session_id))
         for conversation_id in conversation_ids:
             await self._sio.enter_room(sid, conversation_room(conversation_id))
-        await self._remember_audience(user.user_id, conversation_ids)
+        await self._audience.remember(user.user_id, conversation_ids)
         self._local[sid] = user.user_id
         if await self._presence.connected(user.user_id, sid):
             await self._announce(PresenceOnline, user.user_id)
@@ -196,26 +199,10 @@ class SocketHandlers:
     def _local_sockets(self) -> list[tuple[uuid.UUID, str]]:
         return [(user_id, sid) for sid, user_id in self._local.items()]
 
-    def _audience_key(self, user_id: uuid.UUID) -> str:
-        return self._keys.key("gw", "audience", str(user_id))
-
-    async def _remember_audience(
-        self, user_id: uuid.UUID, conversation_ids: list[uuid.UUID]
-    ) -> None:
-        """Whom a presence change of this user concerns, readable by any instance's sweep."""
-        key = self._audience_key(user_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(key)
-            if conversation_ids:
-                pipe.sadd(key, *(str(i) for i in conversation_ids))
-            pipe.expire(key, 24 * 3600)
-            await pipe.execute()
-
     async def _announce(
         self, kind: type[PresenceOnline] | type[PresenceOffline], user_id: uuid.UUID
     ) -> None:
-        members = await self._redis.smembers(self._audience_key(user_id))
-        conversation_ids = [uuid.UUID(m.decode() if isinstance(m, bytes) else m) for m in members]
+        conversation_ids = await self._audience.conversations(user_id)
         now = datetime.now(UTC)
         event: PresenceOnline | PresenceOffline = (
             PresenceOnline(user_id=user_id, at=now, conversation_ids=conversation_ids)
@@ -368,8 +355,11 @@ class SocketHandlers:
     async def presence_get(
         self, sid: str, user: SocketUser, payload: PresenceGetPayload
     ) -> dict[str, Any]:
-        states = await self._presence.online(payload.user_ids)
+        visible = await self._audience.visible_to(user.user_id, payload.user_ids)
+        hidden = [str(i) for i in dict.fromkeys(payload.user_ids) if i not in visible]
+        states = await self._presence.online([i for i in payload.user_ids if i in visible])
         return ack_ok(
+            notFound=hidden,
             presence={
                 str(user_id): {
                     "online": seen is None,
@@ -378,7 +368,7 @@ class SocketHandlers:
                     else datetime.fromtimestamp(seen, UTC).isoformat().replace("+00:00", "Z"),
                 }
                 for user_id, seen in states.items()
-            }
+            },
         )
 
     async def sync(self, sid: str, user: SocketUser, payload: SyncPayload) -> dict[str, Any]:

@@ -22,14 +22,14 @@ from aiohttp.test_utils import TestServer
 
 from contracts import make_envelope
 from contracts.envelope import decode_envelope
-from contracts.events import MessageCreated, MessageSend, MessageView
+from contracts.events import ConversationCreated, MessageCreated, MessageSend, MessageView
 from contracts.names import MESSAGE_SEND, gateway_queue
 from devstack.broker_probe import collect, collect_settled
 from gateway.app import create_app
 from gateway.config import load_settings
 
 if TYPE_CHECKING:
-    from services.gateway.tests.integration.conftest import Gateway
+    from services.gateway.tests.integration.conftest import Gateway, Identity
 
 pytestmark = pytest.mark.integration
 
@@ -59,6 +59,7 @@ async def test_a_valid_token_connects_and_chat_is_asked_for_its_conversations(
     assert ack == {
         "ok": True,
         "presence": {str(alice.user_id): {"online": True, "lastSeenAt": None}},
+        "notFound": [],
     }
     assert ("/api/chat", f"Bearer {alice.token}") in gateway.chat.requests
 
@@ -217,29 +218,95 @@ async def test_message_sends_are_limited_by_their_own_bucket(gateway: Gateway) -
         other_events = await client.call("presence:get", {"userIds": []}, timeout=5)
     codes = [error_code(ack) for ack in acks]
     assert codes == ["not_found"] * per_socket.capacity + ["rate_limited"]
-    assert other_events == {"ok": True, "presence": {}}
+    assert other_events == {"ok": True, "presence": {}, "notFound": []}
+
+
+def share_a_conversation(gateway: Gateway, *people: Identity) -> uuid.UUID:
+    """A conversation of ``people`` that chat lists for each of them."""
+    conversation = uuid.uuid4()
+    gateway.chat.members[conversation] = [person.user_id for person in people]
+    for person in people:
+        gateway.chat.listed.setdefault(person.token, []).append(conversation)
+    return conversation
+
+
+async def announce_conversation(gateway: Gateway, conversation: uuid.UUID) -> None:
+    """What chat publishes when it created ``conversation``."""
+    members = gateway.chat.members[conversation]
+    created = ConversationCreated(
+        conversation_id=conversation,
+        type="group",
+        created_by=members[0],
+        participant_ids=members,
+        created_at=datetime.now(UTC),
+    )
+    await gateway.publisher.publish_envelopes([make_envelope(created, producer="chat")])
 
 
 async def test_presence_get_answers_online_last_seen_and_never_seen(gateway: Gateway) -> None:
-    asker, left, stranger = gateway.identity(), gateway.identity(), uuid.uuid4()
+    asker, left, never = gateway.identity(), gateway.identity(), gateway.identity()
+    conversation = share_a_conversation(gateway, asker, left, never)
     async with gateway.socket(left.token):
         pass
     async with gateway.socket(asker.token) as client:
-        query = {"userIds": [str(asker.user_id), str(left.user_id), str(stranger)]}
-        async with asyncio.timeout(5):  # the server handles the disconnect on its own time
+        # ``never`` has never connected: the conversation's creation is what relates them.
+        await announce_conversation(gateway, conversation)
+        query = {"userIds": [str(asker.user_id), str(left.user_id), str(never.user_id)]}
+        async with asyncio.timeout(5):  # the server handles events on its own time
             while True:
                 ack = await client.call("presence:get", query, timeout=5)
-                if ack["presence"][str(left.user_id)]["online"] is False:
+                seen = ack["presence"]
+                if str(never.user_id) in seen and seen[str(left.user_id)]["online"] is False:
                     break
                 await asyncio.sleep(0.05)
     presence = ack["presence"]
+    assert ack["notFound"] == []
     assert presence[str(asker.user_id)] == {"online": True, "lastSeenAt": None}
-    assert presence[str(stranger)] == {"online": False, "lastSeenAt": None}
+    assert presence[str(never.user_id)] == {"online": False, "lastSeenAt": None}
     last_seen = presence[str(left.user_id)]["lastSeenAt"]
     assert isinstance(last_seen, str)
     assert last_seen.endswith("Z")
     seen_at = datetime.fromisoformat(last_seen)
     assert abs((datetime.now(UTC) - seen_at).total_seconds()) < 30
+
+
+async def test_presence_get_hides_users_who_share_no_conversation_with_the_caller(
+    gateway: Gateway,
+) -> None:
+    asker, friend, stranger = gateway.identity(), gateway.identity(), gateway.identity()
+    share_a_conversation(gateway, asker, friend)
+    share_a_conversation(gateway, stranger, gateway.identity())
+    async with (
+        gateway.socket(friend.token),
+        gateway.socket(stranger.token),
+        gateway.socket(asker.token) as client,
+    ):
+        nobody = uuid.uuid4()
+        query = {"userIds": [str(friend.user_id), str(stranger.user_id), str(nobody)]}
+        ack = await client.call("presence:get", query, timeout=5)
+    assert ack["ok"] is True
+    assert ack["presence"] == {str(friend.user_id): {"online": True, "lastSeenAt": None}}
+    assert ack["notFound"] == [str(stranger.user_id), str(nobody)]
+
+
+async def test_a_conversation_created_after_connecting_makes_presence_visible(
+    gateway: Gateway,
+) -> None:
+    asker, newcomer = gateway.identity(), gateway.identity()
+    async with gateway.socket(newcomer.token), gateway.socket(asker.token) as client:
+        query = {"userIds": [str(newcomer.user_id)]}
+        before = await client.call("presence:get", query, timeout=5)
+        conversation = uuid.uuid4()
+        gateway.chat.members[conversation] = [asker.user_id, newcomer.user_id]
+        await announce_conversation(gateway, conversation)
+        async with asyncio.timeout(5):
+            while True:
+                after = await client.call("presence:get", query, timeout=5)
+                if after["presence"]:
+                    break
+                await asyncio.sleep(0.05)
+    assert before["notFound"] == [str(newcomer.user_id)]
+    assert after["presence"] == {str(newcomer.user_id): {"online": True, "lastSeenAt": None}}
 
 
 async def publish_created(gateway: Gateway, command: MessageSend, seq: int = 1) -> MessageView:

@@ -36,6 +36,7 @@ from contracts.events import (
     PresenceOnline,
     SessionRevoked,
 )
+from gateway.audience import PresenceAudience
 from gateway.fanout import FanOut
 from gateway.memberships import MembershipDirectory
 from gateway.pending_sends import PendingSends
@@ -125,6 +126,17 @@ class RecordingMemberships:
         self.calls.append(("removed", conversation_id, user_id))
 
 
+@dataclass
+class RecordingAudience:
+    calls: list[tuple[str, uuid.UUID, uuid.UUID]] = field(default_factory=list)
+
+    async def joined(self, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
+        self.calls.append(("joined", user_id, conversation_id))
+
+    async def left(self, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
+        self.calls.append(("left", user_id, conversation_id))
+
+
 class FakeIncoming:
     """An aio-pika incoming message: a body, and an ack that is counted."""
 
@@ -142,6 +154,7 @@ class Rig:
     memberships: RecordingMemberships
     pending: PendingSends
     fanout: FanOut
+    audience: RecordingAudience
 
     async def deliver(self, body: bytes) -> FakeIncoming:
         message = FakeIncoming(body)
@@ -154,8 +167,15 @@ def rig() -> Rig:
     sio = RecordingServer()
     memberships = RecordingMemberships()
     pending = PendingSends()
-    fanout = FanOut(sio, cast(RoomBroadcast, sio), cast(MembershipDirectory, memberships), pending)
-    return Rig(sio, memberships, pending, fanout)
+    audience = RecordingAudience()
+    fanout = FanOut(
+        sio,
+        cast(RoomBroadcast, sio),
+        cast(MembershipDirectory, memberships),
+        pending,
+        cast(PresenceAudience, audience),
+    )
+    return Rig(sio, memberships, pending, fanout, audience)
 
 
 def message_view(conversation_id: uuid.UUID, sender_id: uuid.UUID, cmid: str) -> MessageView:
@@ -357,6 +377,7 @@ async def test_conversation_created_caches_members_and_puts_their_sockets_in_the
     await rig.fanout.emit(created)
 
     assert rig.memberships.calls == [("remember", conversation, [alice, bob])]
+    assert rig.audience.calls == [("joined", alice, conversation), ("joined", bob, conversation)]
     assert rig.sio.members(room) == {"alice-phone", "alice-laptop"}
     [emitted] = rig.sio.emitted
     assert (emitted.event, emitted.room) == ("conversation:created", room)
@@ -389,6 +410,20 @@ async def test_member_added_and_removed_update_the_directory_and_move_the_users_
         ("added", conversation, carol),
         ("removed", conversation, carol),
     ]
+    # Carol's presence audience follows.
+    assert rig.audience.calls == [("joined", carol, conversation), ("left", carol, conversation)]
+
+
+async def test_membership_of_a_user_with_no_socket_here_still_updates_their_audience(
+    rig: Rig,
+) -> None:
+    conversation, offline = uuid.uuid4(), uuid.uuid4()
+    await rig.fanout.emit(
+        ConversationMemberAdded(
+            conversation_id=conversation, user_id=offline, role="member", by=offline, at=AT
+        )
+    )
+    assert rig.audience.calls == [("joined", offline, conversation)]
 
 
 @pytest.mark.parametrize(

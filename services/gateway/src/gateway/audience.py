@@ -1,0 +1,64 @@
+"""Whom a user's presence concerns: the conversations they belong to, kept in Redis.
+
+``gw:audience:<user>`` holds the ids of the user's conversations: written whole when a socket
+of theirs connects, extended and shrunk by every membership event (each instance applies them;
+the writes are idempotent), so it is current for users who are offline too. Any instance reads
+it: to address ``user:online``/``user:offline`` (also for a user whose instance died), and to
+decide whose presence a ``presence:get`` may see: only users who share a conversation with the
+caller. It lives as long as a last-seen time (30 days after its last change).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from uuid import UUID
+
+from servicekit.redis_store import KeySpace, Redis
+
+AUDIENCE_SECONDS = 30 * 24 * 3600
+
+
+class PresenceAudience:
+    def __init__(self, redis: Redis, keys: KeySpace) -> None:
+        self._redis = redis
+        self._keys = keys
+
+    def _key(self, user_id: UUID) -> str:
+        return self._keys.key("gw", "audience", str(user_id))
+
+    async def remember(self, user_id: UUID, conversation_ids: Iterable[UUID]) -> None:
+        key = self._key(user_id)
+        members = [str(i) for i in conversation_ids]
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            if members:
+                pipe.sadd(key, *members)
+            pipe.expire(key, AUDIENCE_SECONDS)
+            await pipe.execute()
+
+    async def joined(self, user_id: UUID, conversation_id: UUID) -> None:
+        key = self._key(user_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(key, str(conversation_id))
+            pipe.expire(key, AUDIENCE_SECONDS)
+            await pipe.execute()
+
+    async def left(self, user_id: UUID, conversation_id: UUID) -> None:
+        await self._redis.srem(self._key(user_id), str(conversation_id))
+
+    async def conversations(self, user_id: UUID) -> list[UUID]:
+        members = await self._redis.smembers(self._key(user_id))
+        return [UUID(m.decode() if isinstance(m, bytes) else m) for m in members]
+
+    async def visible_to(self, viewer_id: UUID, user_ids: list[UUID]) -> set[UUID]:
+        """Those of ``user_ids`` who share a conversation with ``viewer_id`` (and the viewer)."""
+        others = [user_id for user_id in dict.fromkeys(user_ids) if user_id != viewer_id]
+        visible = {viewer_id} & set(user_ids)
+        if not others:
+            return visible
+        viewer = self._key(viewer_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for user_id in others:
+                pipe.sintercard(2, [viewer, self._key(user_id)], limit=1)
+            shared = await pipe.execute()
+        return visible | {user_id for user_id, count in zip(others, shared, strict=True) if count}
