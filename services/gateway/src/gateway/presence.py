@@ -6,6 +6,10 @@ a crashed instance's sockets simply stop being renewed and count as gone within 
 ``presence:online`` indexes online users by their latest expiry; every instance sweeps it for
 users whose sockets all expired. Each transition (first socket, last socket gone) is decided
 by one Lua script, so exactly one caller sees it and publishes it, however many race.
+``presence:viewing:<user>`` records which conversation each socket has open (between
+``conversation:join`` and ``conversation:leave``), so the workers can tell a recipient who is
+looking at a conversation from one who is merely online. The key layout is
+``servicekit.presence_keys``, shared with those readers.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import time
 from uuid import UUID
 
+from servicekit.presence_keys import PresenceKeys
 from servicekit.redis_store import KeySpace, Redis
 
 TTL_SECONDS = 60
@@ -32,6 +37,7 @@ return 0
 
 _DISCONNECT = """
 redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[4], ARGV[1])
 if redis.call('ZCOUNT', KEYS[1], ARGV[2], '+inf') > 0 then return 0 end
 if redis.call('ZREM', KEYS[2], ARGV[3]) == 1 then
     redis.call('SET', KEYS[3], ARGV[2], 'EX', 2592000)
@@ -48,6 +54,7 @@ for _, user in ipairs(candidates) do
     if redis.call('ZCOUNT', sockets, ARGV[1], '+inf') == 0 then
         if redis.call('ZREM', KEYS[1], user) == 1 then
             redis.call('DEL', sockets)
+            redis.call('DEL', ARGV[4] .. user)
             redis.call('SET', ARGV[3] .. user, ARGV[1], 'EX', 2592000)
             table.insert(gone, user)
         end
@@ -56,30 +63,26 @@ end
 return gone
 """
 
+_STOP_VIEWING = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0
+"""
+
 
 class Presence:
     def __init__(self, redis: Redis, keys: KeySpace) -> None:
         self._redis = redis
-        self._keys = keys
+        self._keys = PresenceKeys(keys)
         self._connect = redis.register_script(_CONNECT)
         self._disconnect = redis.register_script(_DISCONNECT)
         self._sweep = redis.register_script(_SWEEP)
-
-    def _sockets(self, user_id: UUID | str) -> str:
-        return self._keys.key("presence", "sockets", str(user_id))
-
-    def _last_seen(self, user_id: UUID | str) -> str:
-        return self._keys.key("presence", "last-seen", str(user_id))
-
-    @property
-    def _online(self) -> str:
-        return self._keys.key("presence", "online")
+        self._stop_viewing = redis.register_script(_STOP_VIEWING)
 
     async def connected(self, user_id: UUID, sid: str) -> bool:
         """Record the socket; True when it made the user online."""
         now = time.time()
         became = await self._connect(
-            keys=[self._sockets(user_id), self._online],
+            keys=[self._keys.sockets(user_id), self._keys.online],
             args=[sid, now + TTL_SECONDS, now, TTL_SECONDS * 2, str(user_id)],
         )
         return bool(became)
@@ -87,10 +90,28 @@ class Presence:
     async def disconnected(self, user_id: UUID, sid: str) -> bool:
         """Forget the socket; True when it was the user's last one."""
         went = await self._disconnect(
-            keys=[self._sockets(user_id), self._online, self._last_seen(user_id)],
+            keys=[
+                self._keys.sockets(user_id),
+                self._keys.online,
+                self._keys.last_seen(user_id),
+                self._keys.viewing(user_id),
+            ],
             args=[sid, time.time(), str(user_id)],
         )
         return bool(went)
+
+    async def viewing(self, user_id: UUID, sid: str, conversation_id: UUID) -> None:
+        """The socket has ``conversation_id`` open (one at a time: the last one joined)."""
+        key = self._keys.viewing(user_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, sid, str(conversation_id))
+            pipe.expire(key, TTL_SECONDS * 2)
+            await pipe.execute()
+
+    async def stopped_viewing(self, user_id: UUID, sid: str, conversation_id: UUID) -> None:
+        await self._stop_viewing(
+            keys=[self._keys.viewing(user_id)], args=[sid, str(conversation_id)]
+        )
 
     async def renew(self, sockets: list[tuple[UUID, str]]) -> None:
         """Push the expiry of this instance's sockets forward (one round trip)."""
@@ -99,20 +120,22 @@ class Presence:
         expiry = time.time() + TTL_SECONDS
         async with self._redis.pipeline(transaction=False) as pipe:
             for user_id, sid in sockets:
-                pipe.zadd(self._sockets(user_id), {sid: expiry}, xx=True)
-                pipe.expire(self._sockets(user_id), TTL_SECONDS * 2)
+                pipe.zadd(self._keys.sockets(user_id), {sid: expiry}, xx=True)
+                pipe.expire(self._keys.sockets(user_id), TTL_SECONDS * 2)
+                pipe.expire(self._keys.viewing(user_id), TTL_SECONDS * 2)
                 # xx: a socket that went away meanwhile must not bring its user back.
-                pipe.zadd(self._online, {str(user_id): expiry}, xx=True, gt=True)
+                pipe.zadd(self._keys.online, {str(user_id): expiry}, xx=True, gt=True)
             await pipe.execute()
 
     async def sweep(self) -> list[UUID]:
         """Users whose every socket expired (their instance died): each returned once."""
         gone = await self._sweep(
-            keys=[self._online],
+            keys=[self._keys.online],
             args=[
                 time.time(),
-                self._keys.key("presence", "sockets", ""),
-                self._keys.key("presence", "last-seen", ""),
+                self._keys.sockets_prefix,
+                self._keys.last_seen_prefix,
+                self._keys.viewing(""),
             ],
         )
         return [UUID(user.decode() if isinstance(user, bytes) else user) for user in gone]
@@ -122,8 +145,8 @@ class Presence:
         now = time.time()
         async with self._redis.pipeline(transaction=False) as pipe:
             for user_id in user_ids:
-                pipe.zcount(self._sockets(user_id), now, "+inf")
-                pipe.get(self._last_seen(user_id))
+                pipe.zcount(self._keys.sockets(user_id), now, "+inf")
+                pipe.get(self._keys.last_seen(user_id))
             answers = await pipe.execute()
         result: dict[UUID, float | None] = {}
         for index, user_id in enumerate(user_ids):

@@ -316,6 +316,7 @@ class SocketHandlers:
     ) -> dict[str, Any]:
         await self._member(user, payload.conversation_id)
         await self._sio.enter_room(sid, conversation_room(payload.conversation_id))
+        await self._presence.viewing(user.user_id, sid, payload.conversation_id)
         return await self._room_event(sid, user, payload.conversation_id, "joined")
 
     async def conversation_leave(
@@ -323,6 +324,7 @@ class SocketHandlers:
     ) -> dict[str, Any]:
         result = await self._room_event(sid, user, payload.conversation_id, "left")
         await self._sio.leave_room(sid, conversation_room(payload.conversation_id))
+        await self._presence.stopped_viewing(user.user_id, sid, payload.conversation_id)
         return result
 
     async def _room_event(

@@ -16,6 +16,7 @@ import pytest
 
 from gateway import presence as presence_module
 from gateway.presence import TTL_SECONDS, Presence
+from servicekit.presence_keys import Attention, PresenceKeys, PresenceReader
 
 if TYPE_CHECKING:
     from services.gateway.tests.integration.conftest import Store
@@ -179,3 +180,45 @@ async def test_online_reports_online_last_seen_or_never_seen(
     states = await presence.online([online, left, stranger])
     assert states == {online: None, left: pytest.approx(left_at), stranger: 0.0}
     assert await presence.online([]) == {}
+
+
+async def test_the_conversation_a_socket_has_open_is_what_readers_see(
+    presence: Presence, store: Store
+) -> None:
+    reader = PresenceReader(store.redis, store.keys)
+    alice, bob, carol = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    here, there = uuid.uuid4(), uuid.uuid4()
+    await presence.connected(alice, "a1")
+    await presence.connected(alice, "a2")
+    await presence.connected(bob, "b1")
+    await presence.viewing(alice, "a2", here)
+    await presence.viewing(bob, "b1", there)
+
+    assert await reader.attention([alice, bob, carol], here) == {
+        alice: Attention.VIEWING,
+        bob: Attention.ELSEWHERE,
+        carol: Attention.OFFLINE,
+    }
+    # Leaving another conversation than the open one changes nothing; leaving it does.
+    await presence.stopped_viewing(alice, "a2", there)
+    assert (await reader.attention([alice], here))[alice] == Attention.VIEWING
+    await presence.stopped_viewing(alice, "a2", here)
+    assert (await reader.attention([alice], here))[alice] == Attention.ELSEWHERE
+    # A disconnect forgets what the socket had open.
+    await presence.viewing(alice, "a1", here)
+    await presence.disconnected(alice, "a1")
+    assert (await reader.attention([alice], here))[alice] == Attention.ELSEWHERE
+    assert await store.redis.hgetall(PresenceKeys(store.keys).viewing(alice)) == {}
+
+
+async def test_a_swept_user_is_offline_to_readers_with_nothing_left_open(
+    presence: Presence, store: Store, clock: Clock
+) -> None:
+    reader = PresenceReader(store.redis, store.keys)
+    lost, conversation = uuid.uuid4(), uuid.uuid4()
+    await presence.connected(lost, "l1")
+    await presence.viewing(lost, "l1", conversation)
+    clock.advance(TTL_SECONDS + 1)
+    assert await presence.sweep() == [lost]
+    assert await reader.attention([lost], conversation) == {lost: Attention.OFFLINE}
+    assert await store.redis.exists(PresenceKeys(store.keys).viewing(lost)) == 0
