@@ -127,6 +127,7 @@ async def gateway(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Gat
             gateway=[ports["gateway-0"], ports["gateway-1"]],
             workers=[ports["workers"]],
             max_body="4k",
+            media_max_body="64k",
         )
     )
     try:
@@ -152,7 +153,8 @@ def test_rendered_config_passes_nginx_t(tmp_path: Path) -> None:
     )
     text = conf.read_text()
     assert "${" not in text
-    assert "client_max_body_size 11m;" in text
+    assert "client_max_body_size 1m;" in text
+    assert "client_max_body_size 11m;" in text  # POST /api/media only
     assert f"listen 127.0.0.1:{ports[0]};" in text
     assert "hash $remote_addr consistent;" in text
     check_config(conf)
@@ -215,6 +217,18 @@ async def test_oversize_body_is_a_problem_413(gateway: Gateway) -> None:
         assert response.content_type == PROBLEM
         body = await response.json(content_type=None)
     assert (body["status"], body["title"]) == (413, "Content Too Large")
+
+
+async def test_uploads_have_a_larger_body_limit_on_their_route_only(gateway: Gateway) -> None:
+    async with gateway.session.post(gateway.base + "/api/media", data=b"x" * 32768) as response:
+        assert response.status == 200
+        assert (await response.json())["path"] == "/api/media"
+    async with gateway.session.post(gateway.base + "/api/media", data=b"x" * 70000) as response:
+        assert response.status == 413
+        assert response.content_type == PROBLEM
+    for path in ("/api/chat", "/api/media/" + "0" * 36):
+        async with gateway.session.post(gateway.base + path, data=b"x" * 32768) as response:
+            assert response.status == 413, path
 
 
 async def test_a_stopped_upstream_is_a_problem_502(tmp_path: Path) -> None:

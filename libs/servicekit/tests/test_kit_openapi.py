@@ -397,3 +397,35 @@ async def test_routes_answer_as_documented(client: Client, document: dict[str, A
 
     names = await client.get("/api/names")
     await answers_as_documented(names, document, "/api/names", "get", 200)
+
+
+def test_file_uploads_and_binary_bodies_are_described() -> None:
+    async def upload(_: web.Request) -> web.Response:
+        return json_response(UserView(user_id=KNOWN_ID, display_name="x"), status=202)
+
+    async def picture(_: web.Request) -> web.Response:
+        return web.Response(body=b"\x89PNG", content_type="image/png")
+
+    document = openapi_document(
+        title="Files",
+        version="1",
+        endpoints=[
+            Endpoint("POST", "/files", upload, "Upload", responses={202: UserView}, file_field="f"),
+            Endpoint(
+                "GET", "/files/{id}", picture, "Bytes", errors=(404,), binary_content="image/*"
+            ),
+        ],
+    )
+    validate(document)
+    form = document["paths"]["/files"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert form["schema"] == {
+        "type": "object",
+        "required": ["f"],
+        "properties": {"f": {"type": "string", "format": "binary"}},
+    }
+    ok = document["paths"]["/files/{id}"]["get"]["responses"]["200"]["content"]
+    assert ok == {"image/*": {"schema": {"type": "string", "format": "binary"}}}
+    assert (
+        PROBLEM_CONTENT_TYPE
+        in (document["paths"]["/files/{id}"]["get"]["responses"]["404"]["content"])
+    )

@@ -21,6 +21,7 @@ from devstack.nginx import NginxSite, check_config, nginx_command, write_nginx_c
 SERVICES = ("auth", "chat", "gateway", "workers")
 POSTGRES_OWNERS = ("auth", "chat")
 MONGO_OWNERS = ("auth", "chat", "workers")
+MEDIA_USERS = ("chat", "workers")
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,11 @@ class FleetPlan:
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
     @property
+    def media_root(self) -> Path:
+        """The blob store chat writes uploads to and the workers process: one directory."""
+        return self.run_dir / "media"
+
+    @property
     def public_url(self) -> str:
         return f"http://{self.listen_host}:{self.listen_port}"
 
@@ -97,6 +103,8 @@ class FleetPlan:
         if service in MONGO_OWNERS:
             env["MONGODB_URL"] = self.effective_mongo_url
             env["MONGODB_DATABASE"] = f"{self.mongo_database_prefix}{service}"
+        if service in MEDIA_USERS:
+            env["MEDIA_ROOT"] = str(self.media_root.resolve())
         env.update(self.extra_env)
         return env
 

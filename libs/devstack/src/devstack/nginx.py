@@ -57,7 +57,10 @@ class NginxSite:
     chat: Sequence[int]
     gateway: Sequence[int]
     workers: Sequence[int]
-    max_body: str = "11m"
+    max_body: str = "1m"
+    """nginx's limit on request bodies: the services' own ``MAX_BODY_BYTES`` default."""
+    media_max_body: str = "11m"
+    """The limit on ``POST /api/media``: chat's 10 MiB ``MEDIA_MAX_BYTES`` plus framing."""
     template: Path | None = None
 
 
@@ -73,6 +76,7 @@ def render_nginx_conf(site: NginxSite) -> str:
         listen_host=f"[{host}]" if ":" in host else host,
         listen_port=site.listen_port,
         max_body=site.max_body,
+        media_max_body=site.media_max_body,
         auth_upstreams=_upstream_lines("auth", site.auth),
         chat_upstreams=_upstream_lines("chat", site.chat),
         # A gateway marked failed for a moment would send its polling clients to the other

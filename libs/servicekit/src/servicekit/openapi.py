@@ -52,6 +52,10 @@ class Endpoint:
     """Statuses answered with ``application/problem+json``."""
     authenticated: bool = True
     tags: tuple[str, ...] = ()
+    file_field: str | None = None
+    """The name of the one file part of a ``multipart/form-data`` body (instead of JSON)."""
+    binary_content: str | None = None
+    """The media range of a success body of raw bytes (``image/*``), for responses ``None``."""
 
     def __post_init__(self) -> None:
         if self.method not in _METHODS:
@@ -207,11 +211,20 @@ def _operation(endpoint: Endpoint, schemas: _Schemas) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": schemas.of(endpoint.request)}},
         }
+    elif endpoint.file_field is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": _file_form(endpoint.file_field)}},
+        }
     responses: dict[str, Any] = {}
     for status, body in endpoint.responses.items():
         response: dict[str, Any] = {"description": _phrase(status)}
         if body is not None:
             response["content"] = {"application/json": {"schema": schemas.of(body)}}
+        elif endpoint.binary_content is not None and status < 300 and status != 204:
+            response["content"] = {
+                endpoint.binary_content: {"schema": {"type": "string", "format": "binary"}}
+            }
         responses[str(status)] = response
     for status in endpoint.errors:
         problem: dict[str, Any] = {
@@ -230,6 +243,14 @@ def _operation(endpoint: Endpoint, schemas: _Schemas) -> dict[str, Any]:
     if endpoint.authenticated:
         operation["security"] = [{SECURITY_SCHEME: []}]
     return operation
+
+
+def _file_form(name: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": [name],
+        "properties": {name: {"type": "string", "format": "binary"}},
+    }
 
 
 def _check_unique(endpoints: Sequence[Endpoint]) -> None:

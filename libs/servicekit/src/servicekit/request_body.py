@@ -16,6 +16,14 @@ _NAMED_FIELD = re.compile(r"(?:missing required|contains unknown) field `(?P<nam
 _decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
 
 
+class Body(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
+    """Base of a public JSON body: camelCase on the wire, unknown fields refused."""
+
+
+class Query(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Base of a query string model: unknown parameters refused."""
+
+
 def field_error_from(error: msgspec.ValidationError) -> FieldError:
     """msgspec says ``Expected `str`, got `int` - at `$.email` ``; clients want the field."""
     message = str(error)

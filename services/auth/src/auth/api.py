@@ -13,11 +13,9 @@ from uuid import UUID
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from servicekit.request_body import Body
+
 Text = Annotated[str, Meta(max_length=1024)]
-
-
-class Body(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
-    pass
 
 
 class RegisterRequest(Body):

@@ -12,19 +12,12 @@ from msgspec import Meta
 
 from contracts.events import MessageView
 from contracts.wire import Attachments, ClientMessageId, ConversationTitle, MessageContent
+from servicekit.request_body import Body, Query
 
 ConversationType = Literal["direct", "group"]
 Role = Literal["owner", "admin", "member"]
 MAX_PARTICIPANTS = 500
 MAX_SEQ = 2**63 - 1  # Postgres bigint: a larger number is invalid input, not a server error
-
-
-class Body(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
-    pass
-
-
-class Query(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    pass
 
 
 class CreateConversationRequest(Body):
@@ -109,3 +102,11 @@ class MessagePage(Body):
 class ReadResponse(Body):
     last_read_seq: int
     unread_count: int
+
+
+class MuteRequest(Body):
+    muted: bool
+
+
+class MuteResponse(Body):
+    muted: bool

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from aiohttp import web
 
 from chat.bodies import MessageBodies
 from chat.config import SERVICE, ChatSettings
-from chat.consumers import MessageSendConsumer, UserDirectoryConsumer
+from chat.consumers import ChatEventsConsumer, MessageSendConsumer
 from chat.handlers import CHAT_SERVICE
+from chat.media_handlers import MEDIA_SERVICE
+from chat.media_repository import MediaRepository
+from chat.media_routes import MEDIA_ENDPOINTS
+from chat.media_service import MediaService
 from chat.repository import ChatRepository
 from chat.routes import ENDPOINTS, OPENAPI_PATH
 from chat.service import ChatService
+from contracts.envelope import Envelope
 from contracts.names import CHAT_EVENTS_QUEUE, MESSAGES_QUEUE
 from servicekit.amqp.consumer import ConsumerRunner
 from servicekit.amqp.topology import queue_spec
-from servicekit.http_app import METRICS
+from servicekit.blob_store import FilesystemBlobStore
+from servicekit.http_app import METRICS, add_readiness_check
 from servicekit.inbox import PostgresInbox
 from servicekit.messaging import ConsumerFactory, Messaging
 from servicekit.migrations import MigrationSet, service_kit_migrations
@@ -24,6 +33,8 @@ from servicekit.redis_store import KeySpace
 from servicekit.resources import MONGO, POSTGRES, REDIS, build_service_app
 from servicekit.tokens import TOKEN_VERIFIER, RevocationList, TokenVerifier
 
+Handle = Callable[[Envelope[Any], Connection], Awaitable[None]]
+
 
 def migration_sets() -> list[MigrationSet]:
     return [service_kit_migrations(), MigrationSet.from_package(SERVICE)]
@@ -31,6 +42,17 @@ def migration_sets() -> list[MigrationSet]:
 
 def create_app(settings: ChatSettings) -> web.Application:
     platform = settings.platform
+    blobs = FilesystemBlobStore(settings.media_root)
+
+    def media(app: web.Application) -> MediaService:
+        if MEDIA_SERVICE not in app:
+            app[MEDIA_SERVICE] = MediaService(
+                pool=app[POSTGRES],
+                store=MediaRepository(),
+                blobs=blobs,
+                max_bytes=settings.media_max_bytes,
+            )
+        return app[MEDIA_SERVICE]
 
     def service(app: web.Application) -> ChatService:
         """Built once, when the stores are open (the first consumer or request needs it)."""
@@ -40,19 +62,23 @@ def create_app(settings: ChatSettings) -> web.Application:
                 store=ChatRepository(),
                 bodies=MessageBodies(app[MONGO]),
                 inline_body_bytes=settings.inline_body_bytes,
+                attachments=media(app),
             )
             revocations = RevocationList(app[REDIS], KeySpace(platform.redis.key_prefix))
             app[TOKEN_VERIFIER] = TokenVerifier(platform.jwt, revocations)
         return app[CHAT_SERVICE]
 
     def consumer(
-        queue: str, handler: type[MessageSendConsumer | UserDirectoryConsumer]
+        queue: str,
+        handler: Callable[
+            [web.Application], Callable[[Envelope[Any], Connection], Awaitable[None]]
+        ],
     ) -> ConsumerFactory:
         def build(app: web.Application, messaging: Messaging) -> ConsumerRunner[Connection]:
             return ConsumerRunner(
                 name=f"chat.{queue}",
                 queue=queue_spec(queue),
-                handle=handler(service(app)),
+                handle=handler(app),
                 inbox=PostgresInbox(app[POSTGRES]),
                 connection=messaging.connection,
                 publisher=messaging.publisher,
@@ -66,11 +92,13 @@ def create_app(settings: ChatSettings) -> web.Application:
         settings.service,
         migrations=migration_sets(),
         consumers=[
-            consumer(MESSAGES_QUEUE, MessageSendConsumer),
-            consumer(CHAT_EVENTS_QUEUE, UserDirectoryConsumer),
+            consumer(MESSAGES_QUEUE, lambda app: MessageSendConsumer(service(app))),
+            consumer(CHAT_EVENTS_QUEUE, lambda app: ChatEventsConsumer(service(app), media(app))),
         ],
     )
-    add_endpoints(app, ENDPOINTS)
-    document = openapi_document(title="Chat API", version="1", endpoints=ENDPOINTS)
+    add_readiness_check(app, "media", blobs.probe)
+    endpoints = (*ENDPOINTS, *MEDIA_ENDPOINTS)
+    add_endpoints(app, endpoints)
+    document = openapi_document(title="Chat API", version="1", endpoints=endpoints)
     app.router.add_routes([openapi_route(OPENAPI_PATH, document)])
     return app

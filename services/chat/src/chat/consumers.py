@@ -1,4 +1,5 @@
-"""Chat's queue consumers: ``message.send`` commands, and the user directory from auth.
+"""Chat's queue consumers: ``message.send`` commands, and the events chat keeps replicas of
+(the user directory from auth, media outcomes from the workers).
 
 Each decides what one event means and applies it in the inbox's transaction; retries,
 dead-lettering and idempotency are the runner's.
@@ -8,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from chat.media_service import MediaService
 from chat.service import ChatService, SendCommand
 from contracts.envelope import Envelope
-from contracts.events import MessageSend, UserRegistered, UserUpdated
+from contracts.events import MediaProcessed, MessageSend, UserRegistered, UserUpdated
 from servicekit.logs import get_logger
 from servicekit.postgres import Connection
 from servicekit.problems import ProblemError
@@ -41,13 +43,18 @@ class MessageSendConsumer:
             _log.warning("message_send_refused", status=refusal.status, detail=refusal.detail)
 
 
-class UserDirectoryConsumer:
-    def __init__(self, service: ChatService) -> None:
+class ChatEventsConsumer:
+    """``chat.events.queue``: ``user.*`` into the user replica, ``media.processed`` into media."""
+
+    def __init__(self, service: ChatService, media: MediaService) -> None:
         self._service = service
+        self._media = media
 
     async def __call__(self, envelope: Envelope[Any], conn: Connection) -> None:
         data = envelope.data
-        if isinstance(data, UserRegistered):
+        if isinstance(data, MediaProcessed):
+            await self._media.apply_processed(conn, data)
+        elif isinstance(data, UserRegistered):
             await self._service.remember_user(
                 conn, data.user_id, data.username, data.display_name, data.created_at
             )

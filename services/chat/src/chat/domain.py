@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
 MANAGER_ROLES = frozenset({"owner", "admin"})
+# An @ not preceded by a word character (so not an e-mail address), then a username.
+_MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_][A-Za-z0-9_.-]{0,63})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +39,11 @@ def can_manage(role: str) -> bool:
 
 def can_delete(message: StoredMessage, user_id: UUID, role: str) -> bool:
     return message.sender_id == user_id or can_manage(role)
+
+
+def mentioned_usernames(content: str) -> set[str]:
+    """Lower-cased usernames written as ``@username``; a trailing dot ends a sentence."""
+    return {match.rstrip(".-").lower() for match in _MENTION.findall(content)}
 
 
 def unread(last_seq: int, last_read_seq: int) -> int:

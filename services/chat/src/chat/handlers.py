@@ -14,6 +14,7 @@ from chat.api import (
     EditMessageRequest,
     MessageResponse,
     MessagesQuery,
+    MuteRequest,
     ReadRequest,
     SendMessageRequest,
     UpdateConversationRequest,
@@ -125,6 +126,14 @@ async def delete_message(request: web.Request) -> web.Response:
     message_id = _id(request, "message_id", "No such message")
     await request.app[CHAT_SERVICE].delete(claims.user_id, conversation_id, message_id)
     return web.Response(status=204)
+
+
+async def set_muted(request: web.Request) -> web.Response:
+    claims = await authenticate(request)
+    conversation_id = _conversation_id(request)
+    body = await read_json(request, MuteRequest)
+    result = await request.app[CHAT_SERVICE].set_muted(claims.user_id, conversation_id, body.muted)
+    return json_response(result)
 
 
 async def mark_read(request: web.Request) -> web.Response:

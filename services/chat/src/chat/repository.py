@@ -67,6 +67,7 @@ class ParticipantRow:
 class LockedConversation:
     last_seq: int
     member_ids: list[UUID]
+    muted_ids: list[UUID]
 
 
 def _conversation(row: asyncpg.Record) -> ConversationRow:
@@ -262,7 +263,9 @@ class ChatRepository:
         row = await conn.fetchrow(
             """
             SELECT c.last_seq,
-                   ARRAY(SELECT user_id FROM participants WHERE conversation_id = c.id) AS members
+                   ARRAY(SELECT user_id FROM participants WHERE conversation_id = c.id) AS members,
+                   ARRAY(SELECT user_id FROM participants WHERE conversation_id = c.id AND muted)
+                       AS muted
             FROM conversations c WHERE c.id = $1
             FOR UPDATE
             """,
@@ -270,7 +273,33 @@ class ChatRepository:
         )
         if row is None:
             return None
-        return LockedConversation(row["last_seq"], list(row["members"]))
+        return LockedConversation(row["last_seq"], list(row["members"]), list(row["muted"]))
+
+    async def members_named(
+        self, conn: Connection, conversation_id: UUID, usernames: list[str]
+    ) -> list[UUID]:
+        """Participants whose username (case-insensitively) is one of ``usernames``."""
+        rows = await conn.fetch(
+            """
+            SELECT p.user_id FROM participants p JOIN users u ON u.id = p.user_id
+            WHERE p.conversation_id = $1 AND lower(u.username) = ANY($2::text[])
+            """,
+            conversation_id,
+            usernames,
+        )
+        return [row["user_id"] for row in rows]
+
+    async def set_muted(
+        self, conn: Connection, conversation_id: UUID, user_id: UUID, muted: bool
+    ) -> bool:
+        """False when the user is not a participant."""
+        result = await conn.execute(
+            "UPDATE participants SET muted = $3 WHERE conversation_id = $1 AND user_id = $2",
+            conversation_id,
+            user_id,
+            muted,
+        )
+        return bool(result != "UPDATE 0")
 
     async def message_by_client_id(
         self, conn: Connection, sender_id: UUID, client_message_id: str

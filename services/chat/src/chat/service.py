@@ -23,12 +23,21 @@ from chat.api import (
     CreateConversationRequest,
     MessagePage,
     MessagesQuery,
+    MuteResponse,
     Participant,
     ReadResponse,
 )
 from chat.bodies import MessageBodies
 from chat.config import SERVICE
-from chat.domain import StoredMessage, can_delete, can_manage, direct_key, unread
+from chat.domain import (
+    StoredMessage,
+    can_delete,
+    can_manage,
+    direct_key,
+    mentioned_usernames,
+    unread,
+)
+from chat.media_service import MediaService
 from chat.repository import ChatRepository, ConversationRow, Membership
 from contracts import make_envelope
 from contracts.envelope import Envelope
@@ -74,12 +83,14 @@ class ChatService:
         store: ChatRepository,
         bodies: MessageBodies,
         inline_body_bytes: int,
+        attachments: MediaService,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._pool = pool
         self._store = store
         self._bodies = bodies
         self._inline_body_bytes = inline_body_bytes
+        self._attachments = attachments
         self._clock = clock
 
     # --- conversations ------------------------------------------------------------------
@@ -247,7 +258,7 @@ class ChatService:
                     raise ProblemError(409, "clientMessageId already used", title="Conflict")
                 return Sent(await self._view(stored), created=False)
         if command.attachments:
-            raise validation_problem([FieldError("attachments", "unknown media")])
+            await self._attachments.check_attachments(conn, command.sender_id, command.attachments)
         now = self._clock()
         message_id = uuid.uuid4()
         in_mongo = len(command.content.encode()) > self._inline_body_bytes
@@ -268,9 +279,19 @@ class ChatService:
         )
         await self._store.append_message(conn, stored)
         view = _message_view(stored, command.content)
-        await add_to_outbox(
-            conn, [_envelope(MessageCreated(message=view, recipient_ids=locked.member_ids))]
+        named = mentioned_usernames(command.content)
+        mentioned = (
+            await self._store.members_named(conn, command.conversation_id, sorted(named))
+            if named
+            else []
         )
+        created = MessageCreated(
+            message=view,
+            recipient_ids=locked.member_ids,
+            mentioned_ids=[i for i in mentioned if i != command.sender_id],
+            muted_ids=locked.muted_ids,
+        )
+        await add_to_outbox(conn, [_envelope(created)])
         return Sent(view, created=True)
 
     async def history(
@@ -363,6 +384,15 @@ class ChatService:
                 )
                 await add_to_outbox(conn, [_envelope(event)])
         return ReadResponse(last_read_seq=read_seq, unread_count=unread(last_seq, read_seq))
+
+    async def set_muted(
+        self, user_id: uuid.UUID, conversation_id: uuid.UUID, muted: bool
+    ) -> MuteResponse:
+        """Muted: no notifications for this conversation, unless the caller is mentioned."""
+        async with self._pool.acquire() as conn:
+            if not await self._store.set_muted(conn, conversation_id, user_id, muted):
+                raise not_found(NO_CONVERSATION)
+        return MuteResponse(muted=muted)
 
     # --- users replica ------------------------------------------------------------------
 

@@ -527,10 +527,10 @@ async def test_the_openapi_document_is_valid_and_covers_every_api_route(
     }
     documented = {(method, path) for path, item in document["paths"].items() for method in item}
     assert served == documented
-    assert len(served) == 11
+    assert len(served) == 16
     for path, item in document["paths"].items():
         for method, operation in item.items():
             assert operation["security"] == [{"bearerAuth": []}], (method, path)
             assert "401" in operation["responses"], (method, path)
-            if "{conversation_id}" in path:
+            if "{conversation_id}" in path or "{media_id}" in path:
                 assert "404" in operation["responses"], (method, path)

@@ -109,7 +109,7 @@ async def test_a_repeated_client_message_id_returns_the_stored_message(
         ({"content": "hi", "clientMessageId": ""}, "clientMessageId"),
         ({"content": "hi", "clientMessageId": "k" * 65}, "clientMessageId"),
         ({"content": "hi", "clientMessageId": "nul\u0000"}, "clientMessageId"),
-        ({"content": "hi", "attachments": [str(uuid.uuid4())]}, "attachments"),
+        ({"content": "hi", "attachments": [str(uuid.uuid4())]}, "attachments[0]"),
         ({"content": "hi", "attachments": ["nope"]}, "attachments[0]"),
         ({"content": "hi", "attachments": [str(uuid.uuid4()) for _ in range(11)]}, "attachments"),
         ({"content": "hi", "sticker": "cat"}, "sticker"),

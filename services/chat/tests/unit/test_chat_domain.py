@@ -16,7 +16,14 @@ from chat.api import (
     ReadRequest,
     SendMessageRequest,
 )
-from chat.domain import StoredMessage, can_delete, can_manage, direct_key, unread
+from chat.domain import (
+    StoredMessage,
+    can_delete,
+    can_manage,
+    direct_key,
+    mentioned_usernames,
+    unread,
+)
 from servicekit.problems import ProblemError
 from servicekit.request_body import decode_json, read_query
 
@@ -116,3 +123,22 @@ def test_seqs_stay_within_what_postgres_stores() -> None:
     for query in ({"before": "9223372036854775808"}, {"after": "-1"}, {"limit": "101"}):
         with pytest.raises(ProblemError):
             read_query(query, MessagesQuery)
+
+
+@pytest.mark.parametrize(
+    ("content", "names"),
+    [
+        ("hey @Bob", {"bob"}),
+        ("@alice and @bob.", {"alice", "bob"}),
+        ("@carol_1, @dave-x!", {"carol_1", "dave-x"}),
+        ("mail bob@example.com", set()),
+        ("@@bob", set()),
+        ("(@bob)", {"bob"}),
+        ("no mentions", set()),
+        ("@", set()),
+    ],
+)
+def test_mentions_are_at_usernames_lower_cased_and_not_e_mail_addresses(
+    content: str, names: set[str]
+) -> None:
+    assert mentioned_usernames(content) == names

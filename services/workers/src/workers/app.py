@@ -1,34 +1,98 @@
-"""The workers service's composition root: HTTP side (health, later the notifications API)
-and the queue consumers, built on the service kit."""
+"""The workers service's composition root: the notifications API and the queue consumers,
+built on the service kit."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from contracts.names import NOTIFICATIONS_QUEUE
+from contracts.names import MEDIA_QUEUE, NOTIFICATIONS_QUEUE
 from servicekit.amqp.consumer import ConsumerRunner
 from servicekit.amqp.topology import queue_spec
-from servicekit.http_app import METRICS
+from servicekit.blob_store import FilesystemBlobStore
+from servicekit.http_app import METRICS, add_readiness_check
 from servicekit.inbox import MongoInbox
-from servicekit.messaging import Messaging
-from servicekit.resources import MONGO, build_service_app
-from servicekit.settings import ServiceSettings
-from workers.notifications import handle_message_created
+from servicekit.messaging import Consumer, Messaging
+from servicekit.openapi import add_endpoints, openapi_document, openapi_route
+from servicekit.presence_keys import PresenceReader
+from servicekit.redis_store import KeySpace
+from servicekit.resources import MONGO, REDIS, build_service_app
+from servicekit.tokens import TOKEN_VERIFIER, RevocationList, TokenVerifier
+from workers.config import WorkersSettings
+from workers.media import MediaUploads
+from workers.media_images import ImageLimits, guard_against_bombs
+from workers.notification_store import NotificationStore
+from workers.notifications import MessageNotifications
+from workers.notifications_api import NOTIFICATION_STORE
+from workers.routes import ENDPOINTS, OPENAPI_PATH
 
 
-def create_app(settings: ServiceSettings) -> web.Application:
+class IndexesFirst:
+    """Starts a consumer once the store's indexes exist (its effects rely on them)."""
+
+    def __init__(self, store: NotificationStore, consumer: Consumer) -> None:
+        self._store = store
+        self._consumer = consumer
+
+    async def start(self) -> None:
+        await self._store.create_indexes()
+        await self._consumer.start()
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        await self._consumer.stop(timeout)
+
+
+def create_app(settings: WorkersSettings) -> web.Application:
     platform = settings.platform
+    limits = ImageLimits(settings.media.max_pixels, settings.media.thumbnail_size)
+    guard_against_bombs(limits)
+    blobs = FilesystemBlobStore(settings.media.root)
+    keys = KeySpace(platform.redis.key_prefix)
 
-    def notifications_consumer(app: web.Application, messaging: Messaging) -> ConsumerRunner[None]:
-        return ConsumerRunner(
+    def stores(app: web.Application) -> NotificationStore:
+        """Built once, when the stores are open (the first consumer or request needs them)."""
+        if NOTIFICATION_STORE not in app:
+            app[NOTIFICATION_STORE] = NotificationStore(app[MONGO])
+            app[TOKEN_VERIFIER] = TokenVerifier(platform.jwt, RevocationList(app[REDIS], keys))
+        return app[NOTIFICATION_STORE]
+
+    def notifications_consumer(app: web.Application, messaging: Messaging) -> Consumer:
+        store = stores(app)
+        runner = ConsumerRunner(
             name="workers.notifications",
             queue=queue_spec(NOTIFICATIONS_QUEUE),
-            handle=handle_message_created,
+            handle=MessageNotifications(
+                store, PresenceReader(app[REDIS], keys), messaging.publisher
+            ),
             inbox=MongoInbox(app[MONGO]),
             connection=messaging.connection,
             publisher=messaging.publisher,
             settings=platform.amqp,
             metrics=app[METRICS],
         )
+        return IndexesFirst(store, runner)
 
-    return build_service_app(settings, consumers=[notifications_consumer])
+    def media_consumer(app: web.Application, messaging: Messaging) -> Consumer:
+        return ConsumerRunner(
+            name="workers.media",
+            queue=queue_spec(MEDIA_QUEUE),
+            handle=MediaUploads(
+                blobs=blobs,
+                publisher=messaging.publisher,
+                limits=limits,
+                concurrency=settings.media.concurrency,
+            ),
+            inbox=MongoInbox(app[MONGO]),
+            connection=messaging.connection,
+            publisher=messaging.publisher,
+            settings=platform.amqp,
+            metrics=app[METRICS],
+            # Big images take a while in the thread; a stuck decode still ends in a retry.
+            handler_timeout=120.0,
+        )
+
+    app = build_service_app(settings.service, consumers=[notifications_consumer, media_consumer])
+    add_readiness_check(app, "media", blobs.probe)
+    add_endpoints(app, ENDPOINTS)
+    document = openapi_document(title="Notifications API", version="1", endpoints=ENDPOINTS)
+    app.router.add_routes([openapi_route(OPENAPI_PATH, document)])
+    return app

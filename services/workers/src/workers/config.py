@@ -3,14 +3,43 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 
-from servicekit.settings import Environment, ServiceSettings, read_service_settings
+from servicekit.settings import (
+    Environment,
+    ExtendsServiceSettings,
+    ServiceSettings,
+    read_service_settings,
+)
 
 SERVICE = "workers"
 DEFAULT_PORT = 8004
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> ServiceSettings:
-    return read_service_settings(
-        Environment(environ), SERVICE, DEFAULT_PORT, postgres=False, mongo=True
+@dataclass(frozen=True, slots=True)
+class MediaSettings:
+    root: Path
+    """The blob store's directory, shared with chat (``MEDIA_ROOT``)."""
+    max_pixels: int
+    thumbnail_size: int
+    concurrency: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkersSettings(ExtendsServiceSettings):
+    service: ServiceSettings
+    media: MediaSettings
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> WorkersSettings:
+    env = Environment(environ)
+    return WorkersSettings(
+        service=read_service_settings(env, SERVICE, DEFAULT_PORT, postgres=False, mongo=True),
+        media=MediaSettings(
+            root=Path(env.text("MEDIA_ROOT", "./.run/media")),
+            max_pixels=env.integer("MEDIA_MAX_PIXELS", 40_000_000, minimum=1),
+            thumbnail_size=env.integer("MEDIA_THUMBNAIL_SIZE", 320, minimum=16, maximum=4096),
+            concurrency=env.integer("MEDIA_CONCURRENCY", 2, minimum=1, maximum=64),
+        ),
     )

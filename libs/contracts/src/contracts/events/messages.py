@@ -51,12 +51,18 @@ class MessageSend(Event, frozen=True, kw_only=True):
 
 
 class MessageCreated(Event, frozen=True, kw_only=True):
-    """A message was stored; every recipient device should receive it."""
+    """A message was stored; every recipient device should receive it.
+
+    `mentionedIds`: participants named as `@username` in the content; `mutedIds`: participants
+    who muted the conversation. Both are for notifications; both default to empty.
+    """
 
     event_type = names.MESSAGE_CREATED
 
     message: MessageView
     recipient_ids: list[UUID]
+    mentioned_ids: list[UUID] = msgspec.field(default_factory=list)
+    muted_ids: list[UUID] = msgspec.field(default_factory=list)
 
 
 class MessageUpdated(Event, frozen=True, kw_only=True):

@@ -1,0 +1,88 @@
+"""HTTP of the media API: decode the multipart upload, call the media service, encode answers.
+
+The upload is read as a stream from the multipart body, so the app-wide ``client_max_size``
+(``MAX_BODY_BYTES``, which bounds every JSON body) does not apply to it: this route has its own
+limit, ``MEDIA_MAX_BYTES``, enforced while the bytes arrive. A declared Content-Length beyond
+that limit (plus the multipart framing) is refused before one byte is read.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+from aiohttp import BodyPartReader, web
+
+from chat.media_api import MediaResponse
+from chat.media_service import NO_MEDIA, Download, MediaService
+from servicekit.http_app import json_response
+from servicekit.problems import FieldError, ProblemError, not_found, validation_problem
+from servicekit.tokens import authenticate
+
+MEDIA_SERVICE = web.AppKey("media_service", MediaService)
+FILE_FIELD = "file"
+CHUNK_BYTES = 64 * 1024
+# Boundaries, part headers and a filename: generous, so an allowed file is never refused for it.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+
+def _media_id(request: web.Request) -> uuid.UUID:
+    try:
+        return uuid.UUID(request.match_info["media_id"])
+    except ValueError:
+        raise not_found(NO_MEDIA) from None
+
+
+async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
+    while chunk := await part.read_chunk(CHUNK_BYTES):
+        yield chunk
+
+
+async def upload_media(request: web.Request) -> web.Response:
+    claims = await authenticate(request)
+    service = request.app[MEDIA_SERVICE]
+    declared = request.content_length
+    if declared is not None and declared > service.max_bytes + MULTIPART_OVERHEAD_BYTES:
+        raise ProblemError(
+            413, f"Media is limited to {service.max_bytes} bytes", title="Content Too Large"
+        )
+    if request.content_type != "multipart/form-data":
+        raise ProblemError(415, "Send the file as multipart/form-data")
+    reader = await request.multipart()
+    part = await reader.next()
+    if not isinstance(part, BodyPartReader) or part.name != FILE_FIELD or part.filename is None:
+        raise validation_problem([FieldError(FILE_FIELD, "send one file part named 'file'")])
+    view = await service.upload(claims.user_id, part.filename, _chunks(part))
+    return json_response(MediaResponse(media=view), status=202)
+
+
+async def get_media(request: web.Request) -> web.Response:
+    claims = await authenticate(request)
+    view = await request.app[MEDIA_SERVICE].media(claims.user_id, _media_id(request))
+    return json_response(MediaResponse(media=view))
+
+
+async def get_media_content(request: web.Request) -> web.Response:
+    claims = await authenticate(request)
+    download = await request.app[MEDIA_SERVICE].content(claims.user_id, _media_id(request))
+    return _bytes(download)
+
+
+async def get_media_thumbnail(request: web.Request) -> web.Response:
+    claims = await authenticate(request)
+    download = await request.app[MEDIA_SERVICE].thumbnail(claims.user_id, _media_id(request))
+    return _bytes(download)
+
+
+def _bytes(download: Download) -> web.Response:
+    return web.Response(
+        body=download.body,
+        content_type=download.content_type,
+        headers={
+            # The type is the one the worker verified; browsers must not second-guess it.
+            "X-Content-Type-Options": "nosniff",
+            "Content-Disposition": "inline",
+            # Only for the caller: access depends on who asks.
+            "Cache-Control": "private, max-age=3600",
+        },
+    )

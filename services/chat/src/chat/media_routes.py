@@ -1,0 +1,52 @@
+"""The URL table of the media API, part of chat's OpenAPI document."""
+
+from __future__ import annotations
+
+from chat import media_handlers
+from chat.media_api import MediaResponse
+from chat.routes import UUID_PATTERN
+from servicekit.openapi import Endpoint
+
+MEDIA = "/api/media/{media_id:" + UUID_PATTERN + "}"
+
+MEDIA_ENDPOINTS = (
+    Endpoint(
+        "POST",
+        "/api/media",
+        media_handlers.upload_media,
+        "Upload an image (multipart, one part named 'file'); it is pending until processed",
+        responses={202: MediaResponse},
+        errors=(400, 401, 413, 415, 422),
+        tags=("media",),
+        file_field=media_handlers.FILE_FIELD,
+    ),
+    Endpoint(
+        "GET",
+        MEDIA,
+        media_handlers.get_media,
+        "Media the caller uploaded, or that a message of one of their conversations carries",
+        responses={200: MediaResponse},
+        errors=(401, 404),
+        tags=("media",),
+    ),
+    Endpoint(
+        "GET",
+        MEDIA + "/content",
+        media_handlers.get_media_content,
+        "The processed file (metadata stripped), once ready",
+        responses={200: None},
+        errors=(401, 404, 409),
+        tags=("media",),
+        binary_content="image/*",
+    ),
+    Endpoint(
+        "GET",
+        MEDIA + "/thumbnail",
+        media_handlers.get_media_thumbnail,
+        "The thumbnail (WebP), once ready",
+        responses={200: None},
+        errors=(401, 404, 409),
+        tags=("media",),
+        binary_content="image/webp",
+    ),
+)

@@ -1,0 +1,183 @@
+"""User notifications in MongoDB ``notifications``: one method per query.
+
+One unread notification per (recipient, conversation, kind) collects a burst: a new message
+raises its ``count`` and replaces its preview instead of adding a document. While unread it
+carries ``openKey`` (``<recipient>:<conversation>:<kind>``), unique by a partial index, so two
+workers cannot open two for the same key; marking it read removes the key, and the next message
+opens a fresh one. Each document keeps the ids of the last events it absorbed, so an event
+applied twice (a redelivery after a crash) raises the count once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from servicekit.mongo import Document, MongoDatabase
+
+Kind = Literal["message", "mention"]
+COLLECTION = "notifications"
+REMEMBERED_EVENTS = 100
+_INSERT_RACES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    id: uuid.UUID
+    recipient_id: uuid.UUID
+    kind: Kind
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID
+    preview: str
+    count: int
+    read: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    recipient_id: uuid.UUID
+    kind: Kind
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID
+    preview: str
+    event_id: uuid.UUID
+    at: datetime
+
+
+class BadCursorError(ValueError):
+    """A cursor this store did not hand out."""
+
+
+class NotificationStore:
+    def __init__(self, database: MongoDatabase) -> None:
+        self._notifications = database[COLLECTION]
+
+    async def create_indexes(self) -> None:
+        await self._notifications.create_index(
+            "openKey", unique=True, partialFilterExpression={"openKey": {"$exists": True}}
+        )
+        await self._notifications.create_index(
+            [("recipientId", ASCENDING), ("updatedAt", DESCENDING), ("_id", DESCENDING)]
+        )
+
+    async def record(self, new: NewMessage) -> Notification:
+        """Add ``new`` to the recipient's unread notification of its kind in its conversation,
+        opening one if there is none; applying the same event again changes nothing."""
+        key = f"{new.recipient_id}:{new.conversation_id}:{new.kind}"
+        event = str(new.event_id)
+        for _ in range(_INSERT_RACES):
+            try:
+                document = await self._notifications.find_one_and_update(
+                    {"openKey": key, "eventIds": {"$ne": event}},
+                    {
+                        "$inc": {"count": 1},
+                        "$set": {
+                            "messageId": str(new.message_id),
+                            "preview": new.preview,
+                            "updatedAt": new.at,
+                        },
+                        "$push": {"eventIds": {"$each": [event], "$slice": -REMEMBERED_EVENTS}},
+                        "$setOnInsert": {
+                            "_id": str(uuid.uuid4()),
+                            "recipientId": str(new.recipient_id),
+                            "kind": new.kind,
+                            "conversationId": str(new.conversation_id),
+                            "read": False,
+                            "createdAt": new.at,
+                        },
+                    },
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
+            except DuplicateKeyError:
+                # Either this event is in the open notification already (a repeat), or another
+                # worker opened it between our lookup and insert: then the update applies.
+                applied = await self._notifications.find_one({"openKey": key, "eventIds": event})
+                if applied is not None:
+                    return _notification(applied)
+                continue
+            return _notification(document)
+        raise RuntimeError(f"notification {key} kept racing")
+
+    async def page(
+        self, recipient_id: uuid.UUID, *, unread_only: bool, limit: int, cursor: str | None
+    ) -> tuple[list[Notification], str | None]:
+        """Newest first; ``cursor`` continues after the last one of the previous page."""
+        query: dict[str, Any] = {"recipientId": str(recipient_id)}
+        if unread_only:
+            query["read"] = False
+        if cursor is not None:
+            at, last_id = _decode_cursor(cursor)
+            query["$or"] = [
+                {"updatedAt": {"$lt": at}},
+                {"updatedAt": at, "_id": {"$lt": last_id}},
+            ]
+        found = (
+            self._notifications.find(query)
+            .sort([("updatedAt", DESCENDING), ("_id", DESCENDING)])
+            .limit(limit + 1)
+        )
+        documents = [document async for document in found]
+        items = [_notification(document) for document in documents[:limit]]
+        more = len(documents) > limit
+        return items, _encode_cursor(items[-1]) if more and items else None
+
+    async def unread_count(self, recipient_id: uuid.UUID) -> int:
+        return await self._notifications.count_documents(
+            {"recipientId": str(recipient_id), "read": False}
+        )
+
+    async def mark_read(
+        self, recipient_id: uuid.UUID, ids: list[uuid.UUID] | None, at: datetime
+    ) -> int:
+        """Mark the recipient's notifications read (``ids``, or all when None); how many were
+        unread. Others' ids are simply not matched."""
+        query: dict[str, Any] = {"recipientId": str(recipient_id), "read": False}
+        if ids is not None:
+            query["_id"] = {"$in": [str(i) for i in ids]}
+        result = await self._notifications.update_many(
+            query, {"$set": {"read": True, "readAt": at}, "$unset": {"openKey": ""}}
+        )
+        return result.modified_count
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _notification(document: Document | None) -> Notification:
+    assert document is not None  # an upsert returning the document after always has one
+    return Notification(
+        id=uuid.UUID(document["_id"]),
+        recipient_id=uuid.UUID(document["recipientId"]),
+        kind=document["kind"],
+        conversation_id=uuid.UUID(document["conversationId"]),
+        message_id=uuid.UUID(document["messageId"]),
+        preview=document["preview"],
+        count=document["count"],
+        read=document["read"],
+        created_at=_utc(document["createdAt"]),
+        updated_at=_utc(document["updatedAt"]),
+    )
+
+
+def _encode_cursor(last: Notification) -> str:
+    raw = f"{last.updated_at.isoformat()}|{last.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        at, _, last_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        return _utc(datetime.fromisoformat(at)), str(uuid.UUID(last_id))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise BadCursorError(cursor) from None

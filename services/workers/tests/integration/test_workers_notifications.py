@@ -1,0 +1,342 @@
+"""Notifications on the real servers: who gets one, coalescing, repeats, and the HTTP API.
+
+The workers app runs in-process on a RabbitMQ vhost of its own, the session's Redis prefix and
+the MongoDB stand-in. Presence is written to Redis in the layout the gateway writes
+(``servicekit.presence_keys``): a live socket, and the conversation it has open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aio_pika.abc import AbstractQueue
+from aiohttp import ClientSession, web
+from aiohttp.test_utils import TestServer
+from openapi_spec_validator import validate
+
+from contracts import make_envelope
+from contracts.envelope import Envelope, decode_envelope
+from contracts.events import MessageCreated, MessageView, NotificationCreated
+from contracts.names import NOTIFICATION_CREATED
+from devstack.broker_probe import collect, collect_settled, declare_probe_queue
+from devstack.isolation import IsolatedInfra, free_port
+from servicekit.amqp.publisher import ConfirmedPublisher
+from servicekit.messaging import MESSAGING
+from servicekit.presence_keys import PresenceKeys, PresenceReader
+from servicekit.redis_store import KeySpace
+from servicekit.resources import MONGO, REDIS
+from servicekit.tokens import TokenIssuer
+from workers.app import create_app
+from workers.config import load_settings
+from workers.notification_store import NotificationStore
+from workers.notifications import MessageNotifications
+from workers.routes import OPENAPI_PATH
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Workers:
+    app: web.Application
+    url: str
+    issuer: TokenIssuer
+    key_space: KeySpace
+    probe: AbstractQueue
+
+    @property
+    def keys(self) -> PresenceKeys:
+        return PresenceKeys(self.key_space)
+
+    def handler(self) -> MessageNotifications:
+        return MessageNotifications(
+            NotificationStore(self.app[MONGO]),
+            PresenceReader(self.app[REDIS], self.key_space),
+            self.publisher,
+        )
+
+    @property
+    def publisher(self) -> ConfirmedPublisher:
+        return self.app[MESSAGING].publisher
+
+    def token(self, user_id: uuid.UUID) -> str:
+        return self.issuer.issue(user_id, uuid.uuid4()).token
+
+    async def online(self, user_id: uuid.UUID, viewing: uuid.UUID | None = None) -> str:
+        """A live socket of ``user_id``, with ``viewing`` open; its sid."""
+        sid = uuid.uuid4().hex
+        redis = self.app[REDIS]
+        await redis.zadd(self.keys.sockets(user_id), {sid: time.time() + 60})
+        if viewing is not None:
+            await redis.hset(self.keys.viewing(user_id), sid, str(viewing))
+        return sid
+
+    async def announcements(self, expected: int) -> list[NotificationCreated]:
+        messages = await collect(self.probe, expected)
+        messages += await collect_settled(self.probe, quiet=0.3)
+        return [decode_envelope(m.body).data for m in messages]
+
+    async def notifications(self, user_id: uuid.UUID, **params: str) -> dict[str, Any]:
+        async with (
+            ClientSession() as http,
+            http.get(
+                f"{self.url}/api/notifications",
+                params=params,
+                headers={"Authorization": f"Bearer {self.token(user_id)}"},
+            ) as reply,
+        ):
+            assert reply.status == 200, await reply.text()
+            body: dict[str, Any] = await reply.json()
+            return body
+
+    async def mark_read(self, user_id: uuid.UUID, body: object) -> tuple[int, Any]:
+        async with (
+            ClientSession() as http,
+            http.post(
+                f"{self.url}/api/notifications/read",
+                json=body,
+                headers={"Authorization": f"Bearer {self.token(user_id)}"},
+            ) as reply,
+        ):
+            return reply.status, await reply.json(content_type=None)
+
+
+@pytest.fixture
+async def workers(isolated_infra: IsolatedInfra, tmp_path: Path) -> AsyncIterator[Workers]:
+    plan = isolated_infra.fleet_plan(tmp_path)
+    env = plan.service_env("workers", free_port())
+    env["RABBITMQ_URL"] = isolated_infra.own_vhost(f"notif{uuid.uuid4().hex[:6]}")
+    env["REDIS_KEY_PREFIX"] = f"{isolated_infra.redis_prefix}n{uuid.uuid4().hex[:6]}:"
+    settings = load_settings(env)
+    app = create_app(settings)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    probe = await declare_probe_queue(app[MESSAGING].connection, NOTIFICATION_CREATED)
+    try:
+        yield Workers(
+            app,
+            str(server.make_url("")).rstrip("/"),
+            TokenIssuer(settings.platform.jwt),
+            KeySpace(settings.platform.redis.key_prefix),
+            probe,
+        )
+    finally:
+        await probe.delete(if_unused=False, if_empty=False)
+        await server.close()
+
+
+def created(
+    conversation: uuid.UUID,
+    sender: uuid.UUID,
+    recipients: list[uuid.UUID],
+    content: str = "hello there",
+    *,
+    mentioned: list[uuid.UUID] | None = None,
+    muted: list[uuid.UUID] | None = None,
+) -> Envelope[MessageCreated]:
+    view = MessageView(
+        id=uuid.uuid4(),
+        conversation_id=conversation,
+        seq=1,
+        sender_id=sender,
+        content=content,
+        created_at=datetime.now(UTC),
+    )
+    event = MessageCreated(
+        message=view,
+        recipient_ids=[sender, *recipients],
+        mentioned_ids=mentioned or [],
+        muted_ids=muted or [],
+    )
+    return make_envelope(event, producer="chat")
+
+
+async def test_offline_and_elsewhere_recipients_are_notified_and_a_viewer_is_not(
+    workers: Workers,
+) -> None:
+    conversation, other = uuid.uuid4(), uuid.uuid4()
+    sender, offline, elsewhere, viewer = (uuid.uuid4() for _ in range(4))
+    await workers.online(sender, viewing=conversation)
+    await workers.online(elsewhere, viewing=other)
+    await workers.online(viewer, viewing=conversation)
+
+    envelope = created(conversation, sender, [offline, elsewhere, viewer], "see you at 5")
+    await workers.publisher.publish_envelopes([envelope])
+
+    announced = await workers.announcements(2)
+    assert sorted(str(a.recipient_id) for a in announced) == sorted([str(offline), str(elsewhere)])
+    for announcement in announced:
+        assert (announcement.kind, announcement.count) == ("message", 1)
+        assert announcement.conversation_id == conversation
+        assert announcement.message_id == envelope.data.message.id
+        assert announcement.preview == "see you at 5"
+    [for_offline] = [a for a in announced if a.recipient_id == offline]
+    page = await workers.notifications(offline)
+    assert [n["id"] for n in page["notifications"]] == [str(for_offline.notification_id)]
+    assert page["unreadCount"] == 1
+    for nobody in (viewer, sender):
+        assert (await workers.notifications(nobody))["notifications"] == []
+
+
+async def test_a_mention_notifies_even_a_viewer_and_a_muted_member_and_muting_silences_others(
+    workers: Workers,
+) -> None:
+    conversation, sender = uuid.uuid4(), uuid.uuid4()
+    viewer, muted_named, muted = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await workers.online(viewer, viewing=conversation)
+    envelope = created(
+        conversation,
+        sender,
+        [viewer, muted_named, muted],
+        "@v @m look",
+        mentioned=[viewer, muted_named],
+        muted=[muted_named, muted],
+    )
+    await workers.publisher.publish_envelopes([envelope])
+
+    announced = await workers.announcements(2)
+    assert {(a.recipient_id, a.kind) for a in announced} == {
+        (viewer, "mention"),
+        (muted_named, "mention"),
+    }
+    assert (await workers.notifications(muted))["notifications"] == []
+
+
+async def test_a_burst_coalesces_into_one_unread_notification_until_it_is_read(
+    workers: Workers,
+) -> None:
+    conversation, sender, reader = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    burst = [created(conversation, sender, [reader], f"m{n}") for n in range(1, 4)]
+    for envelope in burst:
+        await workers.publisher.publish_envelopes([envelope])
+        await workers.announcements(1)
+
+    [notification] = (await workers.notifications(reader))["notifications"]
+    assert (notification["count"], notification["preview"]) == (3, "m3")
+    assert notification["messageId"] == str(burst[-1].data.message.id)
+    assert notification["read"] is False
+
+    status, body = await workers.mark_read(reader, {"ids": [notification["id"]]})
+    assert (status, body) == (200, {"marked": 1, "unreadCount": 0})
+    await workers.publisher.publish_envelopes([created(conversation, sender, [reader], "m4")])
+    [fresh] = await workers.announcements(1)
+    assert fresh.count == 1
+    assert str(fresh.notification_id) != notification["id"]
+    page = await workers.notifications(reader)
+    assert [(n["count"], n["read"]) for n in page["notifications"]] == [(1, False), (3, True)]
+    unread = await workers.notifications(reader, unread="true")
+    assert [n["id"] for n in unread["notifications"]] == [str(fresh.notification_id)]
+
+
+async def test_the_same_event_applied_twice_counts_once(workers: Workers) -> None:
+    """The runner drops a redelivery it has marked; this is the crash before the mark."""
+    handler = workers.handler()
+    conversation, sender, reader = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    envelope = created(conversation, sender, [reader])
+    await handler(envelope, None)
+    await handler(envelope, None)
+    await asyncio.gather(handler(envelope, None), handler(envelope, None))
+
+    [notification] = (await workers.notifications(reader))["notifications"]
+    assert notification["count"] == 1
+    announced = await workers.announcements(4)
+    assert {a.notification_id for a in announced} == {uuid.UUID(notification["id"])}
+    assert {a.count for a in announced} == {1}
+
+
+async def test_concurrent_events_for_one_recipient_open_one_notification(
+    workers: Workers,
+) -> None:
+    handler = workers.handler()
+    conversation, sender, reader = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await asyncio.gather(
+        *(handler(created(conversation, sender, [reader], f"c{n}"), None) for n in range(8))
+    )
+    [notification] = (await workers.notifications(reader))["notifications"]
+    assert notification["count"] == 8
+
+
+async def test_pages_follow_the_cursor_and_nobody_marks_anothers_notifications(
+    workers: Workers,
+) -> None:
+    sender, reader, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    for _ in range(5):
+        await workers.publisher.publish_envelopes([created(uuid.uuid4(), sender, [reader, other])])
+    await workers.announcements(10)
+
+    first = await workers.notifications(reader, limit="2")
+    second = await workers.notifications(reader, limit="2", cursor=first["nextCursor"])
+    third = await workers.notifications(reader, limit="2", cursor=second["nextCursor"])
+    ids = [n["id"] for page in (first, second, third) for n in page["notifications"]]
+    assert len(ids) == len(set(ids)) == 5
+    assert third["nextCursor"] is None
+    assert first["unreadCount"] == 5
+
+    status, body = await workers.mark_read(other, {"ids": ids})
+    assert (status, body) == (200, {"marked": 0, "unreadCount": 5})
+    status, body = await workers.mark_read(reader, {"all": True})
+    assert (status, body) == (200, {"marked": 5, "unreadCount": 0})
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"ids": [], "all": False},
+        {"ids": ["not-a-uuid"]},
+        {"all": True, "ids": [str(uuid.uuid4())]},
+        {"every": True},
+    ],
+)
+async def test_a_bad_mark_read_body_is_422_and_marks_nothing(
+    workers: Workers, body: object
+) -> None:
+    status, problem = await workers.mark_read(uuid.uuid4(), body)
+    assert status == 422
+    assert problem["status"] == 422
+
+
+async def test_the_api_wants_a_token_and_a_cursor_it_handed_out(workers: Workers) -> None:
+    async with ClientSession() as http:
+        async with http.get(f"{workers.url}/api/notifications") as reply:
+            assert reply.status == 401
+        async with http.get(
+            f"{workers.url}/api/notifications",
+            params={"cursor": "bm9wZQ"},
+            headers={"Authorization": f"Bearer {workers.token(uuid.uuid4())}"},
+        ) as reply:
+            assert reply.status == 422
+            assert (await reply.json())["errors"][0]["field"] == "cursor"
+
+
+async def test_the_openapi_document_is_valid_and_covers_every_notifications_route(
+    workers: Workers,
+) -> None:
+    async with ClientSession() as http, http.get(f"{workers.url}{OPENAPI_PATH}") as reply:
+        assert reply.status == 200
+        document = await reply.json()
+    validate(document)
+    served = {
+        (route.method.lower(), route.resource.canonical)
+        for route in workers.app.router.routes()
+        if route.resource is not None
+        and route.resource.canonical.startswith("/api/notifications")
+        and route.resource.canonical != OPENAPI_PATH
+        and route.method != "HEAD"
+    }
+    documented = {(method, path) for path, item in document["paths"].items() for method in item}
+    assert (
+        served
+        == documented
+        == {
+            ("get", "/api/notifications"),
+            ("post", "/api/notifications/read"),
+        }
+    )
