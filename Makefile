@@ -2,7 +2,7 @@
 VENV := .venv/bin
 PYTEST_ARGS ?=
 
-.PHONY: bootstrap run test lint typecheck unit integration e2e contracts bench clean
+.PHONY: bootstrap run test lint typecheck deploy-check unit integration e2e contracts bench clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -10,7 +10,7 @@ bootstrap:
 run: bootstrap
 	$(VENV)/python -m devstack up
 
-test: bootstrap lint typecheck
+test: bootstrap lint typecheck deploy-check
 	$(VENV)/pytest $(PYTEST_ARGS)
 
 lint:
@@ -19,6 +19,10 @@ lint:
 
 typecheck:
 	$(VENV)/mypy
+
+# Renders every compose profile and kustomize overlay and validates them, offline (docs/deploy.md).
+deploy-check: bootstrap
+	$(VENV)/pytest tests/deploy -q
 
 unit: bootstrap
 	$(VENV)/pytest -m "not integration and not e2e" $(PYTEST_ARGS)
