@@ -29,6 +29,7 @@ import jsonschema
 import pytest
 import yaml
 
+from devstack.dockerfiles import dockerfile_path, render_dockerfile
 from devstack.nginx import NginxSite, check_config
 from servicekit.settings import SettingsError
 
@@ -784,6 +785,13 @@ def test_dockerfile(service: str) -> None:
     path = ROOT / f"services/{service}/Dockerfile"
     assert dockerfile_problems(path, service, names_read(service).default_port) == []
     run_tool(str(BIN / "hadolint"), "--failure-threshold", "warning", str(path))
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_dockerfile_is_the_rendering_of_the_one_template(service: str) -> None:
+    # One text for every image: change deploy/docker/service.Dockerfile.template, then run
+    # `python -m devstack.dockerfiles`.
+    assert dockerfile_path(service, ROOT).read_text() == render_dockerfile(service, ROOT)
 
 
 def test_dockerfile_check_reports_a_root_user_and_dev_dependencies(tmp_path: Path) -> None:
