@@ -5,7 +5,8 @@ raises its ``count`` and replaces its preview instead of adding a document. Whil
 carries ``openKey`` (``<recipient>:<conversation>:<kind>``), unique by a partial index, so two
 workers cannot open two for the same key; marking it read removes the key, and the next message
 opens a fresh one. Each document keeps the ids of the last events it absorbed, so an event
-applied twice (a redelivery after a crash) raises the count once.
+applied twice (a redelivery after a crash) raises the count once. One message's notifications
+for all its recipients are written in one bulk write and read back in one query.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from servicekit.mongo import Document, MongoDatabase
 
@@ -26,6 +27,7 @@ Kind = Literal["message", "mention"]
 COLLECTION = "notifications"
 REMEMBERED_EVENTS = 100
 _INSERT_RACES = 3
+_DUPLICATE_KEY = 11000
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,35 +70,46 @@ class NotificationStore:
         await self._notifications.create_index(
             [("recipientId", ASCENDING), ("updatedAt", DESCENDING), ("_id", DESCENDING)]
         )
+        await self._notifications.create_index("eventIds")
+
+    async def record_all(self, event_id: uuid.UUID, news: list[NewMessage]) -> list[Notification]:
+        """``record`` for every recipient of one event (``news`` all carry ``event_id``, one per
+        recipient and kind): one bulk write, one read back, in the order of ``news``."""
+        if not news:
+            return []
+        event = str(event_id)
+        try:
+            await self._notifications.bulk_write(
+                [UpdateOne(*_absorb(new), upsert=True) for new in news], ordered=False
+            )
+        except BulkWriteError as error:
+            # A duplicate key is a repeat or a race with another worker; the read back tells.
+            others = [e for e in error.details["writeErrors"] if e["code"] != _DUPLICATE_KEY]
+            if others:
+                raise
+        found = self._notifications.find(
+            {"eventIds": event, "recipientId": {"$in": [str(n.recipient_id) for n in news]}}
+        )
+        by_key = {
+            (document["recipientId"], document["conversationId"], document["kind"]): document
+            async for document in found
+        }
+        results = []
+        for new in news:
+            document = by_key.get((str(new.recipient_id), str(new.conversation_id), new.kind))
+            # Absent: another worker opened this notification between our lookup and insert.
+            results.append(_notification(document) if document else await self.record(new))
+        return results
 
     async def record(self, new: NewMessage) -> Notification:
         """Add ``new`` to the recipient's unread notification of its kind in its conversation,
         opening one if there is none; applying the same event again changes nothing."""
-        key = f"{new.recipient_id}:{new.conversation_id}:{new.kind}"
+        key = _open_key(new)
         event = str(new.event_id)
         for _ in range(_INSERT_RACES):
             try:
                 document = await self._notifications.find_one_and_update(
-                    {"openKey": key, "eventIds": {"$ne": event}},
-                    {
-                        "$inc": {"count": 1},
-                        "$set": {
-                            "messageId": str(new.message_id),
-                            "preview": new.preview,
-                            "updatedAt": new.at,
-                        },
-                        "$push": {"eventIds": {"$each": [event], "$slice": -REMEMBERED_EVENTS}},
-                        "$setOnInsert": {
-                            "_id": str(uuid.uuid4()),
-                            "recipientId": str(new.recipient_id),
-                            "kind": new.kind,
-                            "conversationId": str(new.conversation_id),
-                            "read": False,
-                            "createdAt": new.at,
-                        },
-                    },
-                    upsert=True,
-                    return_document=ReturnDocument.AFTER,
+                    *_absorb(new), upsert=True, return_document=ReturnDocument.AFTER
                 )
             except DuplicateKeyError:
                 # Either this event is in the open notification already (a repeat), or another
@@ -148,6 +161,31 @@ class NotificationStore:
             query, {"$set": {"read": True, "readAt": at}, "$unset": {"openKey": ""}}
         )
         return result.modified_count
+
+
+def _open_key(new: NewMessage) -> str:
+    return f"{new.recipient_id}:{new.conversation_id}:{new.kind}"
+
+
+def _absorb(new: NewMessage) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(filter, update) adding ``new`` to its open notification unless it holds the event."""
+    event = str(new.event_id)
+    return (
+        {"openKey": _open_key(new), "eventIds": {"$ne": event}},
+        {
+            "$inc": {"count": 1},
+            "$set": {"messageId": str(new.message_id), "preview": new.preview, "updatedAt": new.at},
+            "$push": {"eventIds": {"$each": [event], "$slice": -REMEMBERED_EVENTS}},
+            "$setOnInsert": {
+                "_id": str(uuid.uuid4()),
+                "recipientId": str(new.recipient_id),
+                "kind": new.kind,
+                "conversationId": str(new.conversation_id),
+                "read": False,
+                "createdAt": new.at,
+            },
+        },
+    )
 
 
 def _utc(value: datetime) -> datetime:

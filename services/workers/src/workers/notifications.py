@@ -80,9 +80,10 @@ class MessageNotifications:
         others = [r for r in created.recipient_ids if r != message.sender_id]
         attention = await self._presence.attention(others, message.conversation_id)
         preview = preview_of(message.content, len(message.attachments))
-        announced = []
-        for recipient, kind in who_to_notify(created, attention):
-            notification = await self._store.record(
+        now = self._clock()
+        notifications = await self._store.record_all(
+            envelope.id,
+            [
                 NewMessage(
                     recipient_id=recipient,
                     kind=kind,
@@ -90,24 +91,27 @@ class MessageNotifications:
                     message_id=message.id,
                     preview=preview,
                     event_id=envelope.id,
-                    at=self._clock(),
+                    at=now,
                 )
+                for recipient, kind in who_to_notify(created, attention)
+            ],
+        )
+        announced = [
+            make_envelope(
+                NotificationCreated(
+                    notification_id=notification.id,
+                    recipient_id=notification.recipient_id,
+                    kind=notification.kind,
+                    conversation_id=notification.conversation_id,
+                    message_id=notification.message_id,
+                    preview=notification.preview,
+                    count=notification.count,
+                    created_at=notification.updated_at,
+                ),
+                producer=SERVICE,
+                trace_id=envelope.trace_id,
             )
-            announced.append(
-                make_envelope(
-                    NotificationCreated(
-                        notification_id=notification.id,
-                        recipient_id=recipient,
-                        kind=notification.kind,
-                        conversation_id=notification.conversation_id,
-                        message_id=notification.message_id,
-                        preview=notification.preview,
-                        count=notification.count,
-                        created_at=notification.updated_at,
-                    ),
-                    producer=SERVICE,
-                    trace_id=envelope.trace_id,
-                )
-            )
+            for notification in notifications
+        ]
         if announced:
             await self._publisher.publish_envelopes(announced)

@@ -340,3 +340,25 @@ async def test_the_openapi_document_is_valid_and_covers_every_notifications_rout
             ("post", "/api/notifications/read"),
         }
     )
+
+
+async def test_a_message_to_a_large_group_notifies_each_member_once_in_recipient_order(
+    workers: Workers,
+) -> None:
+    conversation, sender = uuid.uuid4(), uuid.uuid4()
+    members = [uuid.uuid4() for _ in range(60)]
+    looking = members[::7]
+    for member in looking:
+        await workers.online(member, viewing=conversation)
+    handler = workers.handler()
+    envelope = created(conversation, sender, members, "all hands")
+    await handler(envelope, None)
+    await handler(envelope, None)  # the crash-before-mark repeat: nothing counts twice
+
+    announced = await workers.announcements(2 * (len(members) - len(looking)))
+    expected = [m for m in members if m not in looking]
+    assert [a.recipient_id for a in announced] == expected * 2
+    assert {a.count for a in announced} == {1}
+    for member in (expected[0], expected[-1]):
+        [notification] = (await workers.notifications(member))["notifications"]
+        assert notification["count"] == 1
