@@ -36,11 +36,13 @@ class PresenceAudience:
             pipe.expire(key, AUDIENCE_SECONDS)
             await pipe.execute()
 
-    async def joined(self, user_id: UUID, conversation_id: UUID) -> None:
-        key = self._key(user_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.sadd(key, str(conversation_id))
-            pipe.expire(key, AUDIENCE_SECONDS)
+    async def joined(self, user_ids: Iterable[UUID], conversation_id: UUID) -> None:
+        """``user_ids`` now belong to ``conversation_id`` (one round trip for all of them)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for user_id in user_ids:
+                key = self._key(user_id)
+                pipe.sadd(key, str(conversation_id))
+                pipe.expire(key, AUDIENCE_SECONDS)
             await pipe.execute()
 
     async def left(self, user_id: UUID, conversation_id: UUID) -> None:

@@ -118,14 +118,14 @@ class FanOut:
                 await self._memberships.remember(event.conversation_id, event.participant_ids)
                 for user_id in event.participant_ids:
                     await add_user_to_room(self._sio, user_id, room)
-                    await self._audience.joined(user_id, event.conversation_id)
+                await self._audience.joined(event.participant_ids, event.conversation_id)
                 send(ServerEvent.CONVERSATION_CREATED, event, room)
             case ConversationMemberAdded():
                 await self._memberships.added(event.conversation_id, event.user_id)
                 await add_user_to_room(
                     self._sio, event.user_id, conversation_room(event.conversation_id)
                 )
-                await self._audience.joined(event.user_id, event.conversation_id)
+                await self._audience.joined([event.user_id], event.conversation_id)
             case ConversationMemberRemoved():
                 await self._memberships.removed(event.conversation_id, event.user_id)
                 await remove_user_from_room(

@@ -130,8 +130,8 @@ class RecordingMemberships:
 class RecordingAudience:
     calls: list[tuple[str, uuid.UUID, uuid.UUID]] = field(default_factory=list)
 
-    async def joined(self, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
-        self.calls.append(("joined", user_id, conversation_id))
+    async def joined(self, user_ids: list[uuid.UUID], conversation_id: uuid.UUID) -> None:
+        self.calls.extend(("joined", user_id, conversation_id) for user_id in user_ids)
 
     async def left(self, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
         self.calls.append(("left", user_id, conversation_id))
