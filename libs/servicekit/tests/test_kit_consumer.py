@@ -65,10 +65,7 @@ class RunnerHarness:
         self.connection = connection
 
     def outcome(self, outcome: str) -> float:
-        value = self.metrics.registry.get_sample_value(
-            "amqp_messages_consumed_total", {"queue": self.spec.name, "outcome": outcome}
-        )
-        return value or 0.0
+        return self.metrics.consumed(self.spec.name, outcome)
 
 
 class StartRunner(Protocol):

@@ -44,3 +44,10 @@ class ServiceMetrics:
             "Outbox rows seen unpublished at the last relay pass",
             registry=self.registry,
         )
+
+    def consumed(self, queue: str, outcome: str) -> int:
+        """How many messages of ``queue`` ended with ``outcome`` (acked, duplicate, ...)."""
+        value = self.registry.get_sample_value(
+            "amqp_messages_consumed_total", {"queue": queue, "outcome": outcome}
+        )
+        return int(value or 0)

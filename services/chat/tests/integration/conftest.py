@@ -102,10 +102,7 @@ class ChatServer:
                 await asyncio.sleep(0.02)
 
     def consumed(self, outcome: str, queue: str = MESSAGES_QUEUE) -> int:
-        value = self.app[METRICS].registry.get_sample_value(
-            "amqp_messages_consumed_total", {"queue": queue, "outcome": outcome}
-        )
-        return int(value or 0)
+        return self.app[METRICS].consumed(queue, outcome)
 
     async def consumed_reaches(self, outcome: str, count: int, timeout: float = 20.0) -> None:
         async with asyncio.timeout(timeout):

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
@@ -27,7 +27,6 @@ from contracts.events import MediaProcessed, MediaUploaded
 from contracts.names import MEDIA_PROCESSED, MEDIA_QUEUE
 from devstack import sample_images
 from devstack.broker_probe import collect, collect_settled, declare_probe_queue
-from devstack.isolation import IsolatedInfra, free_port
 from devstack.tcp_proxy import TcpProxy
 from servicekit.amqp.connection import connect
 from servicekit.amqp.consumer import ConsumerRunner
@@ -41,6 +40,9 @@ from workers.app import create_app
 from workers.config import WorkersSettings, load_settings
 from workers.media import MediaUploads, processed_event_id, thumbnail_key
 from workers.media_images import ImageLimits
+
+if TYPE_CHECKING:
+    from services.workers.tests.integration.conftest import StartWorkers
 
 pytestmark = pytest.mark.integration
 
@@ -90,10 +92,8 @@ class MediaRig:
 
 
 @pytest.fixture
-async def rig(isolated_infra: IsolatedInfra, tmp_path: Path) -> AsyncIterator[MediaRig]:
-    plan = isolated_infra.fleet_plan(tmp_path)
-    env = plan.service_env("workers", free_port())
-    env["RABBITMQ_URL"] = isolated_infra.own_vhost(f"media{uuid.uuid4().hex[:6]}")
+async def rig(workers_env: dict[str, str]) -> AsyncIterator[MediaRig]:
+    env = workers_env
     env["MEDIA_MAX_PIXELS"] = "4000000"
     env["AMQP_MAX_RETRIES"] = "1"
     env["AMQP_RETRY_DELAY_MS"] = "50"
@@ -112,19 +112,12 @@ async def rig(isolated_infra: IsolatedInfra, tmp_path: Path) -> AsyncIterator[Me
 
 
 @pytest.fixture
-async def workers_app(rig: MediaRig) -> AsyncIterator[web.Application]:
-    app = create_app(rig.settings)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    yield app
-    await server.close()
+async def workers_app(rig: MediaRig, start_workers: StartWorkers) -> web.Application:
+    return (await start_workers(rig.env)).app
 
 
-def consumed(app: web.Application, outcome: str) -> float:
-    value = app[METRICS].registry.get_sample_value(
-        "amqp_messages_consumed_total", {"queue": MEDIA_QUEUE, "outcome": outcome}
-    )
-    return value or 0.0
+def consumed(app: web.Application, outcome: str) -> int:
+    return app[METRICS].consumed(MEDIA_QUEUE, outcome)
 
 
 async def test_an_image_becomes_ready_with_its_size_and_a_thumbnail(

@@ -13,13 +13,11 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from aio_pika.abc import AbstractQueue
 from aiohttp import ClientSession, web
-from aiohttp.test_utils import TestServer
 from openapi_spec_validator import validate
 
 from contracts import make_envelope
@@ -27,18 +25,19 @@ from contracts.envelope import Envelope, decode_envelope
 from contracts.events import MessageCreated, MessageView, NotificationCreated
 from contracts.names import NOTIFICATION_CREATED
 from devstack.broker_probe import collect, collect_settled, declare_probe_queue
-from devstack.isolation import IsolatedInfra, free_port
 from servicekit.amqp.publisher import ConfirmedPublisher
 from servicekit.messaging import MESSAGING
 from servicekit.presence_keys import PresenceKeys, PresenceReader
 from servicekit.redis_store import KeySpace
 from servicekit.resources import MONGO, REDIS
 from servicekit.tokens import TokenIssuer
-from workers.app import create_app
 from workers.config import load_settings
 from workers.notification_store import NotificationStore
 from workers.notifications import MessageNotifications
 from workers.routes import OPENAPI_PATH
+
+if TYPE_CHECKING:
+    from services.workers.tests.integration.conftest import StartWorkers
 
 pytestmark = pytest.mark.integration
 
@@ -109,27 +108,22 @@ class Workers:
 
 
 @pytest.fixture
-async def workers(isolated_infra: IsolatedInfra, tmp_path: Path) -> AsyncIterator[Workers]:
-    plan = isolated_infra.fleet_plan(tmp_path)
-    env = plan.service_env("workers", free_port())
-    env["RABBITMQ_URL"] = isolated_infra.own_vhost(f"notif{uuid.uuid4().hex[:6]}")
-    env["REDIS_KEY_PREFIX"] = f"{isolated_infra.redis_prefix}n{uuid.uuid4().hex[:6]}:"
-    settings = load_settings(env)
-    app = create_app(settings)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    probe = await declare_probe_queue(app[MESSAGING].connection, NOTIFICATION_CREATED)
+async def workers(
+    workers_env: dict[str, str], start_workers: StartWorkers
+) -> AsyncIterator[Workers]:
+    settings = load_settings(workers_env)
+    started = await start_workers(workers_env)
+    probe = await declare_probe_queue(started.app[MESSAGING].connection, NOTIFICATION_CREATED)
     try:
         yield Workers(
-            app,
-            str(server.make_url("")).rstrip("/"),
+            started.app,
+            started.url,
             TokenIssuer(settings.platform.jwt),
             KeySpace(settings.platform.redis.key_prefix),
             probe,
         )
     finally:
         await probe.delete(if_unused=False, if_empty=False)
-        await server.close()
 
 
 def created(

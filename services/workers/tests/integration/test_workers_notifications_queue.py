@@ -3,50 +3,33 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from contracts import make_envelope
 from contracts.examples import EVENT_EXAMPLES
-from contracts.names import MESSAGE_CREATED
-from devstack.isolation import IsolatedInfra, free_port
+from contracts.names import MESSAGE_CREATED, NOTIFICATIONS_QUEUE
 from servicekit.amqp.publisher import ConfirmedPublisher
 from servicekit.http_app import METRICS
 from servicekit.inbox import MongoInbox
 from servicekit.messaging import MESSAGING
 from servicekit.resources import MONGO
-from workers.app import create_app
-from workers.config import load_settings
+
+if TYPE_CHECKING:
+    from services.workers.tests.integration.conftest import StartWorkers
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def workers_app(
-    isolated_infra: IsolatedInfra, tmp_path: Path
-) -> AsyncIterator[web.Application]:
-    plan = isolated_infra.fleet_plan(tmp_path)
-    env = plan.service_env("workers", free_port())
-    # notifications.queue must start empty: other suites publish message.created on the
-    # session's vhost.
-    env["RABBITMQ_URL"] = isolated_infra.own_vhost(f"workers{uuid.uuid4().hex[:6]}")
-    app = create_app(load_settings(env))
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    yield app
-    await server.close()
+async def workers_app(workers_env: dict[str, str], start_workers: StartWorkers) -> web.Application:
+    return (await start_workers(workers_env)).app
 
 
-def consumed(app: web.Application, outcome: str) -> float:
-    value = app[METRICS].registry.get_sample_value(
-        "amqp_messages_consumed_total", {"queue": "notifications.queue", "outcome": outcome}
-    )
-    return value or 0.0
+def consumed(app: web.Application, outcome: str) -> int:
+    return app[METRICS].consumed(NOTIFICATIONS_QUEUE, outcome)
 
 
 async def test_message_created_is_consumed_once_even_when_redelivered(

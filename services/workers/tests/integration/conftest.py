@@ -1,0 +1,55 @@
+"""Fixtures of the workers' integration tests, on the session's servers.
+
+``workers_env``: the workers' environment on a RabbitMQ vhost and a Redis key prefix of the
+test's own (its queues start empty: other suites publish on the session's vhost).
+``start_workers``: the real workers app from an environment, served on a free port, closed at
+the end of the test.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from devstack.isolation import IsolatedInfra, free_port
+from workers.app import create_app
+from workers.config import load_settings
+
+
+@dataclass(frozen=True)
+class StartedWorkers:
+    app: web.Application
+    url: str
+
+
+StartWorkers = Callable[[dict[str, str]], Awaitable[StartedWorkers]]
+
+
+@pytest.fixture
+def workers_env(isolated_infra: IsolatedInfra, tmp_path: Path) -> dict[str, str]:
+    env = isolated_infra.fleet_plan(tmp_path).service_env("workers", free_port())
+    tag = uuid.uuid4().hex[:6]
+    env["RABBITMQ_URL"] = isolated_infra.own_vhost(f"workers{tag}")
+    env["REDIS_KEY_PREFIX"] = f"{isolated_infra.redis_prefix}w{tag}:"
+    return env
+
+
+@pytest.fixture
+async def start_workers() -> AsyncIterator[StartWorkers]:
+    servers: list[TestServer] = []
+
+    async def start(env: dict[str, str]) -> StartedWorkers:
+        server = TestServer(create_app(load_settings(env)), host="127.0.0.1")
+        await server.start_server()
+        servers.append(server)
+        return StartedWorkers(server.app, str(server.make_url("")).rstrip("/"))
+
+    yield start
+    for server in reversed(servers):
+        await server.close()
