@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -11,12 +10,7 @@ import aiohttp
 from e2e.accounts import PASSWORD, direct_conversation, register
 from e2e.clients import connected_socket
 from e2e.fleet import RunningFleet
-
-
-async def eventually(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.05)
+from e2e.waiting import eventually
 
 
 async def send(http: aiohttp.ClientSession, token: str, conversation_id: str, text: str) -> None:
@@ -80,7 +74,7 @@ async def test_offline_b_finds_the_notification_then_gets_new_ones_live_while_el
         assert joined == {"ok": True}
 
         await send(http, alice["token"], with_alice, "hello?")  # bob reads carol's chat
-        await eventually(lambda: len(pushed) == 1)
+        await eventually(lambda: len(pushed) == 1, timeout=15)
         live = pushed[0]
         assert (live["notificationId"], live["count"], live["preview"]) == (
             stored["id"],
@@ -95,7 +89,7 @@ async def test_offline_b_finds_the_notification_then_gets_new_ones_live_while_el
         await send(http, alice["token"], with_alice, "there you are")
         # Carol's chat is no longer open: her message is notified, and comes after alice's.
         await send(http, carol["token"], with_carol, "ping")
-        await eventually(lambda: len(pushed) == 2)
+        await eventually(lambda: len(pushed) == 2, timeout=15)
         await asyncio.sleep(0.3)
         assert [(p["conversationId"], p["preview"]) for p in pushed[1:]] == [(with_carol, "ping")]
 

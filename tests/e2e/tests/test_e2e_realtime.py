@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -18,6 +18,7 @@ import socketio
 
 from e2e.accounts import direct_conversation, register
 from e2e.fleet import RunningFleet
+from e2e.waiting import eventually
 
 ADDRESSES = [f"127.0.0.{host}" for host in range(30, 42)]
 
@@ -81,12 +82,6 @@ async def devices(
         yield connected
     finally:
         await asyncio.gather(*(device.client.disconnect() for device in connected))
-
-
-async def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.05)
 
 
 async def test_a_message_reaches_every_device_of_every_participant_once_across_instances(
