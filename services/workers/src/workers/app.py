@@ -17,6 +17,7 @@ from servicekit.presence_keys import PresenceReader
 from servicekit.redis_store import KeySpace
 from servicekit.resources import MONGO, REDIS, build_service_app
 from servicekit.tokens import TOKEN_VERIFIER, RevocationList, TokenVerifier
+from workers.announcements import AnnouncementPacer
 from workers.config import WorkersSettings
 from workers.media import MediaUploads
 from workers.media_images import ImageLimits, guard_against_bombs
@@ -26,19 +27,24 @@ from workers.notifications_api import NOTIFICATION_STORE
 from workers.routes import ENDPOINTS, OPENAPI_PATH
 
 
-class IndexesFirst:
-    """Starts a consumer once the store's indexes exist (its effects rely on them)."""
+class NotificationsConsumer:
+    """The notifications runner, started once the store's indexes exist (its effects rely on
+    them) and stopped before the pacer sends what it still holds."""
 
-    def __init__(self, store: NotificationStore, consumer: Consumer) -> None:
+    def __init__(
+        self, store: NotificationStore, runner: Consumer, announcements: AnnouncementPacer
+    ) -> None:
         self._store = store
-        self._consumer = consumer
+        self._runner = runner
+        self._announcements = announcements
 
     async def start(self) -> None:
         await self._store.create_indexes()
-        await self._consumer.start()
+        await self._runner.start()
 
     async def stop(self, timeout: float = 10.0) -> None:
-        await self._consumer.stop(timeout)
+        await self._runner.stop(timeout)
+        await self._announcements.close()
 
 
 def create_app(settings: WorkersSettings) -> web.Application:
@@ -57,19 +63,20 @@ def create_app(settings: WorkersSettings) -> web.Application:
 
     def notifications_consumer(app: web.Application, messaging: Messaging) -> Consumer:
         store = stores(app)
+        announcements = AnnouncementPacer(
+            messaging.publisher.publish_envelopes, settings.notification_push_interval
+        )
         runner = ConsumerRunner(
             name="workers.notifications",
             queue=queue_spec(NOTIFICATIONS_QUEUE),
-            handle=MessageNotifications(
-                store, PresenceReader(app[REDIS], keys), messaging.publisher
-            ),
+            handle=MessageNotifications(store, PresenceReader(app[REDIS], keys), announcements),
             inbox=MongoInbox(app[MONGO]),
             connection=messaging.connection,
             publisher=messaging.publisher,
             settings=platform.amqp,
             metrics=app[METRICS],
         )
-        return IndexesFirst(store, runner)
+        return NotificationsConsumer(store, runner, announcements)
 
     def media_consumer(app: web.Application, messaging: Messaging) -> Consumer:
         return ConsumerRunner(

@@ -30,6 +30,8 @@ class MediaSettings:
 class WorkersSettings(ExtendsServiceSettings):
     service: ServiceSettings
     media: MediaSettings
+    notification_push_interval: float
+    """Seconds between two ``notification.created`` of one notification (0: every change)."""
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> WorkersSettings:
@@ -42,4 +44,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> WorkersSettings:
             thumbnail_size=env.integer("MEDIA_THUMBNAIL_SIZE", 320, minimum=16, maximum=4096),
             concurrency=env.integer("MEDIA_CONCURRENCY", 2, minimum=1, maximum=64),
         ),
+        notification_push_interval=env.number("NOTIFICATION_PUSH_INTERVAL", 2.0),
     )

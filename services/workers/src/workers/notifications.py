@@ -4,7 +4,8 @@ A recipient other than the sender gets a notification when they are not looking 
 conversation: offline, or online with no socket that has it open (``conversation:join``).
 Muted conversations notify nobody, except those mentioned: an ``@username`` mention notifies
 even someone who is looking at the conversation. Each notification is stored first, then
-announced as ``notification.created`` (the gateway pushes ``notification:new``).
+announced as ``notification.created`` (the gateway pushes ``notification:new``), paced by
+``workers.announcements`` so a burst is not one push per message per member.
 
 Retries, dead-lettering and idempotency by event id are the runner's; the store makes a
 repeated event harmless where the runner cannot (a crash between the effect and its mark).
@@ -22,9 +23,9 @@ from uuid import UUID
 from contracts import make_envelope
 from contracts.envelope import Envelope
 from contracts.events import MessageCreated, NotificationCreated
-from servicekit.amqp.publisher import ConfirmedPublisher
 from servicekit.logs import get_logger
 from servicekit.presence_keys import Attention, PresenceReader
+from workers.announcements import AnnouncementPacer
 from workers.config import SERVICE
 from workers.notification_store import Kind, NewMessage, NotificationStore
 
@@ -63,12 +64,12 @@ class MessageNotifications:
         self,
         store: NotificationStore,
         presence: PresenceReader,
-        publisher: ConfirmedPublisher,
+        announcements: AnnouncementPacer,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
         self._presence = presence
-        self._publisher = publisher
+        self._announcements = announcements
         self._clock = clock
 
     async def __call__(self, envelope: Envelope[Any], _: None) -> None:
@@ -113,5 +114,4 @@ class MessageNotifications:
             )
             for notification in notifications
         ]
-        if announced:
-            await self._publisher.publish_envelopes(announced)
+        await self._announcements.announce(announced)

@@ -31,6 +31,7 @@ from servicekit.presence_keys import PresenceKeys, PresenceReader
 from servicekit.redis_store import KeySpace
 from servicekit.resources import MONGO, REDIS
 from servicekit.tokens import TokenIssuer
+from workers.announcements import AnnouncementPacer
 from workers.config import load_settings
 from workers.notification_store import NotificationStore
 from workers.notifications import MessageNotifications
@@ -55,10 +56,11 @@ class Workers:
         return PresenceKeys(self.key_space)
 
     def handler(self) -> MessageNotifications:
+        """The consumer's decision alone, announcing every change at once."""
         return MessageNotifications(
             NotificationStore(self.app[MONGO]),
             PresenceReader(self.app[REDIS], self.key_space),
-            self.publisher,
+            AnnouncementPacer(self.publisher.publish_envelopes, interval=0.0),
         )
 
     @property
@@ -111,6 +113,8 @@ class Workers:
 async def workers(
     workers_env: dict[str, str], start_workers: StartWorkers
 ) -> AsyncIterator[Workers]:
+    # Every change announced at once; pacing has a test of its own.
+    workers_env["NOTIFICATION_PUSH_INTERVAL"] = "0"
     settings = load_settings(workers_env)
     started = await start_workers(workers_env)
     probe = await declare_probe_queue(started.app[MESSAGING].connection, NOTIFICATION_CREATED)
@@ -356,3 +360,28 @@ async def test_a_message_to_a_large_group_notifies_each_member_once_in_recipient
     for member in (expected[0], expected[-1]):
         [notification] = (await workers.notifications(member))["notifications"]
         assert notification["count"] == 1
+
+
+async def test_a_burst_is_announced_at_once_then_once_more_with_the_final_count(
+    workers_env: dict[str, str], start_workers: StartWorkers
+) -> None:
+    workers_env["NOTIFICATION_PUSH_INTERVAL"] = "1.0"
+    started = await start_workers(workers_env)
+    probe = await declare_probe_queue(started.app[MESSAGING].connection, NOTIFICATION_CREATED)
+    try:
+        conversation, sender, reader = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        publisher: ConfirmedPublisher = started.app[MESSAGING].publisher
+        for n in range(1, 6):
+            await publisher.publish_envelopes([created(conversation, sender, [reader], f"b{n}")])
+        first = await collect(probe, 1, timeout=5)
+        last = await collect(probe, 1, timeout=5)
+        rest = await collect_settled(probe, quiet=1.5)
+    finally:
+        await probe.delete(if_unused=False, if_empty=False)
+    counts = [decode_envelope(m.body).data.count for m in (*first, *last, *rest)]
+    previews = [decode_envelope(m.body).data.preview for m in (*first, *last, *rest)]
+    # The first push at once; the messages after it fold into a push at the interval's end
+    # that carries the final count: fewer pushes than messages, the last one complete.
+    assert counts == sorted(set(counts))
+    assert len(counts) <= 3
+    assert (counts[-1], previews[-1]) == (5, "b5")
