@@ -41,25 +41,30 @@ class AnnouncementPacer:
         self._clock = clock
         self._last_sent: dict[UUID, float] = {}
         self._held: dict[UUID, Envelope[NotificationCreated]] = {}
+        self._announced: dict[UUID, int] = {}
         self._flusher: asyncio.TimerHandle | None = None
         self._flushing: set[asyncio.Task[None]] = set()
 
     async def announce(self, envelopes: list[Envelope[NotificationCreated]]) -> None:
-        """Send now what is due; hold the rest (the newest per notification) for later."""
+        """Send now what is due; hold the rest (the highest count per notification) for later."""
         now = self._clock()
         due = []
         for envelope in envelopes:
             key = envelope.data.notification_id
+            if envelope.data.count <= self._announced.get(key, 0):
+                continue  # handlers run concurrently: a newer count went out already
             last = self._last_sent.get(key)
             if key not in self._held and (last is None or now - last >= self._interval):
                 self._last_sent[key] = now
                 due.append(envelope)
-            else:
+            elif (held := self._held.get(key)) is None or envelope.data.count >= held.data.count:
+                # Handlers run concurrently: the later arrival is not always the newer count.
                 self._held[key] = envelope
         if self._held and self._flusher is None:
             self._flusher = asyncio.get_running_loop().call_later(self._interval, self._tick)
         if due:
             await self._publish(due)
+            self._mark_announced(due)
 
     def _tick(self) -> None:
         self._flusher = None
@@ -86,6 +91,15 @@ class AnnouncementPacer:
                 await self._publish(batch)
             except Exception:  # a push is best effort; the notification itself is stored
                 _log.warning("notification_announcements_lost", count=len(batch))
+            else:
+                self._mark_announced(batch)
+
+    def _mark_announced(self, batch: list[Envelope[NotificationCreated]]) -> None:
+        """Remember the highest count published per notification (only once it is published, so
+        a redelivery after a failed publish is announced)."""
+        for envelope in batch:
+            key = envelope.data.notification_id
+            self._announced[key] = max(envelope.data.count, self._announced.get(key, 0))
 
     async def close(self) -> None:
         """Send everything held, now; called when the consumer stops."""
@@ -104,3 +118,4 @@ class AnnouncementPacer:
         ]
         for key in quiet:
             del self._last_sent[key]
+            self._announced.pop(key, None)

@@ -1,12 +1,13 @@
 """User notifications in MongoDB ``notifications``: one method per query.
 
 One unread notification per (recipient, conversation, kind) collects a burst: a new message
-raises its ``count`` and replaces its preview instead of adding a document. While unread it
-carries ``openKey`` (``<recipient>:<conversation>:<kind>``), unique by a partial index, so two
-workers cannot open two for the same key; marking it read removes the key, and the next message
-opens a fresh one. Each document keeps the ids of the last events it absorbed, so an event
-applied twice (a redelivery after a crash) raises the count once. One message's notifications
-for all its recipients are written in one bulk write and read back in one query.
+raises its ``count`` instead of adding a document, and the preview and message id are those of
+the burst's highest ``seq``, whatever order concurrent handlers apply the messages in. While
+unread it carries ``openKey`` (``<recipient>:<conversation>:<kind>``), unique by a partial
+index, so two workers cannot open two for the same key; marking it read removes the key, and the
+next message opens a fresh one. Each document keeps the ids of the last events it absorbed, so
+an event applied twice (a redelivery after a crash) raises the count once. One message's
+notifications for all its recipients are written in one bulk write and read back in one query.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class NewMessage:
     kind: Kind
     conversation_id: uuid.UUID
     message_id: uuid.UUID
+    seq: int
     preview: str
     event_id: uuid.UUID
     at: datetime
@@ -80,7 +82,12 @@ class NotificationStore:
         event = str(event_id)
         try:
             await self._notifications.bulk_write(
-                [UpdateOne(*_absorb(new), upsert=True) for new in news], ordered=False
+                [
+                    write
+                    for new in news
+                    for write in (UpdateOne(*_absorb(new), upsert=True), UpdateOne(*_newest(new)))
+                ],
+                ordered=False,
             )
         except BulkWriteError as error:
             # A duplicate key is a repeat or a race with another worker; the read back tells.
@@ -118,7 +125,10 @@ class NotificationStore:
                 if applied is not None:
                     return _notification(applied)
                 continue
-            return _notification(document)
+            newest = await self._notifications.find_one_and_update(
+                *_newest(new), return_document=ReturnDocument.AFTER
+            )
+            return _notification(newest or document)
         raise RuntimeError(f"notification {key} kept racing")
 
     async def page(
@@ -168,13 +178,14 @@ def _open_key(new: NewMessage) -> str:
 
 
 def _absorb(new: NewMessage) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(filter, update) adding ``new`` to its open notification unless it holds the event."""
+    """(filter, update) adding ``new`` to its open notification unless it holds the event; a
+    notification it opens shows ``new``, one it joins keeps showing its newest message."""
     event = str(new.event_id)
     return (
         {"openKey": _open_key(new), "eventIds": {"$ne": event}},
         {
             "$inc": {"count": 1},
-            "$set": {"messageId": str(new.message_id), "preview": new.preview, "updatedAt": new.at},
+            "$max": {"updatedAt": new.at},
             "$push": {"eventIds": {"$each": [event], "$slice": -REMEMBERED_EVENTS}},
             "$setOnInsert": {
                 "_id": str(uuid.uuid4()),
@@ -183,9 +194,24 @@ def _absorb(new: NewMessage) -> tuple[dict[str, Any], dict[str, Any]]:
                 "conversationId": str(new.conversation_id),
                 "read": False,
                 "createdAt": new.at,
+                **_shown(new),
             },
         },
     )
+
+
+def _newest(new: NewMessage) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(filter, update) showing ``new`` on its open notification if it is newer than what it
+    shows: a no-op when the notification does not exist yet (``_absorb`` opens it with
+    ``new``), so the two may run in either order."""
+    return (
+        {"openKey": _open_key(new), "seq": {"$lt": new.seq}},
+        {"$set": _shown(new)},
+    )
+
+
+def _shown(new: NewMessage) -> dict[str, Any]:
+    return {"messageId": str(new.message_id), "seq": new.seq, "preview": new.preview}
 
 
 def _utc(value: datetime) -> datetime:

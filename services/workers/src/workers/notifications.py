@@ -9,8 +9,9 @@ announced as ``notification.created`` (the gateway pushes ``notification:new``),
 
 Retries, dead-lettering and idempotency by event id are the runner's; the store makes a
 repeated event harmless where the runner cannot (a crash between the effect and its mark).
-A repeat may announce a notification again, with the same id and count: clients key
-notifications by id.
+A repeat handled by the same process announces nothing (the pacer drops a count it has
+published); after a restart it may announce a notification again, with the same id and count:
+clients key notifications by id.
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ class MessageNotifications:
                     kind=kind,
                     conversation_id=message.conversation_id,
                     message_id=message.id,
+                    seq=message.seq,
                     preview=preview,
                     event_id=envelope.id,
                     at=now,

@@ -112,3 +112,37 @@ async def test_a_failed_held_send_is_logged_not_raised() -> None:
         await paced.announce([announcement(one, 1)])
     await paced.announce([announcement(one, 2)])
     await paced.close()  # held: best effort
+
+
+async def test_counts_arriving_out_of_order_never_announce_a_lower_count_after_a_higher(
+    sent: list[list[int]],
+) -> None:
+    clock = Clock()
+    paced = pacer(sent, clock)
+    one = uuid.uuid4()
+    await paced.announce([announcement(one, 2)])  # concurrent handlers: 2 read back first
+    await paced.announce([announcement(one, 1)])  # stale: dropped
+    await paced.announce([announcement(one, 5)])
+    await paced.announce([announcement(one, 4)])  # older than the held 5: the 5 stays
+    clock.now += 10
+    await paced.flush(due_only=True)
+    assert sent == [[2], [5]]
+
+
+async def test_a_redelivery_after_a_failed_send_is_announced(sent: list[list[int]]) -> None:
+    clock = Clock()
+    failing = True
+
+    async def publish(batch: list[Envelope[NotificationCreated]]) -> None:
+        if failing:
+            raise ConnectionError("broker gone")
+        sent.append([e.data.count for e in batch])
+
+    paced = AnnouncementPacer(publish, 10.0, clock=clock)
+    one = uuid.uuid4()
+    with pytest.raises(ConnectionError):
+        await paced.announce([announcement(one, 1)])
+    failing = False
+    clock.now += 11
+    await paced.announce([announcement(one, 1)])  # the consumer's retry of the same event
+    assert sent == [[1]]
