@@ -21,6 +21,7 @@ from gateway.pending_sends import PendingSends
 from gateway.presence import Presence
 from gateway.room_broadcast import RoomBroadcast, WebSocketTransports
 from gateway.sockets import SocketHandlers, create_socket_server
+from servicekit.amqp.batched_acks import BatchedAcks
 from servicekit.amqp.topology import declare_instance_queue
 from servicekit.messaging import MESSAGING
 from servicekit.redis_store import KeySpace
@@ -72,16 +73,17 @@ def create_app(settings: GatewaySettings) -> web.Application:
             queue = await declare_instance_queue(
                 channel, gateway_queue(platform.instance_id), GATEWAY_BINDING_KEYS
             )
-            tag = await queue.consume(
-                FanOut(
-                    sio, RoomBroadcast(sio, transports), memberships, pending, audience
-                ).on_message
+            acks = BatchedAcks()
+            fanout = FanOut(
+                sio, RoomBroadcast(sio, transports), memberships, pending, audience, acks=acks
             )
+            tag = await queue.consume(fanout.on_message)
             yield
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
             await queue.cancel(tag)
+            await acks.drain()
             await channel.close()
 
     async def disconnect_sockets(_: web.Application) -> None:

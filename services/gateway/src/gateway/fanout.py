@@ -1,7 +1,8 @@
 """This instance's share of the bus: events from its own exclusive queue, emitted to local rooms.
 
 Every instance binds the same keys, so each receives every event and emits it to the sockets it
-holds; none relays through another. A message is acked once emitted: a socket that missed it
+holds; none relays through another. A message is acked once emitted, in batches
+(``BatchedAcks``: one ack frame per loop turn, not per event): a socket that missed it
 (disconnected meanwhile) catches up with ``sync``. Emits go through ``RoomBroadcast`` (one
 encoding per event, no task per recipient); typing and presence are marked droppable, so a
 slow socket loses those first and never a message.
@@ -51,6 +52,7 @@ from gateway.rooms import (
     session_room,
     user_room,
 )
+from servicekit.amqp.batched_acks import BatchedAcks
 from servicekit.logs import get_logger
 
 _log = get_logger("gateway.fanout")
@@ -72,7 +74,10 @@ class FanOut:
         memberships: MembershipDirectory,
         pending: PendingSends,
         audience: PresenceAudience,
+        *,
+        acks: BatchedAcks,
     ) -> None:
+        self._acks = acks
         self._sio = sio
         self._broadcast = broadcast
         self._memberships = memberships
@@ -80,17 +85,18 @@ class FanOut:
         self._audience = audience
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
+        self._acks.received(message)
         try:
             envelope = decode_envelope(message.body)
         except ContractError as error:
             _log.error("fanout_undecodable", error=str(error))
-            await message.ack()  # a fan-out copy: nothing downstream depends on it
+            self._acks.done(message)  # a fan-out copy: nothing downstream depends on it
             return
         try:
             await self.emit(envelope.data)
         except Exception:
             _log.exception("fanout_failed", event_type=envelope.type)
-        await message.ack()
+        self._acks.done(message)
 
     async def emit(self, event: object) -> None:  # noqa: PLR0912 - one case per event type
         send = self._broadcast.send

@@ -3,14 +3,18 @@
 python-socketio's room emit costs, per recipient, a task, a hop through engine.io's queue into
 the socket's writer task, an engine.io encode and a WebSocket frame build. Here the Socket.IO
 packet and its WebSocket frame are built once per event, and a recipient on an open WebSocket
-costs one ``transport.write`` of those same bytes. A socket that is long-polling, still
-upgrading, or has packets waiting in engine.io's queue gets the packet through that queue
-(``put_nowait``, no task), so nothing overtakes what engine.io already holds for it.
+gets those same bytes. Frames for one socket are corked until the end of the loop turn and
+written together: under load the consumer hands over several events per turn, and each socket
+then costs one ``transport.write`` (one send syscall) for all of them, not one per event. A
+socket that is long-polling, still upgrading, or has packets waiting in engine.io's queue gets
+the packet through that queue (``put_nowait``, no task), so nothing overtakes what engine.io
+already holds for it. (The uncork is scheduled before any later put wakes engine.io's writer,
+so a corked frame still goes out before what is queued after it.)
 
-Backpressure, per socket, on the bytes its transport has not sent yet: above
-``drop_above_bytes`` an event marked droppable (typing, presence) is skipped for that socket;
-above ``cut_above_bytes`` the connection is aborted instead of buffering without bound. A cut
-client reconnects and catches up with ``sync``, so a message is never silently lost.
+Backpressure, per socket, on the bytes its transport has not sent yet (corked ones included):
+above ``drop_above_bytes`` an event marked droppable (typing, presence) is skipped for that
+socket; above ``cut_above_bytes`` the connection is aborted instead of buffering without bound.
+A cut client reconnects and catches up with ``sync``, so a message is never silently lost.
 
 This leans on python-engineio 4.x's socket attributes (``queue``, ``upgraded``, ``upgrading``,
 ``closed``, ``closing``); ``tests/integration/test_gateway_room_broadcast.py`` holds them to that
@@ -82,8 +86,11 @@ class RoomBroadcast:
         self._transports = transports
         self._drop_above = drop_above_bytes
         self._cut_above = cut_above_bytes
+        self._corked: dict[asyncio.Transport, list[bytes]] = {}
+        self._corked_bytes: dict[asyncio.Transport, int] = {}
         self.dropped = 0
         self.cut = 0
+        self.writes = 0
 
     def send(
         self,
@@ -132,14 +139,14 @@ class RoomBroadcast:
             ):
                 if transport.is_closing():
                     continue
-                backlog = transport.get_write_buffer_size()
+                backlog = transport.get_write_buffer_size() + self._corked_bytes.get(transport, 0)
                 if backlog > self._cut_above:
                     self._cut_off(sid, transport, backlog)
                     continue
                 if droppable and backlog > self._drop_above:
                     self.dropped += 1
                     continue
-                transport.write(frame)
+                self._cork(transport, frame)
             else:
                 if droppable and socket.queue.qsize() > 64:
                     self.dropped += 1
@@ -150,7 +157,30 @@ class RoomBroadcast:
             reached += 1
         return reached
 
+    def _cork(self, transport: asyncio.Transport, frame: bytes) -> None:
+        held = self._corked.get(transport)
+        if held is None:
+            if not self._corked:
+                asyncio.get_running_loop().call_soon(self._uncork)
+            self._corked[transport] = [frame]
+            self._corked_bytes[transport] = len(frame)
+        else:
+            held.append(frame)
+            self._corked_bytes[transport] += len(frame)
+
+    def _uncork(self) -> None:
+        """Write each socket's corked frames in one go, in the order they were sent."""
+        corked, self._corked = self._corked, {}
+        self._corked_bytes = {}
+        for transport, frames in corked.items():
+            if transport.is_closing():
+                continue
+            transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+            self.writes += 1
+
     def _cut_off(self, sid: str, transport: asyncio.Transport, backlog: int) -> None:
         self.cut += 1
         _log.warning("slow_socket_cut", sid=sid, unsent_bytes=backlog)
+        self._corked.pop(transport, None)
+        self._corked_bytes.pop(transport, None)
         transport.abort()

@@ -161,6 +161,24 @@ async def test_every_transport_gets_each_event_once_in_order_and_the_skipped_soc
         assert skipped.got == []
 
 
+async def test_events_of_one_loop_turn_reach_each_websocket_in_one_write_in_order() -> None:
+    async with (
+        running_server(drop_above=1 << 20, cut_above=1 << 24) as server,
+        listener(server, "one", ["websocket"]) as one,
+        listener(server, "two", ["websocket"]) as two,
+    ):
+        for seq in range(1, 31):  # one loop turn: nothing is written until it ends
+            assert server.broadcast.send("note", Note(seq=seq), ROOM) == 2
+        assert server.broadcast.writes == 0
+        await until(lambda: len(one.got) == 30 and len(two.got) == 30)
+        assert server.broadcast.writes == 2
+        server.broadcast.send("note", Note(seq=31), ROOM)  # the next turn's: a write of its own
+        await until(lambda: len(one.got) == 31 and len(two.got) == 31)
+        assert server.broadcast.writes == 4
+        for heard in (one, two):
+            assert [n["seq"] for n in heard.got] == list(range(1, 32))
+
+
 async def test_a_socket_that_left_the_room_gets_nothing_more() -> None:
     async with (
         running_server(drop_above=1 << 20, cut_above=1 << 24) as server,

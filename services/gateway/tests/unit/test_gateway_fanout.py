@@ -9,6 +9,7 @@ JSON the client would get), room change and disconnect.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from gateway.memberships import MembershipDirectory
 from gateway.pending_sends import PendingSends
 from gateway.room_broadcast import RoomBroadcast
 from gateway.rooms import NAMESPACE, conversation_room, session_room, user_room
+from servicekit.amqp.batched_acks import BatchedAcks
 
 AT = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 AT_TEXT = "2026-03-01T12:00:00Z"
@@ -137,11 +139,18 @@ class RecordingAudience:
         self.calls.append(("left", user_id, conversation_id))
 
 
+CHANNEL = object()
+
+
 class FakeIncoming:
-    """An aio-pika incoming message: a body, and an ack that is counted."""
+    """An aio-pika incoming message: a body, a channel and tag, and an ack that is counted."""
+
+    tags = itertools.count(1)
 
     def __init__(self, body: bytes) -> None:
         self.body = body
+        self.channel = CHANNEL
+        self.delivery_tag = next(self.tags)
         self.acks = 0
 
     async def ack(self, multiple: bool = False) -> None:
@@ -155,10 +164,13 @@ class Rig:
     pending: PendingSends
     fanout: FanOut
     audience: RecordingAudience
+    acks: BatchedAcks
 
     async def deliver(self, body: bytes) -> FakeIncoming:
         message = FakeIncoming(body)
         await self.fanout.on_message(cast(AbstractIncomingMessage, message))
+        await asyncio.sleep(0)  # the loop turn that decides the batch
+        await self.acks.drain()
         return message
 
 
@@ -168,14 +180,16 @@ def rig() -> Rig:
     memberships = RecordingMemberships()
     pending = PendingSends()
     audience = RecordingAudience()
+    acks = BatchedAcks()
     fanout = FanOut(
         sio,
         cast(RoomBroadcast, sio),
         cast(MembershipDirectory, memberships),
         pending,
         cast(PresenceAudience, audience),
+        acks=acks,
     )
-    return Rig(sio, memberships, pending, fanout, audience)
+    return Rig(sio, memberships, pending, fanout, audience, acks)
 
 
 def message_view(conversation_id: uuid.UUID, sender_id: uuid.UUID, cmid: str) -> MessageView:
