@@ -6,8 +6,9 @@ A ``socketio.AsyncServer`` on aiohttp and uvloop, as the gateway runs, with WebS
 permessage-deflate off the way the gateway turns it off
 (``gateway.uncompressed_websocket.disable_websocket_compression``). Every socket joins one room;
 ``message:send {conversationId, content, clientMessageId}`` emits ``message:received`` (a
-message shaped like the fleet's) to that room and acks ``{ok: true, message}``: no auth check,
-no storage, no broker. Prints "listening" once it accepts connections; exits when stdin closes.
+message shaped like the fleet's) to that room and acks ``{ok: true, message}``
+(``conversation:join`` acks ``{ok: true}``): no auth check, no storage, no broker. Prints
+"listening" once it accepts connections; exits when stdin closes.
 """
 
 from __future__ import annotations
@@ -58,9 +59,13 @@ def build() -> web.Application:
         await sio.emit("message:received", message, room=ROOM)
         return {"ok": True, "message": message}
 
+    async def conversation_join(sid: str, payload: Any = None) -> dict[str, Any]:
+        return {"ok": True}  # in the one room since connecting
+
     sio.on("connect", connect)
     sio.on("disconnect", disconnect)
     sio.on("message:send", message_send)
+    sio.on("conversation:join", conversation_join)
     app = web.Application()
     sio.attach(app)
     return app

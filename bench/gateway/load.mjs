@@ -2,14 +2,15 @@
 // all on socket.io-client with transports ["websocket"], the same code for every target.
 //
 //   node load.mjs --url <origin> --tokens <file.json> --conversation <id>
-//                 [--duration 10] [--inflight 4] [--grace 5] [--rate 0]
+//                 [--duration 10] [--inflight 4] [--grace 5] [--rate 0] [--join]
 //
 // <file.json> is {"senders": [token, ...], "receivers": [token, ...]} (sent as auth.token).
 // Every sender keeps --inflight `message:send {conversationId, content, clientMessageId}` acks
 // outstanding (--rate > 0: at most that many sends a second each) for --duration seconds; every
 // receiver records `message:received` by clientMessageId. A send acked {ok: true} is expected
 // once at every receiver; after the last ack, --grace seconds at most for the rest to arrive.
-// Latency: receive time minus the send's emit time, on this process's clock.
+// Latency: receive time minus the send's emit time, on this process's clock. --join: every
+// receiver opens the conversation (`conversation:join`, acked ok) before sending starts.
 //
 // stdout, one JSON object per line: {"phase": "connected"} once every socket is connected,
 // {"phase": "start"} when sending starts, {"phase": "end"} once all arrived (or grace is over),
@@ -30,6 +31,7 @@ const { values } = parseArgs({
     rate: { type: "string", default: "0" },
     "content-bytes": { type: "string", default: "100" },
     "connect-batch": { type: "string", default: "20" },
+    join: { type: "boolean", default: false },
   },
 });
 const url = values.url;
@@ -112,6 +114,15 @@ const connectStart = performance.now();
 const receivers = await connectAll(tokens.receivers, true).catch((e) => fail(e.message));
 const senders = await connectAll(tokens.senders, false).catch((e) => fail(e.message));
 const connectSeconds = (performance.now() - connectStart) / 1000;
+if (values.join) {
+  const answers = await Promise.all(
+    receivers.map((socket) =>
+      socket.timeout(ACK_TIMEOUT_MS).emitWithAck("conversation:join", { conversationId }),
+    ),
+  ).catch((e) => fail(`conversation:join: ${e.message}`));
+  const refused = answers.filter((answer) => !answer?.ok);
+  if (refused.length) fail(`conversation:join refused: ${JSON.stringify(refused[0])}`);
+}
 await sleep(500); // room joins done on connect; let the servers settle
 say({ phase: "connected" });
 await sleep(500); // the orchestrator samples RSS with every socket connected

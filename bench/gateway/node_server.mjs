@@ -5,7 +5,8 @@
 //
 // Every socket joins one room; `message:send {conversationId, content, clientMessageId}` emits
 // `message:received` (a message object shaped like the fleet's) to that room and acks
-// `{ok: true, message}`. permessage-deflate is off (socket.io's default), as in the gateway.
+// `{ok: true, message}`; `conversation:join` acks `{ok: true}`. permessage-deflate is off
+// (socket.io's default), as in the gateway.
 // Prints "listening" on stdout once it accepts connections; exits when stdin closes.
 
 import { randomUUID } from "node:crypto";
@@ -37,6 +38,9 @@ io.on("connection", (socket) => {
     };
     io.to(ROOM).emit("message:received", message);
     if (typeof ack === "function") ack({ ok: true, message });
+  });
+  socket.on("conversation:join", (payload, ack) => {
+    if (typeof ack === "function") ack({ ok: true }); // in the one room since connecting
   });
 });
 

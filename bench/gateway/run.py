@@ -306,6 +306,7 @@ async def measure(target: Target, options: argparse.Namespace) -> dict[str, Any]
         str(options.grace),
         "--rate",
         str(options.rate),
+        *(["--join"] if options.join else []),
     ]
     load = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE, cwd=HERE)
     options.exclude = [load.pid]
@@ -466,6 +467,12 @@ def main() -> int:
         "the default lifts them so the fleet runs at its capacity like the bare servers; "
         "the production default is 10:5 per socket",
     )
+    parser.add_argument(
+        "--join",
+        action="store_true",
+        help="receivers open the conversation (conversation:join) before sending starts, as an "
+        "app showing it does; without it the fleet also notifies every receiver of every message",
+    )
     parser.add_argument("--json", action="store_true", help="the results as JSON on stdout")
     options = parser.parse_args()
     options.targets = [name for name in options.targets.split(",") if name]
@@ -478,7 +485,7 @@ def main() -> int:
     print(
         f"receivers={options.receivers} senders={options.senders} inflight={options.inflight} "
         f"duration_s={options.duration} grace_s={options.grace} rate={options.rate or 'none'} "
-        f"fleet_send_limit={options.fleet_send_limit} "
+        f"fleet_send_limit={options.fleet_send_limit} join={options.join} "
         f"cores={os.cpu_count()} python={sys.version.split()[0]}",
         flush=True,
     )
