@@ -8,7 +8,12 @@ import uuid
 
 import pytest
 from aio_pika import Message
-from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
 
 from servicekit.amqp.batched_acks import BatchedAcks
 
@@ -35,6 +40,25 @@ async def ready_and_unacked(connection: AbstractRobustConnection, name: str) -> 
         await channel.close()
 
 
+async def take(
+    connection: AbstractRobustConnection, name: str, acks: BatchedAcks, count: int
+) -> tuple[AbstractChannel, list[AbstractIncomingMessage]]:
+    """A channel of its own, and ``count`` deliveries from ``name`` whose handling has started."""
+    channel = await connection.channel()
+    queue = await channel.declare_queue(name, passive=True)
+    messages = []
+    for _ in range(count):
+        message = await queue.get(no_ack=False)
+        acks.received(message)
+        messages.append(message)
+    return channel, messages
+
+
+async def settle(acks: BatchedAcks) -> None:
+    await asyncio.sleep(0)  # the loop turn that decides the batch
+    await acks.drain()
+
+
 async def test_every_handled_delivery_is_acked_in_fewer_frames(
     broker: AbstractRobustConnection,
 ) -> None:
@@ -57,8 +81,7 @@ async def test_every_handled_delivery_is_acked_in_fewer_frames(
     tag = await queue.consume(handle)
     async with asyncio.timeout(20):
         await finished.wait()
-    await asyncio.sleep(0)
-    await acks.drain()
+    await settle(acks)
     await queue.cancel(tag)
     await channel.close()
     try:
@@ -69,50 +92,28 @@ async def test_every_handled_delivery_is_acked_in_fewer_frames(
         await filled.delete(if_unused=False, if_empty=False)
 
 
-async def test_a_delivery_still_being_handled_holds_back_the_acks_after_it(
-    broker: AbstractRobustConnection,
+@pytest.mark.parametrize(
+    ("done", "frames", "taken_back"),
+    [
+        # The first is still being handled: it holds back the four after it.
+        ([1, 2, 3, 4], 0, 5),
+        # Done newest first, the oldest last: its completion releases the run of four at once.
+        ([3, 2, 1, 0], 1, 1),
+    ],
+)
+async def test_acks_go_out_for_the_longest_run_of_done_deliveries_from_the_oldest(
+    broker: AbstractRobustConnection, done: list[int], frames: int, taken_back: int
 ) -> None:
     name, filled = await fill(broker, 5)
-    channel = await broker.channel()
-    queue = await channel.declare_queue(name, passive=True)
     acks = BatchedAcks()
-    messages = []
-    for _ in range(5):
-        message = await queue.get(no_ack=False)
-        acks.received(message)
-        messages.append(message)
-    for message in messages[1:]:  # the first is still being handled
-        acks.done(message)
-    await asyncio.sleep(0)
-    await acks.drain()
-    assert acks.frames == 0
-    await channel.close()  # the broker takes back all five: none was acked
+    channel, messages = await take(broker, name, acks, 5)
+    for index in done:
+        acks.done(messages[index])
+    await settle(acks)
+    assert acks.frames == frames
+    await channel.close()  # the broker takes back what was not acked
     try:
-        assert await ready_and_unacked(broker, name) == 5
-    finally:
-        await filled.delete(if_unused=False, if_empty=False)
-
-
-async def test_the_oldest_done_releases_the_whole_run_in_one_frame(
-    broker: AbstractRobustConnection,
-) -> None:
-    name, filled = await fill(broker, 5)
-    channel = await broker.channel()
-    queue = await channel.declare_queue(name, passive=True)
-    acks = BatchedAcks()
-    messages = []
-    for _ in range(5):
-        message = await queue.get(no_ack=False)
-        acks.received(message)
-        messages.append(message)
-    for message in reversed(messages[:4]):
-        acks.done(message)
-    await asyncio.sleep(0)
-    await acks.drain()
-    assert acks.frames == 1
-    await channel.close()  # only the fifth, never done, goes back
-    try:
-        assert await ready_and_unacked(broker, name) == 1
+        assert await ready_and_unacked(broker, name) == taken_back
     finally:
         await filled.delete(if_unused=False, if_empty=False)
 
@@ -122,18 +123,12 @@ async def test_deliveries_of_a_closed_channel_are_forgotten_not_acked_on_the_new
 ) -> None:
     name, filled = await fill(broker, 2)
     acks = BatchedAcks()
-    old = await broker.channel()
-    stale = await (await old.declare_queue(name, passive=True)).get(no_ack=False)
-    acks.received(stale)
+    old, [stale] = await take(broker, name, acks, 1)
     await old.close()  # the broker requeues it
-    new = await broker.channel()
-    queue = await new.declare_queue(name, passive=True)
-    first = await queue.get(no_ack=False)
-    acks.received(first)
+    new, [first] = await take(broker, name, acks, 1)
     acks.done(stale)  # late completion of the old delivery: ignored
     acks.done(first)
-    await asyncio.sleep(0)
-    await acks.drain()
+    await settle(acks)
     assert acks.frames == 1
     assert not new.is_closed  # no ack of an unknown tag
     await new.close()
