@@ -47,7 +47,8 @@ class BatchedAcks:
 
     def done(self, message: AbstractIncomingMessage) -> None:
         """Called when ``message`` is handled: it is acked with the batch it completes."""
-        if _channel_of(message) is not self._channel:
+        channel = _channel_of(message)
+        if channel is None or channel is not self._channel:
             return  # from a channel that is gone: the broker redelivers it
         self._done[_tag(message)] = message
         if not self._flush_scheduled:
