@@ -67,3 +67,16 @@ class MongoInbox:
         except DuplicateKeyError:
             return False
         return True
+
+
+class IdempotentEffects:
+    """No record at all, for effects that are idempotent by themselves: a unique key in the
+    store (chat's ``(sender, clientMessageId)``) or a per-event key in the document (a
+    notification's absorbed event ids). The effect runs on every delivery and must make a
+    repeat change nothing; a record per event would only be a second, costlier copy of that."""
+
+    async def apply_once(
+        self, consumer: str, event_id: UUID, effect: Callable[[None], Awaitable[None]]
+    ) -> bool:
+        await effect(None)
+        return True

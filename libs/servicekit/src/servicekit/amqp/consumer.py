@@ -71,6 +71,10 @@ class ConsumerRunner[Tx]:
         self._consumer_tag: str | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
 
+    @property
+    def queue_name(self) -> str:
+        return self._spec.name
+
     async def start(self) -> None:
         channel = await self._connection.channel(publisher_confirms=False)
         await channel.set_qos(prefetch_count=self._settings.prefetch)
@@ -88,16 +92,20 @@ class ConsumerRunner[Tx]:
         A broker that is already gone must not stop the rest of a shutdown: what is unacked is
         redelivered to the next consumer anyway.
         """
-        if self._queue is not None and self._consumer_tag is not None:
-            try:
-                await self._queue.cancel(self._consumer_tag)
-            except Exception as error:
-                _log.warning("consumer_cancel_failed", queue=self._spec.name, error=repr(error))
+        await self._cancel_consumer()
         if self._in_flight:
             await asyncio.wait(self._in_flight, timeout=timeout)
         if self._channel is not None:
             with contextlib.suppress(Exception):
                 await self._channel.close()
+
+    async def _cancel_consumer(self) -> None:
+        if self._queue is not None and self._consumer_tag is not None:
+            tag, self._consumer_tag = self._consumer_tag, None
+            try:
+                await self._queue.cancel(tag)
+            except Exception as error:
+                _log.warning("consumer_cancel_failed", queue=self._spec.name, error=repr(error))
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         task = asyncio.current_task()
