@@ -4,6 +4,11 @@ A bucket holds up to ``capacity`` tokens and refills at ``per_second``; an event
 token from every bucket it is checked against (a socket's and its user's, say) or from none,
 decided atomically in one Lua call, so a burst is allowed up to the capacity and the sustained
 rate never exceeds the refill. Buckets idle long enough to be full are simply absent.
+
+The bucket logic is one Lua function, ``take_tokens`` in ``TAKE_TOKENS_LUA``, so a service can
+compose it into a script of its own that takes the tokens and does its other reads in the same
+round trip: it passes the function the keys and arguments ``TokenBuckets.prepare`` lays out and
+reads the function's reply with ``decision_of``.
 """
 
 from __future__ import annotations
@@ -11,38 +16,46 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from servicekit.rate_limit import Decision
 from servicekit.redis_store import KeySpace, Redis
 
-# KEYS: the buckets. ARGV: now, then (capacity, per_second) per bucket.
-_TAKE = """
-local now = tonumber(ARGV[1])
-local wait = 0
-local levels = {}
-for i, key in ipairs(KEYS) do
-    local capacity = tonumber(ARGV[2 * i])
-    local rate = tonumber(ARGV[2 * i + 1])
-    local state = redis.call('HMGET', key, 'tokens', 'at')
-    local tokens = tonumber(state[1]) or capacity
-    local at = tonumber(state[2]) or now
-    tokens = math.min(capacity, tokens + (now - at) * rate)
-    levels[i] = tokens
-    if tokens < 1 then wait = math.max(wait, (1 - tokens) / rate) end
+# take_tokens(keys, args): keys are the buckets; args are now (seconds, as a string), then
+# (capacity, per_second) per bucket. Replies {1, tokens left in the emptiest bucket} or
+# {0, seconds until every bucket has a token}, numbers as strings (Redis truncates Lua numbers
+# to integers). A refusal writes nothing.
+TAKE_TOKENS_LUA = """
+local function take_tokens(keys, args)
+    local now = tonumber(args[1])
+    local wait = 0
+    local levels = {}
+    for i, key in ipairs(keys) do
+        local capacity = tonumber(args[2 * i])
+        local rate = tonumber(args[2 * i + 1])
+        local state = redis.call('HMGET', key, 'tokens', 'at')
+        local tokens = tonumber(state[1]) or capacity
+        local at = tonumber(state[2]) or now
+        tokens = math.min(capacity, tokens + (now - at) * rate)
+        levels[i] = tokens
+        if tokens < 1 then wait = math.max(wait, (1 - tokens) / rate) end
+    end
+    if wait > 0 then return {0, tostring(wait)} end
+    local least = nil
+    for i, key in ipairs(keys) do
+        local capacity = tonumber(args[2 * i])
+        local rate = tonumber(args[2 * i + 1])
+        local left = levels[i] - 1
+        redis.call('HSET', key, 'tokens', tostring(left), 'at', args[1])
+        redis.call('PEXPIRE', key, math.ceil((capacity - left) / rate * 1000) + 1000)
+        if least == nil or left < least then least = left end
+    end
+    return {1, tostring(least)}
 end
-if wait > 0 then return {0, tostring(wait)} end
-local least = nil
-for i, key in ipairs(KEYS) do
-    local capacity = tonumber(ARGV[2 * i])
-    local rate = tonumber(ARGV[2 * i + 1])
-    local left = levels[i] - 1
-    redis.call('HSET', key, 'tokens', tostring(left), 'at', ARGV[1])
-    redis.call('PEXPIRE', key, math.ceil((capacity - left) / rate * 1000) + 1000)
-    if least == nil or left < least then least = left end
-end
-return {1, tostring(least)}
 """
+
+_TAKE = TAKE_TOKENS_LUA + "return take_tokens(KEYS, ARGV)\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +65,14 @@ class Bucket:
     per_second: float
 
 
+@dataclass(frozen=True, slots=True)
+class TokenTake:
+    """The keys and arguments of one take, as ``take_tokens`` reads them."""
+
+    keys: list[str]
+    args: list[float | str]
+
+
 class TokenBuckets:
     def __init__(self, redis: Redis, keys: KeySpace) -> None:
         self._keys = keys
@@ -59,18 +80,35 @@ class TokenBuckets:
 
     async def take(self, checks: list[tuple[Bucket, str]]) -> Decision:
         """One token from each ``(bucket, subject)``, or none if any is empty."""
+        take = self.prepare(checks)
+        reply = await self._take(keys=take.keys, args=take.args)
+        return decision_of(reply)
+
+    def prepare(self, checks: list[tuple[Bucket, str]]) -> TokenTake:
+        """The take of one token from each ``(bucket, subject)``, for a script that composes
+        ``take_tokens``; the time is read now."""
         args: list[float | str] = [f"{time.time():.6f}"]
         for bucket, _ in checks:
             args += [bucket.capacity, bucket.per_second]
-        allowed, value = await self._take(
-            keys=[self._key(bucket, subject) for bucket, subject in checks], args=args
-        )
-        if int(allowed):
-            return Decision(allowed=True, remaining=int(float(value)), retry_after_seconds=0)
-        return Decision(
-            allowed=False, remaining=0, retry_after_seconds=max(1, math.ceil(float(value)))
-        )
+        return TokenTake([self._key(bucket, subject) for bucket, subject in checks], args)
 
     def _key(self, bucket: Bucket, subject: str) -> str:
         digest = hashlib.sha256(subject.encode()).hexdigest()[:32]
         return self._keys.key("bucket", bucket.name, digest)
+
+
+def decision_of(reply: Sequence[object]) -> Decision:
+    """The decision in ``take_tokens``'s reply."""
+    allowed, value = reply
+    seconds_or_tokens = float(_text(value))
+    if int(_text(allowed)):
+        return Decision(allowed=True, remaining=int(seconds_or_tokens), retry_after_seconds=0)
+    return Decision(
+        allowed=False, remaining=0, retry_after_seconds=max(1, math.ceil(seconds_or_tokens))
+    )
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode()
+    return str(value)

@@ -20,6 +20,7 @@ from gateway.memberships import MembershipDirectory
 from gateway.pending_sends import PendingSends
 from gateway.presence import Presence
 from gateway.room_broadcast import RoomBroadcast, WebSocketTransports
+from gateway.send_checks import SendChecks
 from gateway.sockets import SocketHandlers, create_socket_server
 from servicekit.amqp.batched_acks import BatchedAcks
 from servicekit.amqp.topology import declare_instance_queue
@@ -50,6 +51,8 @@ def create_app(settings: GatewaySettings) -> web.Application:
             chat = ChatClient(http, settings.chat_url)
             memberships = MembershipDirectory(redis, keys, chat, settings.membership_cache_seconds)
             audience = PresenceAudience(redis, keys)
+            limiter = TokenBuckets(redis, keys)
+            send_checks = SendChecks(redis, keys, limiter, memberships, settings.send_limits)
             handlers = SocketHandlers(
                 sio=sio,
                 verifier=verifier,
@@ -57,13 +60,11 @@ def create_app(settings: GatewaySettings) -> web.Application:
                 memberships=memberships,
                 publisher=messaging.publisher,
                 pending=pending,
-                limiter=TokenBuckets(redis, keys),
-                redis=redis,
-                keys=keys,
+                limiter=limiter,
+                send_checks=send_checks,
                 ack_timeout=settings.ack_timeout_seconds,
                 presence=Presence(redis, keys),
                 audience=audience,
-                send_limits=settings.send_limits,
                 event_limits=settings.event_limits,
             )
             handlers.register()
@@ -85,6 +86,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
             await queue.cancel(tag)
             await acks.drain()
             await channel.close()
+            await send_checks.drain()
 
     async def disconnect_sockets(_: web.Application) -> None:
         # Ends every session and every held long-poll, so the drain does not wait on them;

@@ -26,17 +26,23 @@ class MembershipDirectory:
         self._ttl = ttl_seconds
         self._add_if_cached = redis.register_script(_ADD_IF_CACHED)
 
-    def _key(self, conversation_id: UUID) -> str:
+    def cache_key(self, conversation_id: UUID) -> str:
+        """The conversation's cached member set (a script may read it in its own call)."""
         return self._keys.key("gw", "members", str(conversation_id))
 
     async def is_member(self, conversation_id: UUID, user_id: UUID, token: str) -> bool:
-        key = self._key(conversation_id)
+        key = self.cache_key(conversation_id)
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.exists(key)
             pipe.sismember(key, str(user_id))
             cached, member = await pipe.execute()
         if cached:
             return bool(member)
+        return await self.is_member_per_chat(conversation_id, token)
+
+    async def is_member_per_chat(self, conversation_id: UUID, token: str) -> bool:
+        """A cache miss: chat answers for the token's user (404 to a non-member), and the
+        member set it returns is cached."""
         conversation = await self._chat.conversation(token, conversation_id)
         if conversation is None:
             return False
@@ -44,7 +50,7 @@ class MembershipDirectory:
         return True
 
     async def remember(self, conversation_id: UUID, member_ids: list[UUID]) -> None:
-        key = self._key(conversation_id)
+        key = self.cache_key(conversation_id)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(key)
             pipe.sadd(key, *(str(i) for i in member_ids))
@@ -53,7 +59,7 @@ class MembershipDirectory:
 
     async def added(self, conversation_id: UUID, user_id: UUID) -> None:
         """Only a cached set is extended: an absent one is fetched whole on the next lookup."""
-        await self._add_if_cached(keys=[self._key(conversation_id)], args=[str(user_id)])
+        await self._add_if_cached(keys=[self.cache_key(conversation_id)], args=[str(user_id)])
 
     async def removed(self, conversation_id: UUID, user_id: UUID) -> None:
-        await self._redis.srem(self._key(conversation_id), str(user_id))
+        await self._redis.srem(self.cache_key(conversation_id), str(user_id))

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import msgspec
 import socketio
 
 from contracts import make_envelope
@@ -22,7 +21,6 @@ from contracts.events import (
     ActivityKind,
     ConversationActivity,
     MessageSend,
-    MessageView,
     PresenceOffline,
     PresenceOnline,
 )
@@ -46,10 +44,10 @@ from gateway.pending_sends import PendingSends
 from gateway.presence import HEARTBEAT_SECONDS, Presence
 from gateway.room_broadcast import WebSocketTransports
 from gateway.rooms import conversation_room, session_room, user_room
+from gateway.send_checks import AlreadySent, Cleared, NotAMember, RateLimited, SendChecks
 from gateway.uncompressed_websocket import disable_websocket_compression
 from servicekit.amqp.publisher import ConfirmedPublisher, PublishFailedError
 from servicekit.logs import get_logger
-from servicekit.redis_store import KeySpace, Redis
 from servicekit.token_buckets import Bucket, TokenBuckets
 from servicekit.tokens import InvalidTokenError, TokenVerifier, bearer_token
 
@@ -58,7 +56,6 @@ _log = get_logger("gateway.sockets")
 SYNC_PAGE = 100
 TYPING_SECONDS = 5.0
 LATE_ANSWER_SECONDS = 300.0
-SENT_RECORD_SECONDS = 24 * 3600
 Limits = tuple[Bucket, Bucket]
 
 
@@ -105,12 +102,10 @@ class SocketHandlers:
         publisher: ConfirmedPublisher,
         pending: PendingSends,
         limiter: TokenBuckets,
-        redis: Redis,
-        keys: KeySpace,
+        send_checks: SendChecks,
         ack_timeout: float,
         presence: Presence,
         audience: PresenceAudience,
-        send_limits: Limits,
         event_limits: Limits,
     ) -> None:
         self._sio = sio
@@ -120,12 +115,10 @@ class SocketHandlers:
         self._publisher = publisher
         self._pending = pending
         self._limiter = limiter
-        self._redis = redis
-        self._keys = keys
+        self._send_checks = send_checks
         self._ack_timeout = ack_timeout
         self._presence = presence
         self._audience = audience
-        self._send_limits = send_limits
         self._event_limits = event_limits
         self._local: dict[str, uuid.UUID] = {}
         self._typing: dict[tuple[str, uuid.UUID], asyncio.Task[None]] = {}
@@ -133,9 +126,8 @@ class SocketHandlers:
     def register(self) -> None:
         sio = self._sio
         sio.on("connect", self.connect)
-        sio.on(
-            "message:send", self._guarded(self.message_send, MessageSendPayload, self._send_limits)
-        )
+        # message:send takes its tokens in its own checks, in the same round trip.
+        sio.on("message:send", self._guarded(self.message_send, MessageSendPayload, None))
         sio.on("typing:start", self._guarded(self.typing_start, TypingPayload, self._event_limits))
         sio.on("typing:stop", self._guarded(self.typing_stop, TypingPayload, self._event_limits))
         sio.on(
@@ -216,8 +208,9 @@ class SocketHandlers:
         except PublishFailedError as error:
             _log.warning("presence_not_published", error=str(error))
 
-    def _guarded(self, handler: Any, payload_type: type[WireStruct], limits: Limits) -> Any:
-        """Decode, rate-limit and turn refusals into error acks: every event answers."""
+    def _guarded(self, handler: Any, payload_type: type[WireStruct], limits: Limits | None) -> Any:
+        """Decode, rate-limit (``limits`` None: the handler does) and turn refusals into
+        error acks: every event answers."""
 
         async def event(sid: str, data: Any = None) -> dict[str, Any]:
             try:
@@ -225,12 +218,13 @@ class SocketHandlers:
             except ContractError as error:
                 return ack_error("invalid", str(error))
             user: SocketUser = await self._sio.get_session(sid)
-            per_socket, per_user = limits
-            decision = await self._limiter.take([(per_socket, sid), (per_user, str(user.user_id))])
-            if not decision.allowed:
-                return ack_error(
-                    "rate_limited", f"too fast; retry in {decision.retry_after_seconds}s"
+            if limits is not None:
+                per_socket, per_user = limits
+                decision = await self._limiter.take(
+                    [(per_socket, sid), (per_user, str(user.user_id))]
                 )
+                if not decision.allowed:
+                    return ack_error("rate_limited", _too_fast(decision.retry_after_seconds))
             try:
                 result: dict[str, Any] = await handler(sid, user, payload)
             except Refused as refusal:
@@ -250,11 +244,21 @@ class SocketHandlers:
     async def message_send(
         self, sid: str, user: SocketUser, payload: MessageSendPayload
     ) -> dict[str, Any]:
-        await self._member(user, payload.conversation_id)
-        record = self._keys.key("gw", "sent", str(user.user_id), payload.client_message_id)
-        known = await self._redis.get(record)
-        if known is not None:  # a resend of a message already stored and acked once
-            return ack_ok(message=msgspec.json.decode(known, type=MessageView))
+        match await self._send_checks.check(
+            sid=sid,
+            user_id=user.user_id,
+            token=user.token,
+            conversation_id=payload.conversation_id,
+            client_message_id=payload.client_message_id,
+        ):
+            case RateLimited(retry_after_seconds=seconds):
+                raise Refused("rate_limited", _too_fast(seconds))
+            case NotAMember():
+                raise Refused("not_found", "no such conversation")
+            case AlreadySent(message=known):
+                return ack_ok(message=known)
+            case Cleared():
+                pass
         stored = self._pending.expect(user.user_id, payload.client_message_id)
         command = MessageSend(
             conversation_id=payload.conversation_id,
@@ -281,7 +285,7 @@ class SocketHandlers:
             raise Refused(
                 "timeout", "not confirmed in time; resend with the same clientMessageId"
             ) from None
-        await self._redis.set(record, msgspec.json.encode(message), ex=SENT_RECORD_SECONDS)
+        self._send_checks.remember_sent(user.user_id, payload.client_message_id, message)
         return ack_ok(message=message)
 
     async def typing_start(
@@ -384,3 +388,7 @@ class SocketHandlers:
                 continue
             pages[str(conversation_id)] = {"messages": page.messages, "hasMore": page.has_more}
         return ack_ok(conversations=pages, notFound=missing)
+
+
+def _too_fast(retry_after_seconds: int) -> str:
+    return f"too fast; retry in {retry_after_seconds}s"
