@@ -79,7 +79,7 @@ _EVENTS: tuple[Event, ...] = (
         sent_at=AT,
         socket_id="Vx1xY2bAAAB",
     ),
-    events.MessageCreated(message=MESSAGE_VIEW, recipient_ids=[ALICE, BOB]),
+    events.MessageCreated(message=MESSAGE_VIEW, notify_ids=[BOB]),
     events.MessageUpdated(
         message=events.MessageView(
             id=MESSAGE,

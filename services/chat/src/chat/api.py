@@ -10,6 +10,7 @@ from uuid import UUID
 import msgspec
 from msgspec import Meta
 
+from chat.domain import NotificationLevel
 from contracts.events import MessageView
 from contracts.wire import Attachments, ClientMessageId, ConversationTitle, MessageContent
 from servicekit.request_body import Body, Query
@@ -79,6 +80,8 @@ class ConversationView(Body):
     participants: list[Participant]
     last_message: MessageView | None
     unread_count: int
+    # The caller's: which of this conversation's messages notify them.
+    notification_level: NotificationLevel
 
 
 class ConversationResponse(Body):
@@ -110,3 +113,15 @@ class MuteRequest(Body):
 
 class MuteResponse(Body):
     muted: bool
+
+
+class NotificationLevelRequest(Body):
+    """``default`` returns to the conversation's default (direct: ``all``, group:
+    ``mentions``)."""
+
+    level: Literal["all", "mentions", "none", "default"]
+
+
+class NotificationLevelResponse(Body):
+    level: NotificationLevel
+    is_default: bool

@@ -20,11 +20,12 @@ from chat.routes import ENDPOINTS, OPENAPI_PATH
 from chat.service import ChatService
 from contracts.envelope import Envelope
 from contracts.names import CHAT_EVENTS_QUEUE, MESSAGES_QUEUE
+from servicekit.amqp.batch_consumer import BatchConsumerRunner
 from servicekit.amqp.consumer import ConsumerRunner
 from servicekit.amqp.topology import queue_spec
 from servicekit.blob_store import FilesystemBlobStore
 from servicekit.http_app import METRICS, add_readiness_check
-from servicekit.inbox import PostgresInbox
+from servicekit.inbox import IdempotentEffects, PostgresInbox
 from servicekit.messaging import ConsumerFactory, Messaging
 from servicekit.migrations import MigrationSet, service_kit_migrations
 from servicekit.openapi import add_endpoints, openapi_document, openapi_route
@@ -88,11 +89,27 @@ def create_app(settings: ChatSettings) -> web.Application:
 
         return build
 
+    def message_sends(app: web.Application, messaging: Messaging) -> ConsumerRunner[None]:
+        """Batches: what arrived together is stored in one transaction (docs/chat.md)."""
+        sends = MessageSendConsumer(service(app))
+        return BatchConsumerRunner(
+            handle_batch=sends.handle_batch,
+            max_batch=platform.amqp.prefetch,
+            name=f"chat.{MESSAGES_QUEUE}",
+            queue=queue_spec(MESSAGES_QUEUE),
+            handle=sends,
+            inbox=IdempotentEffects(),
+            connection=messaging.connection,
+            publisher=messaging.publisher,
+            settings=platform.amqp,
+            metrics=app[METRICS],
+        )
+
     app = build_service_app(
         settings.service,
         migrations=migration_sets(),
         consumers=[
-            consumer(MESSAGES_QUEUE, lambda app: MessageSendConsumer(service(app))),
+            message_sends,
             consumer(CHAT_EVENTS_QUEUE, lambda app: ChatEventsConsumer(service(app), media(app))),
         ],
     )

@@ -7,6 +7,7 @@ dead-lettering and idempotency are the runner's.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from chat.media_service import MediaService
@@ -21,26 +22,38 @@ _log = get_logger("chat.consumers")
 
 
 class MessageSendConsumer:
+    """``messages.queue``: a batch of ``message.send`` commands stored in one transaction.
+
+    Idempotent without an inbox: a repeated ``(sender, clientMessageId)`` returns the stored
+    message and writes nothing, so a redelivered batch changes nothing.
+    """
+
     def __init__(self, service: ChatService) -> None:
         self._service = service
 
-    async def __call__(self, envelope: Envelope[Any], conn: Connection) -> None:
-        command: MessageSend = envelope.data
-        try:
-            await self._service.send_in(
-                conn,
+    async def __call__(self, envelope: Envelope[Any], _: None) -> None:
+        await self.handle_batch([envelope])
+
+    async def handle_batch(self, envelopes: Sequence[Envelope[Any]]) -> None:
+        commands: list[MessageSend] = [envelope.data for envelope in envelopes]
+        outcomes = await self._service.send_all(
+            [
                 SendCommand(
                     conversation_id=command.conversation_id,
                     sender_id=command.sender_id,
                     content=command.content,
                     client_message_id=command.client_message_id,
                     attachments=list(command.attachments),
-                ),
-            )
-        except ProblemError as refusal:
-            # A decision, not a failure: retrying cannot change it. The sender's ack times out;
-            # the gateway checks membership before publishing, so this is a race with a removal.
-            _log.warning("message_send_refused", status=refusal.status, detail=refusal.detail)
+                )
+                for command in commands
+            ]
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, ProblemError):
+                # A decision, not a failure: retrying cannot change it. The sender's ack times
+                # out; the gateway checks membership before publishing, so this is a race with
+                # a removal.
+                _log.warning("message_send_refused", status=outcome.status, detail=outcome.detail)
 
 
 class ChatEventsConsumer:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
 MANAGER_ROLES = frozenset({"owner", "admin"})
@@ -25,6 +26,19 @@ class StoredMessage:
     created_at: datetime
     edited_at: datetime | None
     deleted_at: datetime | None
+
+
+NotificationLevel = Literal["all", "mentions", "none"]
+
+
+def notification_level(
+    conversation_type: str, chosen: NotificationLevel | None
+) -> NotificationLevel:
+    """What notifies a participant: their choice, else every message of a direct conversation
+    and only mentions in a group (as Slack, Mattermost and Zulip default)."""
+    if chosen is not None:
+        return chosen
+    return "all" if conversation_type == "direct" else "mentions"
 
 
 def direct_key(first: UUID, second: UUID) -> str:

@@ -15,6 +15,8 @@ from chat.api import (
     MessageResponse,
     MessagesQuery,
     MuteRequest,
+    MuteResponse,
+    NotificationLevelRequest,
     ReadRequest,
     SendMessageRequest,
     UpdateConversationRequest,
@@ -128,12 +130,26 @@ async def delete_message(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def set_notification_level(request: web.Request) -> web.Response:
+    claims = await authenticate(request)
+    conversation_id = _conversation_id(request)
+    body = await read_json(request, NotificationLevelRequest)
+    chosen = None if body.level == "default" else body.level
+    result = await request.app[CHAT_SERVICE].set_notification_level(
+        claims.user_id, conversation_id, chosen
+    )
+    return json_response(result)
+
+
 async def set_muted(request: web.Request) -> web.Response:
+    """Muting is the level ``none``; unmuting returns to the conversation's default."""
     claims = await authenticate(request)
     conversation_id = _conversation_id(request)
     body = await read_json(request, MuteRequest)
-    result = await request.app[CHAT_SERVICE].set_muted(claims.user_id, conversation_id, body.muted)
-    return json_response(result)
+    await request.app[CHAT_SERVICE].set_notification_level(
+        claims.user_id, conversation_id, "none" if body.muted else None
+    )
+    return json_response(MuteResponse(muted=body.muted))
 
 
 async def mark_read(request: web.Request) -> web.Response:

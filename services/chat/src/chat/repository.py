@@ -9,7 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
-from chat.domain import StoredMessage
+from chat.domain import NotificationLevel, StoredMessage
 from servicekit.postgres import Connection
 
 _MESSAGE_COLUMNS = (
@@ -50,6 +50,7 @@ class Membership:
     conversation: ConversationRow
     role: str
     last_read_seq: int
+    notify: NotificationLevel | None  # None: the conversation's default
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +66,11 @@ class ParticipantRow:
 
 @dataclass(frozen=True, slots=True)
 class LockedConversation:
+    """A conversation locked for writing, with what its next messages need to know."""
+
     last_seq: int
-    member_ids: list[UUID]
-    muted_ids: list[UUID]
+    senders: frozenset[UUID]  # those of the asked senders who are participants
+    notify_all: list[UUID]  # participants whose level asks for every message
 
 
 def _conversation(row: asyncpg.Record) -> ConversationRow:
@@ -80,6 +83,10 @@ def _conversation(row: asyncpg.Record) -> ConversationRow:
         last_activity_at=row["last_activity_at"],
         last_seq=row["last_seq"],
     )
+
+
+def _membership(row: asyncpg.Record) -> Membership:
+    return Membership(_conversation(row), row["role"], row["last_read_seq"], row["notify"])
 
 
 class ChatRepository:
@@ -176,7 +183,7 @@ class ChatRepository:
         row = await conn.fetchrow(
             """
             SELECT c.id, c.type, c.title, c.created_by, c.created_at, c.last_activity_at,
-                   c.last_seq, p.role, p.last_read_seq
+                   c.last_seq, p.role, p.last_read_seq, p.notify
             FROM participants p JOIN conversations c ON c.id = p.conversation_id
             WHERE p.conversation_id = $1 AND p.user_id = $2
             """,
@@ -185,7 +192,7 @@ class ChatRepository:
         )
         if row is None:
             return None
-        return Membership(_conversation(row), row["role"], row["last_read_seq"])
+        return _membership(row)
 
     async def conversations_of(
         self,
@@ -198,7 +205,7 @@ class ChatRepository:
         rows = await conn.fetch(
             """
             SELECT c.id, c.type, c.title, c.created_by, c.created_at, c.last_activity_at,
-                   c.last_seq, p.role, p.last_read_seq
+                   c.last_seq, p.role, p.last_read_seq, p.notify
             FROM participants p JOIN conversations c ON c.id = p.conversation_id
             WHERE p.user_id = $1
               AND ($2::timestamptz IS NULL OR (c.last_activity_at, c.id) < ($2, $3::uuid))
@@ -210,7 +217,7 @@ class ChatRepository:
             after[1] if after else None,
             limit,
         )
-        return [Membership(_conversation(r), r["role"], r["last_read_seq"]) for r in rows]
+        return [_membership(r) for r in rows]
 
     async def participants(
         self, conn: Connection, conversation_ids: list[UUID]
@@ -256,84 +263,129 @@ class ChatRepository:
 
     # --- messages ---
 
-    async def lock_conversation(
-        self, conn: Connection, conversation_id: UUID
-    ) -> LockedConversation | None:
-        """Lock the conversation row: writers of one conversation take turns from here on."""
-        row = await conn.fetchrow(
+    async def lock_conversations(
+        self, conn: Connection, conversation_ids: list[UUID], sender_ids: list[UUID]
+    ) -> dict[UUID, LockedConversation]:
+        """Lock the conversations' rows in id order (so two batches never deadlock): writers of
+        one conversation take turns from here on. Absent ids are simply missing."""
+        rows = await conn.fetch(
             """
-            SELECT c.last_seq,
-                   ARRAY(SELECT user_id FROM participants WHERE conversation_id = c.id) AS members,
-                   ARRAY(SELECT user_id FROM participants WHERE conversation_id = c.id AND muted)
-                       AS muted
-            FROM conversations c WHERE c.id = $1
-            FOR UPDATE
+            SELECT c.id, c.last_seq,
+                   ARRAY(SELECT user_id FROM participants
+                         WHERE conversation_id = c.id AND user_id = ANY($2::uuid[])) AS senders,
+                   CASE WHEN c.type = 'direct'
+                        THEN ARRAY(SELECT user_id FROM participants
+                                   WHERE conversation_id = c.id
+                                     AND coalesce(notify, 'all') = 'all')
+                        ELSE ARRAY(SELECT user_id FROM participants
+                                   WHERE conversation_id = c.id AND notify = 'all')
+                   END AS notify_all
+            FROM conversations c WHERE c.id = ANY($1::uuid[])
+            ORDER BY c.id
+            FOR UPDATE OF c
             """,
-            conversation_id,
+            conversation_ids,
+            sender_ids,
         )
-        if row is None:
-            return None
-        return LockedConversation(row["last_seq"], list(row["members"]), list(row["muted"]))
+        return {
+            row["id"]: LockedConversation(
+                row["last_seq"], frozenset(row["senders"]), list(row["notify_all"])
+            )
+            for row in rows
+        }
 
     async def members_named(
         self, conn: Connection, conversation_id: UUID, usernames: list[str]
     ) -> list[UUID]:
-        """Participants whose username (case-insensitively) is one of ``usernames``."""
+        """Participants whose username (case-insensitively) is one of ``usernames``, except
+        those whose notification level is ``none``."""
         rows = await conn.fetch(
             """
             SELECT p.user_id FROM participants p JOIN users u ON u.id = p.user_id
             WHERE p.conversation_id = $1 AND lower(u.username) = ANY($2::text[])
+              AND p.notify IS DISTINCT FROM 'none'
             """,
             conversation_id,
             usernames,
         )
         return [row["user_id"] for row in rows]
 
-    async def set_muted(
-        self, conn: Connection, conversation_id: UUID, user_id: UUID, muted: bool
-    ) -> bool:
-        """False when the user is not a participant."""
-        result = await conn.execute(
-            "UPDATE participants SET muted = $3 WHERE conversation_id = $1 AND user_id = $2",
+    async def set_notification_level(
+        self,
+        conn: Connection,
+        conversation_id: UUID,
+        user_id: UUID,
+        level: NotificationLevel | None,
+    ) -> str | None:
+        """``None`` returns to the conversation's default. The conversation's type, or None
+        when the user is not a participant."""
+        kind: str | None = await conn.fetchval(
+            """
+            UPDATE participants p SET notify = $3 FROM conversations c
+            WHERE p.conversation_id = $1 AND p.user_id = $2 AND c.id = p.conversation_id
+            RETURNING c.type
+            """,
             conversation_id,
             user_id,
-            muted,
+            level,
         )
-        return bool(result != "UPDATE 0")
+        return kind
 
-    async def message_by_client_id(
-        self, conn: Connection, sender_id: UUID, client_message_id: str
-    ) -> StoredMessage | None:
-        row = await conn.fetchrow(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages "  # noqa: S608
-            "WHERE sender_id = $1 AND client_message_id = $2",
-            sender_id,
-            client_message_id,
-        )
-        return None if row is None else _message(row)
-
-    async def append_message(self, conn: Connection, message: StoredMessage) -> None:
-        """Insert at ``message.seq``, move the conversation on, and mark it read by its sender."""
-        await conn.execute(
+    async def messages_by_client_ids(
+        self, conn: Connection, keys: list[tuple[UUID, str]]
+    ) -> dict[tuple[UUID, str], StoredMessage]:
+        """Stored messages by ``(sender, clientMessageId)``."""
+        if not keys:
+            return {}
+        rows = await conn.fetch(
             f"""
-            WITH inserted AS (
-                INSERT INTO messages ({_MESSAGE_COLUMNS})
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL)
-            ), moved AS (
-                UPDATE conversations SET last_seq = $3, last_activity_at = $9 WHERE id = $2
-            )
-            UPDATE participants SET last_read_seq = $3
-            WHERE conversation_id = $2 AND user_id = $4
+            SELECT {", ".join(f"m.{c.strip()}" for c in _MESSAGE_COLUMNS.split(","))}
+            FROM messages m JOIN unnest($1::uuid[], $2::text[]) AS k(sender_id, client_id)
+              ON m.sender_id = k.sender_id AND m.client_message_id = k.client_id
             """,  # noqa: S608
-            message.id,
-            message.conversation_id,
-            message.seq,
-            message.sender_id,
-            message.client_message_id,
-            message.content,
-            message.body_in_mongo,
-            message.attachments,
-            message.created_at,
+            [sender for sender, _ in keys],
+            [client_id for _, client_id in keys],
+        )
+        found = [_message(row) for row in rows]
+        return {(m.sender_id, m.client_message_id or ""): m for m in found}
+
+    async def append_messages(self, conn: Connection, messages: list[StoredMessage]) -> None:
+        """Insert each at its ``seq``, move each conversation on to its newest, and mark it read
+        by each sender up to their newest: one statement for the whole batch."""
+        await conn.execute(
+            """
+            WITH new AS (
+                SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[],
+                                     $5::text[], $6::text[], $7::bool[], $8::text[],
+                                     $9::timestamptz[])
+                    AS m(id, conversation_id, seq, sender_id, client_message_id, content,
+                         body_in_mongo, attachments, created_at)
+            ), inserted AS (
+                INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id,
+                                      content, body_in_mongo, attachments, created_at)
+                SELECT id, conversation_id, seq, sender_id, client_message_id, content,
+                       body_in_mongo, attachments::uuid[], created_at
+                FROM new
+            ), moved AS (
+                UPDATE conversations c SET last_seq = n.seq, last_activity_at = n.at
+                FROM (SELECT conversation_id, max(seq) AS seq, max(created_at) AS at
+                      FROM new GROUP BY conversation_id) n
+                WHERE c.id = n.conversation_id
+            )
+            UPDATE participants p SET last_read_seq = greatest(p.last_read_seq, r.seq)
+            FROM (SELECT conversation_id, sender_id, max(seq) AS seq
+                  FROM new GROUP BY conversation_id, sender_id) r
+            WHERE p.conversation_id = r.conversation_id AND p.user_id = r.sender_id
+            """,
+            [m.id for m in messages],
+            [m.conversation_id for m in messages],
+            [m.seq for m in messages],
+            [m.sender_id for m in messages],
+            [m.client_message_id for m in messages],
+            [m.content for m in messages],
+            [m.body_in_mongo for m in messages],
+            ["{" + ",".join(str(a) for a in m.attachments) + "}" for m in messages],
+            [m.created_at for m in messages],
         )
 
     async def lock_message(

@@ -15,6 +15,8 @@ from chat.api import (
     MessagesQuery,
     MuteRequest,
     MuteResponse,
+    NotificationLevelRequest,
+    NotificationLevelResponse,
     ReadRequest,
     ReadResponse,
     SendMessageRequest,
@@ -140,9 +142,21 @@ ENDPOINTS = (
     ),
     Endpoint(
         "PUT",
+        CONVERSATION + "/notifications",
+        handlers.set_notification_level,
+        "Choose which messages of the conversation notify the caller: all, mentions, none, or "
+        "default (direct: all, group: mentions)",
+        request=NotificationLevelRequest,
+        responses={200: NotificationLevelResponse},
+        errors=(*BODY, 404),
+        tags=("conversations",),
+    ),
+    Endpoint(
+        "PUT",
         CONVERSATION + "/mute",
         handlers.set_muted,
-        "Mute or unmute the conversation for the caller (no notifications unless mentioned)",
+        "Mute (notification level none) or unmute (back to the default) the conversation for "
+        "the caller",
         request=MuteRequest,
         responses={200: MuteResponse},
         errors=(*BODY, 404),

@@ -1,17 +1,19 @@
 """Chat use cases: conversations, the send path, history, edits, deletes and read markers.
 
-One send path serves REST and the ``message.send`` commands from the queue: it runs inside the
-caller's transaction, takes the conversation's row lock, assigns the next seq, and writes the
-message, the sender's read marker and the ``message.created`` outbox row together. A repeated
-``(sender, clientMessageId)`` returns the stored message and writes nothing.
+One send path serves REST (one command) and the ``message.send`` commands from the queue (a
+batch in one transaction): it runs inside the caller's transaction, takes the conversations' row
+locks, assigns the next seqs, and writes the messages, the senders' read markers and the
+``message.created`` outbox rows together. A repeated ``(sender, clientMessageId)`` returns the
+stored message and writes nothing. Who a message notifies is decided here, from each
+participant's notification level, so the workers' work grows with mentions, not members.
 """
 
 from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import asyncpg
@@ -23,22 +25,24 @@ from chat.api import (
     CreateConversationRequest,
     MessagePage,
     MessagesQuery,
-    MuteResponse,
+    NotificationLevelResponse,
     Participant,
     ReadResponse,
 )
 from chat.bodies import MessageBodies
 from chat.config import SERVICE
 from chat.domain import (
+    NotificationLevel,
     StoredMessage,
     can_delete,
     can_manage,
     direct_key,
     mentioned_usernames,
+    notification_level,
     unread,
 )
 from chat.media_service import MediaService
-from chat.repository import ChatRepository, ConversationRow, Membership
+from chat.repository import ChatRepository, ConversationRow, LockedConversation, Membership
 from contracts import make_envelope
 from contracts.envelope import Envelope
 from contracts.events import (
@@ -234,32 +238,67 @@ class ChatService:
     # --- messages -----------------------------------------------------------------------
 
     async def send(self, command: SendCommand) -> Sent:
+        """REST: one command in a transaction of its own; a refusal is raised."""
         try:
             async with self._pool.acquire() as conn, conn.transaction():
-                return await self.send_in(conn, command)
+                [outcome] = await self.send_all_in(conn, [command])
         except asyncpg.UniqueViolationError:
             # The same clientMessageId, committed meanwhile for another conversation.
             raise ProblemError(409, "clientMessageId already used", title="Conflict") from None
+        if isinstance(outcome, ProblemError):
+            raise outcome
+        return outcome
 
-    async def send_in(self, conn: Connection, command: SendCommand) -> Sent:
-        """The send path, inside the caller's transaction (REST or the queue consumer)."""
-        _check_text("content", command.content)
-        _check_text("clientMessageId", command.client_message_id)
-        locked = await self._store.lock_conversation(conn, command.conversation_id)
-        if locked is None or command.sender_id not in locked.member_ids:
+    async def send_all(self, commands: Sequence[SendCommand]) -> list[Sent | ProblemError]:
+        """The queue: a batch of commands in one transaction, an outcome for each, in order."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            return await self.send_all_in(conn, commands)
+
+    async def send_all_in(
+        self, conn: Connection, commands: Sequence[SendCommand]
+    ) -> list[Sent | ProblemError]:
+        """The send path, inside the caller's transaction, for any number of commands.
+
+        The conversations are locked once for the batch; each command then gets the next seq
+        of its conversation in command order, and all new messages, their conversations' and
+        senders' markers and their ``message.created`` events are written in two statements.
+        A refusal (not a participant, a bad text, a clientMessageId used elsewhere) is that
+        command's outcome and writes nothing for it.
+        """
+        outcomes: list[Sent | ProblemError | None] = [_refused_text(c) for c in commands]
+        pending = [c for c, outcome in zip(commands, outcomes, strict=True) if outcome is None]
+        if not pending:
+            return [o for o in outcomes if o is not None]
+        locked = await self._store.lock_conversations(
+            conn,
+            sorted({c.conversation_id for c in pending}),
+            list({c.sender_id for c in pending}),
+        )
+        # After the locks: a concurrent send of the same id has committed or not started.
+        keys = [(c.sender_id, c.client_message_id) for c in pending if c.client_message_id]
+        batch = _SendBatch(locked, await self._store.messages_by_client_ids(conn, keys))
+        for index, command in enumerate(commands):
+            if outcomes[index] is None:
+                try:
+                    outcomes[index] = await self._append(conn, batch, command)
+                except ProblemError as refusal:
+                    outcomes[index] = refusal
+        if batch.messages:
+            await self._store.append_messages(conn, batch.messages)
+            await add_to_outbox(conn, batch.events)
+        return [o for o in outcomes if o is not None]
+
+    async def _append(self, conn: Connection, batch: _SendBatch, command: SendCommand) -> Sent:
+        conversation = batch.locked.get(command.conversation_id)
+        if conversation is None or command.sender_id not in conversation.senders:
             raise not_found(NO_CONVERSATION)
-        if command.client_message_id is not None:
-            # After the lock: a concurrent send of the same id has committed or not started.
-            stored = await self._store.message_by_client_id(
-                conn, command.sender_id, command.client_message_id
-            )
-            if stored is not None:
-                if stored.conversation_id != command.conversation_id:
-                    raise ProblemError(409, "clientMessageId already used", title="Conflict")
-                return Sent(await self._view(stored), created=False)
+        key = (command.sender_id, command.client_message_id or "")
+        if command.client_message_id is not None and (earlier := batch.stored.get(key)):
+            if earlier.conversation_id != command.conversation_id:
+                raise ProblemError(409, "clientMessageId already used", title="Conflict")
+            return Sent(await self._view(earlier), created=False)
         if command.attachments:
             await self._attachments.check_attachments(conn, command.sender_id, command.attachments)
-        now = self._clock()
         message_id = uuid.uuid4()
         in_mongo = len(command.content.encode()) > self._inline_body_bytes
         if in_mongo:
@@ -267,17 +306,16 @@ class ChatService:
         stored = StoredMessage(
             id=message_id,
             conversation_id=command.conversation_id,
-            seq=locked.last_seq + 1,
+            seq=batch.next_seq(command.conversation_id),
             sender_id=command.sender_id,
             client_message_id=command.client_message_id,
             content=None if in_mongo else command.content,
             body_in_mongo=in_mongo,
             attachments=command.attachments,
-            created_at=now,
+            created_at=self._clock(),
             edited_at=None,
             deleted_at=None,
         )
-        await self._store.append_message(conn, stored)
         view = _message_view(stored, command.content)
         named = mentioned_usernames(command.content)
         mentioned = (
@@ -285,13 +323,17 @@ class ChatService:
             if named
             else []
         )
-        created = MessageCreated(
-            message=view,
-            recipient_ids=locked.member_ids,
-            mentioned_ids=[i for i in mentioned if i != command.sender_id],
-            muted_ids=locked.muted_ids,
+        mentioned_ids = [i for i in mentioned if i != command.sender_id]
+        notify_ids = [
+            i for i in conversation.notify_all if i != command.sender_id and i not in mentioned
+        ]
+        batch.add(
+            key,
+            stored,
+            _envelope(
+                MessageCreated(message=view, notify_ids=notify_ids, mentioned_ids=mentioned_ids)
+            ),
         )
-        await add_to_outbox(conn, [_envelope(created)])
         return Sent(view, created=True)
 
     async def history(
@@ -385,14 +427,20 @@ class ChatService:
                 await add_to_outbox(conn, [_envelope(event)])
         return ReadResponse(last_read_seq=read_seq, unread_count=unread(last_seq, read_seq))
 
-    async def set_muted(
-        self, user_id: uuid.UUID, conversation_id: uuid.UUID, muted: bool
-    ) -> MuteResponse:
-        """Muted: no notifications for this conversation, unless the caller is mentioned."""
+    async def set_notification_level(
+        self,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        chosen: NotificationLevel | None,
+    ) -> NotificationLevelResponse:
+        """The caller's level for this conversation (``None``: the conversation's default)."""
         async with self._pool.acquire() as conn:
-            if not await self._store.set_muted(conn, conversation_id, user_id, muted):
-                raise not_found(NO_CONVERSATION)
-        return MuteResponse(muted=muted)
+            kind = await self._store.set_notification_level(conn, conversation_id, user_id, chosen)
+        if kind is None:
+            raise not_found(NO_CONVERSATION)
+        return NotificationLevelResponse(
+            level=notification_level(kind, chosen), is_default=chosen is None
+        )
 
     # --- users replica ------------------------------------------------------------------
 
@@ -458,6 +506,7 @@ class ChatService:
                 ],
                 last_message=last_views.get(m.conversation.id),
                 unread_count=unread(m.conversation.last_seq, m.last_read_seq),
+                notification_level=notification_level(m.conversation.type, m.notify),
             )
             for m in memberships
         ]
@@ -476,6 +525,39 @@ def _message_view(message: StoredMessage, content: str | None) -> MessageView:
         edited_at=message.edited_at,
         deleted_at=message.deleted_at,
     )
+
+
+@dataclass(slots=True)
+class _SendBatch:
+    """What one ``send_all_in`` has locked, found and decided so far."""
+
+    locked: dict[uuid.UUID, LockedConversation]
+    stored: dict[tuple[uuid.UUID, str], StoredMessage]  # by (sender, clientMessageId)
+    messages: list[StoredMessage] = field(default_factory=list)
+    events: list[Envelope[Event]] = field(default_factory=list)
+    _last_seq: dict[uuid.UUID, int] = field(default_factory=dict)
+
+    def next_seq(self, conversation_id: uuid.UUID) -> int:
+        seq = self._last_seq.get(conversation_id, self.locked[conversation_id].last_seq) + 1
+        self._last_seq[conversation_id] = seq
+        return seq
+
+    def add(
+        self, key: tuple[uuid.UUID, str], message: StoredMessage, event: Envelope[Event]
+    ) -> None:
+        if message.client_message_id is not None:
+            self.stored[key] = message  # a repeat later in the batch is answered with it
+        self.messages.append(message)
+        self.events.append(event)
+
+
+def _refused_text(command: SendCommand) -> ProblemError | None:
+    try:
+        _check_text("content", command.content)
+        _check_text("clientMessageId", command.client_message_id)
+    except ProblemError as refusal:
+        return refusal
+    return None
 
 
 def _check_text(field: str, text: str | None) -> None:

@@ -527,7 +527,7 @@ async def test_the_openapi_document_is_valid_and_covers_every_api_route(
     }
     documented = {(method, path) for path, item in document["paths"].items() for method in item}
     assert served == documented
-    assert len(served) == 16
+    assert len(served) == 17
     for path, item in document["paths"].items():
         for method, operation in item.items():
             assert operation["security"] == [{"bearerAuth": []}], (method, path)

@@ -1,9 +1,11 @@
-"""``message.created`` names who was mentioned and who muted the conversation; the mute API."""
+"""Who ``message.created`` says to notify: each participant's notification level (``all``,
+``mentions``, ``none``; direct conversations default to ``all``, groups to ``mentions``), the
+mentions, and the API that sets the level (and the mute shorthand)."""
 
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -11,9 +13,17 @@ from contracts.events import MessageCreated
 from contracts.names import MESSAGE_CREATED
 
 if TYPE_CHECKING:
-    from services.chat.tests.integration.conftest import Api, ChatServer, Probe
+    from services.chat.tests.integration.conftest import Api, ChatServer, Probe, User
 
 pytestmark = pytest.mark.integration
+
+
+async def set_level(api: Api, user: User, conversation: str, level: str) -> dict[str, object]:
+    reply = await api.call(
+        "PUT", f"/api/chat/{conversation}/notifications", user=user, json={"level": level}
+    )
+    answer: dict[str, object] = reply.ok()
+    return answer
 
 
 async def test_message_created_names_the_mentioned_participants_but_not_the_sender(
@@ -33,10 +43,65 @@ async def test_message_created_names_the_mentioned_participants_but_not_the_send
     created: MessageCreated = envelope.data
     # Case-insensitive; the sender and non-participants are not mentions; an e-mail is none.
     assert created.mentioned_ids == [uuid.UUID(bob.id)]
-    assert created.muted_ids == []
+    # A group notifies mentions only by default: nobody wants every message.
+    assert created.notify_ids == []
 
 
-async def test_a_muted_participant_is_named_in_message_created_until_unmuted(
+async def test_a_direct_conversation_notifies_the_other_of_every_message_until_they_say_less(
+    api: Api, chat_server: ChatServer, probe: Probe
+) -> None:
+    alice, bob = await chat_server.register(2, tag="m")
+    direct = str((await api.create(alice, bob))["id"])
+    events = await probe(MESSAGE_CREATED)
+
+    await api.send(alice, direct, "one")
+    assert await set_level(api, bob, direct, "mentions") == {
+        "level": "mentions",
+        "isDefault": False,
+    }
+    await api.send(alice, direct, "two")
+    await api.send(alice, direct, f"three @{bob.username}")
+    assert await set_level(api, bob, direct, "none") == {"level": "none", "isDefault": False}
+    await api.send(alice, direct, f"four @{bob.username}")
+    assert await set_level(api, bob, direct, "default") == {"level": "all", "isDefault": True}
+    await api.send(alice, direct, "five")
+
+    created = [e.data for e in await chat_server.events(events)]
+    bob_id = uuid.UUID(bob.id)
+    assert [(c.message.content, c.notify_ids, c.mentioned_ids) for c in created] == [
+        ("one", [bob_id], []),
+        ("two", [], []),
+        (f"three @{bob.username}", [], [bob_id]),
+        (f"four @{bob.username}", [], []),  # none: not even a mention
+        ("five", [bob_id], []),
+    ]
+
+
+async def test_a_group_member_at_all_is_notified_of_others_messages_and_the_view_says_so(
+    api: Api, chat_server: ChatServer, probe: Probe
+) -> None:
+    alice, bob, carol = await chat_server.register(3, tag="m")
+    group = await api.group(alice, bob, carol)
+    events = await probe(MESSAGE_CREATED)
+    assert (await api.conversation(bob, group))["notificationLevel"] == "mentions"
+
+    assert await set_level(api, bob, group, "all") == {"level": "all", "isDefault": False}
+    assert (await api.conversation(bob, group))["notificationLevel"] == "all"
+    assert (await api.conversation(carol, group))["notificationLevel"] == "mentions"
+    await api.send(alice, group, "to all")
+    await api.send(bob, group, "bob's own")
+    await api.send(alice, group, f"@{bob.username} named")
+
+    created = [e.data for e in await chat_server.events(events)]
+    bob_id = uuid.UUID(bob.id)
+    assert [(c.notify_ids, c.mentioned_ids) for c in created] == [
+        ([bob_id], []),
+        ([], []),  # never the sender
+        ([], [bob_id]),  # a mention once, not also as every message
+    ]
+
+
+async def test_mute_is_the_level_none_and_unmute_the_default(
     api: Api, chat_server: ChatServer, probe: Probe
 ) -> None:
     alice, bob = await chat_server.register(2, tag="m")
@@ -45,27 +110,37 @@ async def test_a_muted_participant_is_named_in_message_created_until_unmuted(
 
     reply = await api.call("PUT", f"/api/chat/{group}/mute", user=bob, json={"muted": True})
     assert reply.ok() == {"muted": True}
-    await api.send(alice, group, "one")
+    assert (await api.conversation(bob, group))["notificationLevel"] == "none"
+    await api.send(alice, group, f"one @{bob.username}")
     reply = await api.call("PUT", f"/api/chat/{group}/mute", user=bob, json={"muted": False})
     assert reply.ok() == {"muted": False}
-    await api.send(alice, group, "two")
+    assert (await api.conversation(bob, group))["notificationLevel"] == "mentions"
+    await api.send(alice, group, f"two @{bob.username}")
 
     first, second = [e.data for e in await chat_server.events(events)]
-    assert (first.message.content, first.muted_ids) == ("one", [uuid.UUID(bob.id)])
-    assert (second.message.content, second.muted_ids) == ("two", [])
+    assert first.mentioned_ids == []
+    assert second.mentioned_ids == [uuid.UUID(bob.id)]
 
 
-async def test_muting_a_conversation_of_someone_elses_is_404_and_bad_bodies_are_422(
+async def test_levels_of_someone_elses_conversation_are_404_and_bad_bodies_are_422(
     api: Api, chat_server: ChatServer
 ) -> None:
     alice, bob, stranger = await chat_server.register(3, tag="m")
     group = await api.group(alice, bob)
-    foreign = await api.call("PUT", f"/api/chat/{group}/mute", user=stranger, json={"muted": True})
-    assert foreign.status == 404
-    for body in ({"muted": "yes"}, {}, {"muted": True, "extra": 1}):
-        bad = await api.call("PUT", f"/api/chat/{group}/mute", user=bob, json=body)
-        assert bad.status == 422, body
-    unknown = await api.call(
-        "PUT", f"/api/chat/{uuid.uuid4()}/mute", user=bob, json={"muted": True}
-    )
-    assert unknown.status == 404
+    for path, body in (("mute", {"muted": True}), ("notifications", {"level": "none"})):
+        url = f"/api/chat/{group}/{path}"
+        assert (await api.call("PUT", url, user=stranger, json=body)).status == 404
+        unknown = f"/api/chat/{uuid.uuid4()}/{path}"
+        assert (await api.call("PUT", unknown, user=bob, json=body)).status == 404
+    bad_bodies: list[tuple[str, Any]] = [
+        ("mute", {"muted": "yes"}),
+        ("mute", {}),
+        ("mute", {"muted": True, "extra": 1}),
+        ("notifications", {"level": "loud"}),
+        ("notifications", {}),
+        ("notifications", {"level": "all", "extra": 1}),
+    ]
+    for path, body in bad_bodies:
+        bad = await api.call("PUT", f"/api/chat/{group}/{path}", user=bob, json=body)
+        assert bad.status == 422, (path, body)
+    assert (await api.conversation(bob, group))["notificationLevel"] == "mentions"

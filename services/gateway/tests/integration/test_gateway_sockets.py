@@ -320,7 +320,7 @@ async def publish_created(gateway: Gateway, command: MessageSend, seq: int = 1) 
         client_message_id=command.client_message_id,
         created_at=datetime.now(UTC),
     )
-    created = MessageCreated(message=view, recipient_ids=[command.sender_id])
+    created = MessageCreated(message=view)
     await gateway.publisher.publish_envelopes([make_envelope(created, producer="chat")])
     return view
 

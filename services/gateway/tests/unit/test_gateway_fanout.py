@@ -207,11 +207,11 @@ def message_view(conversation_id: uuid.UUID, sender_id: uuid.UUID, cmid: str) ->
 async def test_message_created_goes_to_the_conversation_room_and_resolves_the_pending_send(
     rig: Rig,
 ) -> None:
-    conversation, sender, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    conversation, sender = uuid.uuid4(), uuid.uuid4()
     view = message_view(conversation, sender, "c-1")
     waiting = rig.pending.expect(sender, "c-1")
 
-    await rig.fanout.emit(MessageCreated(message=view, recipient_ids=[sender, other]))
+    await rig.fanout.emit(MessageCreated(message=view))
 
     assert waiting.done()
     assert waiting.result() == view
@@ -461,7 +461,7 @@ async def test_a_decoded_event_is_emitted_then_acked(rig: Rig) -> None:
     conversation, sender = uuid.uuid4(), uuid.uuid4()
     view = message_view(conversation, sender, "c-9")
     waiting = rig.pending.expect(sender, "c-9")
-    envelope = make_envelope(MessageCreated(message=view, recipient_ids=[sender]), producer="chat")
+    envelope = make_envelope(MessageCreated(message=view), producer="chat")
 
     message = await rig.deliver(encode_envelope(envelope))
 
@@ -482,7 +482,7 @@ async def test_typing_and_presence_are_droppable_under_backpressure_messages_and
 ) -> None:
     conversation, user = uuid.uuid4(), uuid.uuid4()
     view = message_view(conversation, user, "c-2")
-    await rig.fanout.emit(MessageCreated(message=view, recipient_ids=[user]))
+    await rig.fanout.emit(MessageCreated(message=view))
     for kind in ("typing", "stopped-typing", "joined", "left"):
         await rig.fanout.emit(
             ConversationActivity(

@@ -10,7 +10,7 @@ from servicekit.amqp.consumer import ConsumerRunner
 from servicekit.amqp.topology import queue_spec
 from servicekit.blob_store import FilesystemBlobStore
 from servicekit.http_app import METRICS, add_readiness_check
-from servicekit.inbox import MongoInbox
+from servicekit.inbox import IdempotentEffects, MongoInbox
 from servicekit.messaging import Consumer, Messaging
 from servicekit.openapi import add_endpoints, openapi_document, openapi_route
 from servicekit.presence_keys import PresenceReader
@@ -70,7 +70,8 @@ def create_app(settings: WorkersSettings) -> web.Application:
             name="workers.notifications",
             queue=queue_spec(NOTIFICATIONS_QUEUE),
             handle=MessageNotifications(store, PresenceReader(app[REDIS], keys), announcements),
-            inbox=MongoInbox(app[MONGO]),
+            # The store absorbs each event once by its id: a second record would only cost.
+            inbox=IdempotentEffects(),
             connection=messaging.connection,
             publisher=messaging.publisher,
             settings=platform.amqp,

@@ -1,14 +1,16 @@
 """The notifications consumer: what one ``message.created`` means for each recipient.
 
-A recipient other than the sender gets a notification when they are not looking at that
-conversation: offline, or online with no socket that has it open (``conversation:join``).
-Muted conversations notify nobody, except those mentioned: an ``@username`` mention notifies
-even someone who is looking at the conversation. Each notification is stored first, then
+Chat names who to notify on the event, from each participant's notification level: those who
+want every message (a direct conversation's other member by default, group members who chose
+``all``) are notified when they are not looking at that conversation: offline, or online with
+no socket that has it open (``conversation:join``); those named as ``@username`` (unless at
+``none``) are notified even while looking. A group message that names nobody costs nothing
+here: no presence lookup, no write. Each notification is stored first, then
 announced as ``notification.created`` (the gateway pushes ``notification:new``), paced by
 ``workers.announcements`` so a burst is not one push per message per member.
 
-Retries, dead-lettering and idempotency by event id are the runner's; the store makes a
-repeated event harmless where the runner cannot (a crash between the effect and its mark).
+Retries and dead-lettering are the runner's; idempotency is the store's (each notification
+keeps the ids of the events it absorbed), so no per-event record is written anywhere.
 A repeat handled by the same process announces nothing (the pacer drops a count it has
 published); after a restart it may announce a notification again, with the same id and count:
 clients key notifications by id.
@@ -46,16 +48,12 @@ def preview_of(content: str | None, attachments: int) -> str:
 def who_to_notify(
     created: MessageCreated, attention: dict[UUID, Attention]
 ) -> list[tuple[UUID, Kind]]:
-    """Recipients to notify and how, in recipient order."""
+    """Recipients to notify and how: the mentioned always, then those who want every message
+    and are not looking at the conversation."""
+    chosen: list[tuple[UUID, Kind]] = [(i, "mention") for i in dict.fromkeys(created.mentioned_ids)]
     mentioned = set(created.mentioned_ids)
-    muted = set(created.muted_ids)
-    chosen: list[tuple[UUID, Kind]] = []
-    for recipient in created.recipient_ids:
-        if recipient == created.message.sender_id:
-            continue
-        if recipient in mentioned:
-            chosen.append((recipient, "mention"))
-        elif recipient not in muted and attention.get(recipient) != Attention.VIEWING:
+    for recipient in dict.fromkeys(created.notify_ids):
+        if recipient not in mentioned and attention.get(recipient) != Attention.VIEWING:
             chosen.append((recipient, "message"))
     return chosen
 
@@ -78,9 +76,14 @@ class MessageNotifications:
         if not isinstance(created, MessageCreated):
             _log.info("notifications_event_ignored", event_type=envelope.type)
             return
+        if not created.notify_ids and not created.mentioned_ids:
+            return  # a group message that names nobody: nothing to read, write or announce
         message = created.message
-        others = [r for r in created.recipient_ids if r != message.sender_id]
-        attention = await self._presence.attention(others, message.conversation_id)
+        attention = (
+            await self._presence.attention(created.notify_ids, message.conversation_id)
+            if created.notify_ids
+            else {}
+        )
         preview = preview_of(message.content, len(message.attachments))
         now = self._clock()
         notifications = await self._store.record_all(

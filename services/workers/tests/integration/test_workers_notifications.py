@@ -33,7 +33,7 @@ from servicekit.resources import MONGO, REDIS
 from servicekit.tokens import TokenIssuer
 from workers.announcements import AnnouncementPacer
 from workers.config import load_settings
-from workers.notification_store import NotificationStore
+from workers.notification_store import COLLECTION, NotificationStore
 from workers.notifications import MessageNotifications
 from workers.routes import OPENAPI_PATH
 
@@ -138,8 +138,9 @@ def created(
     *,
     seq: int = 1,
     mentioned: list[uuid.UUID] | None = None,
-    muted: list[uuid.UUID] | None = None,
 ) -> Envelope[MessageCreated]:
+    """``recipients`` want every message (as a direct conversation's other member does);
+    ``mentioned`` were named."""
     view = MessageView(
         id=uuid.uuid4(),
         conversation_id=conversation,
@@ -148,12 +149,7 @@ def created(
         content=content,
         created_at=datetime.now(UTC),
     )
-    event = MessageCreated(
-        message=view,
-        recipient_ids=[sender, *recipients],
-        mentioned_ids=mentioned or [],
-        muted_ids=muted or [],
-    )
+    event = MessageCreated(message=view, notify_ids=recipients, mentioned_ids=mentioned or [])
     return make_envelope(event, producer="chat")
 
 
@@ -184,28 +180,39 @@ async def test_offline_and_elsewhere_recipients_are_notified_and_a_viewer_is_not
         assert (await workers.notifications(nobody))["notifications"] == []
 
 
-async def test_a_mention_notifies_even_a_viewer_and_a_muted_member_and_muting_silences_others(
+async def test_a_mention_notifies_even_a_viewer_and_nobody_else_is_notified_of_a_group_message(
     workers: Workers,
 ) -> None:
     conversation, sender = uuid.uuid4(), uuid.uuid4()
-    viewer, muted_named, muted = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    viewer, named, unnamed = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     await workers.online(viewer, viewing=conversation)
-    envelope = created(
-        conversation,
-        sender,
-        [viewer, muted_named, muted],
-        "@v @m look",
-        mentioned=[viewer, muted_named],
-        muted=[muted_named, muted],
-    )
+    envelope = created(conversation, sender, [], "@v @n look", mentioned=[viewer, named])
     await workers.publisher.publish_envelopes([envelope])
 
     announced = await workers.announcements(2)
     assert {(a.recipient_id, a.kind) for a in announced} == {
         (viewer, "mention"),
-        (muted_named, "mention"),
+        (named, "mention"),
     }
-    assert (await workers.notifications(muted))["notifications"] == []
+    assert (await workers.notifications(unnamed))["notifications"] == []
+
+
+async def test_a_message_nobody_is_to_be_notified_of_leaves_nothing_in_mongodb(
+    workers: Workers,
+) -> None:
+    conversation, sender = uuid.uuid4(), uuid.uuid4()
+    quiet = [created(conversation, sender, [], f"q{n}", seq=n) for n in range(1, 6)]
+    await workers.publisher.publish_envelopes(quiet)
+    # One that does notify, after them: once it is announced, the quiet ones were consumed.
+    reader = uuid.uuid4()
+    await workers.publisher.publish_envelopes([created(conversation, sender, [reader], seq=6)])
+    [announced] = await workers.announcements(1)
+    assert announced.recipient_id == reader
+    database = workers.app[MONGO]
+    assert await database[COLLECTION].count_documents({"conversationId": str(conversation)}) == 1
+    # No per-event record either: the store's absorbed event ids make a repeat harmless.
+    records = [f"workers.notifications:{envelope.id}" for envelope in quiet]
+    assert await database["processed_events"].count_documents({"_id": {"$in": records}}) == 0
 
 
 async def test_a_burst_coalesces_into_one_unread_notification_until_it_is_read(

@@ -9,10 +9,10 @@ from contracts.events import MessageCreated, MessageView
 from servicekit.presence_keys import Attention
 from workers.notifications import ATTACHMENT_PREVIEW, PREVIEW_CHARS, preview_of, who_to_notify
 
-SENDER, VIEWER, ELSEWHERE, OFFLINE, MUTED = (uuid.uuid4() for _ in range(5))
+SENDER, VIEWER, ELSEWHERE, OFFLINE, QUIET = (uuid.uuid4() for _ in range(5))
 
 
-def event(*, mentioned: list[uuid.UUID], muted: list[uuid.UUID]) -> MessageCreated:
+def event(*, notify: list[uuid.UUID], mentioned: list[uuid.UUID]) -> MessageCreated:
     view = MessageView(
         id=uuid.uuid4(),
         conversation_id=uuid.uuid4(),
@@ -21,12 +21,7 @@ def event(*, mentioned: list[uuid.UUID], muted: list[uuid.UUID]) -> MessageCreat
         content="x",
         created_at=datetime.now(UTC),
     )
-    return MessageCreated(
-        message=view,
-        recipient_ids=[SENDER, VIEWER, ELSEWHERE, OFFLINE, MUTED],
-        mentioned_ids=mentioned,
-        muted_ids=muted,
-    )
+    return MessageCreated(message=view, notify_ids=notify, mentioned_ids=mentioned)
 
 
 ATTENTION = {
@@ -34,28 +29,34 @@ ATTENTION = {
     VIEWER: Attention.VIEWING,
     ELSEWHERE: Attention.ELSEWHERE,
     OFFLINE: Attention.OFFLINE,
-    MUTED: Attention.OFFLINE,
+    QUIET: Attention.OFFLINE,
 }
 
 
-def test_everyone_not_looking_is_notified_except_the_sender_and_who_muted() -> None:
-    chosen = who_to_notify(event(mentioned=[], muted=[MUTED]), ATTENTION)
+def test_who_wants_every_message_is_notified_unless_looking() -> None:
+    chosen = who_to_notify(event(notify=[VIEWER, ELSEWHERE, OFFLINE], mentioned=[]), ATTENTION)
     assert chosen == [(ELSEWHERE, "message"), (OFFLINE, "message")]
 
 
-def test_a_mention_beats_looking_and_muting_but_never_notifies_the_sender() -> None:
-    chosen = who_to_notify(event(mentioned=[VIEWER, MUTED, SENDER], muted=[MUTED]), ATTENTION)
+def test_a_mention_beats_looking_and_is_not_repeated_as_a_message() -> None:
+    chosen = who_to_notify(
+        event(notify=[ELSEWHERE, OFFLINE], mentioned=[VIEWER, OFFLINE, QUIET]), ATTENTION
+    )
     assert chosen == [
         (VIEWER, "mention"),
+        (OFFLINE, "mention"),
+        (QUIET, "mention"),
         (ELSEWHERE, "message"),
-        (OFFLINE, "message"),
-        (MUTED, "mention"),
     ]
 
 
 def test_a_recipient_without_presence_counts_as_offline() -> None:
-    chosen = who_to_notify(event(mentioned=[], muted=[]), {})
-    assert [recipient for recipient, _ in chosen] == [VIEWER, ELSEWHERE, OFFLINE, MUTED]
+    chosen = who_to_notify(event(notify=[VIEWER, ELSEWHERE, OFFLINE], mentioned=[]), {})
+    assert [recipient for recipient, _ in chosen] == [VIEWER, ELSEWHERE, OFFLINE]
+
+
+def test_a_message_that_nobody_wants_and_names_nobody_notifies_nobody() -> None:
+    assert who_to_notify(event(notify=[], mentioned=[]), ATTENTION) == []
 
 
 def test_previews_fold_whitespace_shorten_and_name_attachments() -> None:

@@ -51,18 +51,25 @@ class MessageSend(Event, frozen=True, kw_only=True):
 
 
 class MessageCreated(Event, frozen=True, kw_only=True):
-    """A message was stored; every recipient device should receive it.
+    """A message was stored; every participant's devices receive it (the gateways emit it to
+    the conversation's room).
 
-    `mentionedIds`: participants named as `@username` in the content; `mutedIds`: participants
-    who muted the conversation. Both are for notifications; both default to empty.
+    Who to notify travels with it, decided by chat from each participant's notification level
+    (`all`, `mentions` or `none`; a direct conversation defaults to `all`, a group to
+    `mentions`): `notifyIds` want every message (unless they are looking at the conversation),
+    `mentionedIds` were named as `@username` and are not at `none` (notified even while
+    looking). The sender is in neither. A group message that names nobody carries two empty
+    lists: its notification work grows with mentions, not with members.
+
+    Version 2: version 1 carried every participant (`recipientIds`) and the muted ones.
     """
 
     event_type = names.MESSAGE_CREATED
+    event_version = 2
 
     message: MessageView
-    recipient_ids: list[UUID]
+    notify_ids: list[UUID] = msgspec.field(default_factory=list)
     mentioned_ids: list[UUID] = msgspec.field(default_factory=list)
-    muted_ids: list[UUID] = msgspec.field(default_factory=list)
 
 
 class MessageUpdated(Event, frozen=True, kw_only=True):
