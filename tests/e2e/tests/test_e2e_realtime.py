@@ -182,8 +182,12 @@ async def test_a_client_away_while_105_messages_were_sent_gets_each_once_in_seq_
         await send(1)
         await eventually(lambda: len(phone.received) == 1)
         last_seq = phone.received[-1]["seq"]
-    for number in range(2, 107):  # while bob's phone is away
-        await send(number)
+    async with devices(fleet, alice["token"], ADDRESSES[:1]) as [witness]:
+        for number in range(2, 107):  # while bob's phone is away
+            await send(number)
+        # A 201 means stored; its fan-out follows. Bob comes back once it has happened, so
+        # that everything he missed is what sync owes him, not a late live delivery.
+        await eventually(lambda: any(m["seq"] == 106 for m in witness.received))
 
     async with devices(fleet, bob["token"], ADDRESSES[1:2]) as [back]:
         caught_up: list[dict[str, Any]] = []
