@@ -84,6 +84,13 @@ class ConversationView(Body):
     notification_level: NotificationLevel
 
 
+class ConversationIds(Body):
+    """Every conversation the caller is in, ids only: what a realtime gateway needs to place a
+    socket in its rooms, without the views' participants and last messages."""
+
+    conversation_ids: list[UUID]
+
+
 class ConversationResponse(Body):
     conversation: ConversationView
 

@@ -49,6 +49,11 @@ async def list_conversations(request: web.Request) -> web.Response:
     return json_response(page)
 
 
+async def list_conversation_ids(request: web.Request) -> web.Response:
+    claims = await authenticate(request)
+    return json_response(await request.app[CHAT_SERVICE].conversation_ids(claims.user_id))
+
+
 async def create_conversation(request: web.Request) -> web.Response:
     claims = await authenticate(request)
     body = await read_json(request, CreateConversationRequest)

@@ -245,6 +245,12 @@ class ChatRepository:
             for r in rows
         ]
 
+    async def conversation_ids_of(self, conn: Connection, user_id: UUID) -> list[UUID]:
+        rows = await conn.fetch(
+            "SELECT conversation_id FROM participants WHERE user_id = $1", user_id
+        )
+        return [row["conversation_id"] for row in rows]
+
     async def member_ids(self, conn: Connection, conversation_id: UUID) -> list[UUID]:
         rows = await conn.fetch(
             "SELECT user_id FROM participants WHERE conversation_id = $1", conversation_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 from chat import handlers
 from chat.api import (
     AddParticipantsRequest,
+    ConversationIds,
     ConversationListQuery,
     ConversationPage,
     ConversationResponse,
@@ -41,6 +42,15 @@ ENDPOINTS = (
         query=ConversationListQuery,
         responses={200: ConversationPage},
         errors=(401, 422),
+        tags=("conversations",),
+    ),
+    Endpoint(
+        "GET",
+        "/api/chat/ids",
+        handlers.list_conversation_ids,
+        "The ids of every conversation the caller is in (no views): for placing a socket",
+        responses={200: ConversationIds},
+        errors=(401,),
         tags=("conversations",),
     ),
     Endpoint(

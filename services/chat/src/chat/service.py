@@ -20,6 +20,7 @@ import asyncpg
 import msgspec
 
 from chat.api import (
+    ConversationIds,
     ConversationPage,
     ConversationView,
     CreateConversationRequest,
@@ -172,6 +173,11 @@ class ChatService:
             last = page[-1].conversation
             next_cursor = _encode_cursor(last.last_activity_at, last.id)
         return ConversationPage(conversations=views, next_cursor=next_cursor)
+
+    async def conversation_ids(self, user_id: uuid.UUID) -> ConversationIds:
+        async with self._pool.acquire() as conn:
+            ids = await self._store.conversation_ids_of(conn, user_id)
+        return ConversationIds(conversation_ids=ids)
 
     async def rename(
         self, user_id: uuid.UUID, conversation_id: uuid.UUID, title: str | None

@@ -204,6 +204,22 @@ async def test_a_body_that_is_not_json_is_a_400(api: Api, chat_server: ChatServe
 # --- listing --------------------------------------------------------------------------------
 
 
+async def test_the_ids_list_names_every_conversation_of_the_caller_and_only_theirs(
+    api: Api, chat_server: ChatServer
+) -> None:
+    me, bob, carol = await chat_server.register(3)
+    with_bob = (await api.create(me, bob))["id"]
+    group = await api.group(carol, me)
+    (await api.create(bob, carol))["id"]
+
+    mine = (await api.call("GET", "/api/chat/ids", user=me)).ok()
+    assert sorted(mine["conversationIds"]) == sorted([with_bob, group])
+    assert set(mine) == {"conversationIds"}
+    stranger = await chat_server.one()
+    assert (await api.call("GET", "/api/chat/ids", user=stranger)).ok() == {"conversationIds": []}
+    assert (await api.call("GET", "/api/chat/ids")).status == 401
+
+
 async def test_the_list_is_ordered_by_last_activity_with_last_message_and_unread_count(
     api: Api, chat_server: ChatServer
 ) -> None:
@@ -527,7 +543,7 @@ async def test_the_openapi_document_is_valid_and_covers_every_api_route(
     }
     documented = {(method, path) for path, item in document["paths"].items() for method in item}
     assert served == documented
-    assert len(served) == 17
+    assert len(served) == 18
     for path, item in document["paths"].items():
         for method, operation in item.items():
             assert operation["security"] == [{"bearerAuth": []}], (method, path)

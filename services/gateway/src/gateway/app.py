@@ -47,7 +47,10 @@ def create_app(settings: GatewaySettings) -> web.Application:
         app[TOKEN_VERIFIER] = verifier
         messaging = app[MESSAGING]
         pending = PendingSends()
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+        async with aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=10),
+            connector=aiohttp.TCPConnector(limit=settings.chat_max_connections),
+        ) as http:
             chat = ChatClient(http, settings.chat_url)
             memberships = MembershipDirectory(redis, keys, chat, settings.membership_cache_seconds)
             audience = PresenceAudience(redis, keys)

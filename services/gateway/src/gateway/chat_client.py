@@ -28,9 +28,8 @@ class _ConversationResponse(msgspec.Struct):
     conversation: ConversationSummary
 
 
-class _ConversationPage(msgspec.Struct):
-    conversations: list[ConversationSummary]
-    next_cursor: str | None = msgspec.field(name="nextCursor")
+class _ConversationIds(msgspec.Struct):
+    conversation_ids: list[UUID] = msgspec.field(name="conversationIds")
 
 
 class MessagePage(msgspec.Struct):
@@ -57,18 +56,11 @@ class ChatClient:
         )
 
     async def conversation_ids(self, token: str) -> list[UUID]:
-        ids: list[UUID] = []
-        cursor: str | None = None
-        while True:
-            params = {"limit": "50", **({"cursor": cursor} if cursor else {})}
-            body = await self._get(token, "/api/chat", params)
-            if body is None:
-                raise ChatUnavailableError("conversation list refused")
-            page = msgspec.json.decode(body, type=_ConversationPage)
-            ids += [conversation.id for conversation in page.conversations]
-            if page.next_cursor is None:
-                return ids
-            cursor = page.next_cursor
+        """Every conversation the token's user is in: ids only, one request."""
+        body = await self._get(token, "/api/chat/ids", {})
+        if body is None:
+            raise ChatUnavailableError("conversation list refused")
+        return msgspec.json.decode(body, type=_ConversationIds).conversation_ids
 
     async def messages_after(
         self, token: str, conversation_id: UUID, after: int, limit: int

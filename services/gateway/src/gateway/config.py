@@ -23,6 +23,8 @@ class GatewaySettings(ExtendsServiceSettings):
     cors_origins: tuple[str, ...] | str
     max_payload_bytes: int
     chat_url: str
+    chat_max_connections: int
+    """Keep-alive connections to chat per process: a burst of connects queues on them."""
     ack_timeout_seconds: float
     membership_cache_seconds: int
     send_limits: tuple[Bucket, Bucket]
@@ -45,6 +47,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> GatewaySettings:
         cors_origins="*" if origins == ("*",) else origins,
         max_payload_bytes=env.integer("SOCKET_IO_MAX_PAYLOAD", 64 * 1024, minimum=1024),
         chat_url=env.url("CHAT_URL", ("http", "https"), "http://127.0.0.1:8002"),
+        chat_max_connections=env.integer("CHAT_MAX_CONNECTIONS", 8, minimum=1, maximum=1000),
         ack_timeout_seconds=env.number("MESSAGE_ACK_TIMEOUT", 10.0, minimum=0.1),
         membership_cache_seconds=env.integer("MEMBERSHIP_CACHE_SECONDS", 600, minimum=1),
         send_limits=_buckets(env, "send", "10:5", "20:10"),

@@ -65,10 +65,11 @@ async def store(isolated_infra: IsolatedInfra) -> AsyncIterator[Store]:
 
 @dataclass
 class ChatStandin:
-    """``GET /api/chat`` (the caller's conversations) and ``GET /api/chat/{id}``, by token."""
+    """``GET /api/chat/ids`` (the caller's conversation ids) and ``GET /api/chat/{id}``, by
+    token."""
 
     listed: dict[str, list[uuid.UUID]] = field(default_factory=dict)
-    """Conversation ids ``GET /api/chat`` answers for a token (none when absent)."""
+    """Conversation ids ``GET /api/chat/ids`` answers for a token (none when absent)."""
     members: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
     """Participants of the conversations that exist; others are 404."""
     failing: set[str] = field(default_factory=set)
@@ -78,7 +79,7 @@ class ChatStandin:
 
     def app(self) -> web.Application:
         app = web.Application()
-        app.router.add_get("/api/chat", self._list)
+        app.router.add_get("/api/chat/ids", self._list)
         app.router.add_get("/api/chat/{conversation_id}", self._one)
         return app
 
@@ -92,11 +93,7 @@ class ChatStandin:
         if token in self.failing:
             return web.json_response({"title": "unavailable"}, status=503)
         ids = self.listed.get(token, [])
-        conversations = [
-            {"id": str(i), "participants": [{"userId": str(u)} for u in self.members.get(i, [])]}
-            for i in ids
-        ]
-        return web.json_response({"conversations": conversations, "nextCursor": None})
+        return web.json_response({"conversationIds": [str(i) for i in ids]})
 
     async def _one(self, request: web.Request) -> web.Response:
         self._token(request)

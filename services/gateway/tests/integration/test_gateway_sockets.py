@@ -61,7 +61,7 @@ async def test_a_valid_token_connects_and_chat_is_asked_for_its_conversations(
         "presence": {str(alice.user_id): {"online": True, "lastSeenAt": None}},
         "notFound": [],
     }
-    assert ("/api/chat", f"Bearer {alice.token}") in gateway.chat.requests
+    assert ("/api/chat/ids", f"Bearer {alice.token}") in gateway.chat.requests
 
 
 async def test_a_connect_is_refused_while_chat_cannot_list_the_users_conversations(
