@@ -27,12 +27,17 @@ class KeySpace:
 
 
 def create_redis(settings: RedisSettings) -> Redis:
-    client: Redis = redis.Redis.from_url(
+    """A client on a bounded pool: past ``max_connections`` a command waits (up to the socket
+    timeout) for a connection to come back instead of opening another."""
+    pool = redis.BlockingConnectionPool.from_url(
         settings.url,
+        max_connections=settings.max_connections,
+        timeout=5,
         socket_timeout=5,
         socket_connect_timeout=2,
         health_check_interval=30,
     )
+    client: Redis = redis.Redis.from_pool(pool)
     return client
 
 

@@ -170,6 +170,9 @@ class JwtSettings:
 class RedisSettings:
     url: str
     key_prefix: str
+    # Connections per process: a burst waits for one instead of opening hundreds, each with
+    # buffers of its own (memory per connected socket, in the gateway).
+    max_connections: int = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +231,7 @@ def read_redis(env: Environment) -> RedisSettings:
     return RedisSettings(
         url=env.url("REDIS_URL", ("redis", "rediss", "unix"), "redis://127.0.0.1:6379/0"),
         key_prefix=env.optional_str("REDIS_KEY_PREFIX") or "",
+        max_connections=env.integer("REDIS_MAX_CONNECTIONS", 16, minimum=1, maximum=10_000),
     )
 
 
