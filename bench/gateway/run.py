@@ -102,13 +102,19 @@ def descendants(root: int, exclude: set[int]) -> list[int]:
     return result
 
 
-def broker_pids() -> list[int]:
-    found = []
+# The machine's shared servers, measured apart from the target's own processes: RabbitMQ's
+# node, every PostgreSQL process and Redis (only the bench uses them while it runs).
+SHARED_SERVERS = {"beam.smp": "rabbitmq", "postgres": "postgres", "redis-server": "redis"}
+
+
+def server_pids() -> dict[int, str]:
+    found: dict[int, str] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError):
-                if (entry / "comm").read_text().strip() == "beam.smp":
-                    found.append(int(entry.name))
+                name = SHARED_SERVERS.get((entry / "comm").read_text().strip())
+                if name is not None:
+                    found[int(entry.name)] = name
     return found
 
 
@@ -324,12 +330,13 @@ async def measure(target: Target, options: argparse.Namespace) -> dict[str, Any]
                 elif line["phase"] == "start":
                     sample["pids"] = pids = target.pids()
                     sample["cpu_before"] = cpu_of(pids)
-                    sample["broker_before"] = cpu_of(broker_pids())
+                    sample["servers"] = server_pids()
+                    sample["servers_before"] = cpu_of(list(sample["servers"]))
                     sample["wall"] = time.perf_counter()
                 elif line["phase"] == "end":
                     sample["wall"] = time.perf_counter() - sample["wall"]
                     sample["cpu_after"] = cpu_of(sample["pids"])
-                    sample["broker_after"] = cpu_of(broker_pids())
+                    sample["servers_after"] = cpu_of(list(sample["servers"]))
                     sample["rss_end"] = sum(rss_kib(pid) for pid in target.pids())
                 elif line["phase"] == "result":
                     result = line
@@ -353,6 +360,9 @@ async def measure(target: Target, options: argparse.Namespace) -> dict[str, Any]
         ).items()
     }
     deliveries = result["deliveries"] or 1
+    servers = growth_by_role(
+        sample["servers_before"], sample["servers_after"], sample["servers"], "server"
+    )
     return {
         "target": target.name,
         **{key: value for key, value in result.items() if key != "phase"},
@@ -363,7 +373,8 @@ async def measure(target: Target, options: argparse.Namespace) -> dict[str, Any]
         "targetCpuSeconds": cpu,
         "targetCpuShare": cpu / sample["wall"],
         "cpuUsPerDelivery": cpu / deliveries * 1e6,
-        "brokerCpuSeconds": cpu_spent(sample["broker_before"], sample["broker_after"]),
+        "brokerCpuSeconds": servers.get("rabbitmq", 0.0),
+        "serverCpuSeconds": {name: servers.get(name, 0.0) for name in SHARED_SERVERS.values()},
         "cpuByRole": dict(sorted(per_role.items())),
         "rssKiBPerSocketByRole": dict(sorted(rss_per_role.items())),
         "loadCpuShare": result["loadCpuSeconds"] / sample["wall"],
@@ -430,12 +441,30 @@ def report(results: list[dict[str, Any]]) -> str:
         out.append(
             "fleet cpu by process (s): "
             + ", ".join(f"{role} {s:.2f}" for role, s in fleet["cpuByRole"].items())
+            + "; shared servers: "
+            + ", ".join(f"{name} {s:.2f}" for name, s in fleet["serverCpuSeconds"].items())
         )
+        out.append(per_message_line(fleet))
         out.append(
             "fleet RSS growth per socket by process (KiB): "
             + ", ".join(f"{role} {kib:.1f}" for role, kib in fleet["rssKiBPerSocketByRole"].items())
         )
     return "\n".join(out)
+
+
+def per_message_line(fleet: dict[str, Any]) -> str:
+    """CPU per stored message outside the gateways and nginx: what a message costs before and
+    besides its fan-out (chat, workers, the MongoDB stand-in, auth, and the shared servers)."""
+    sends = fleet["sends"] or 1
+    outside = {
+        role: seconds
+        for role, seconds in fleet["cpuByRole"].items()
+        if not role.startswith("gateway") and role not in ("nginx", "honcho")
+    }
+    outside.update(fleet["serverCpuSeconds"])
+    parts = ", ".join(f"{role} {s / sends * 1000:.2f}" for role, s in sorted(outside.items()))
+    total = sum(outside.values()) / sends * 1000
+    return f"cpu ms per message outside the gateways: {total:.2f} ({parts})"
 
 
 async def run(options: argparse.Namespace) -> list[dict[str, Any]]:
