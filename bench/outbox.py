@@ -1,12 +1,13 @@
 """The transactional outbox measured against its two ceilings, in one run.
 
-Scenarios, each over ``--count`` messages of the same bytes (an encoded ``message.created``
-envelope from ``contracts.examples``):
+Scenarios, each over ``--count`` messages of the same bytes (an encoded
+``notification.requested`` envelope from ``contracts.examples``):
 
 1. raw confirmed publish: aio-pika, one confirm-mode channel, persistent messages pipelined with
    ``--window`` in flight, to the ``chat`` topic exchange (the broker's ceiling); ``chat`` routes
-   ``message.created`` to the seed's quorum queue ``notifications`` and to a durable classic
-   queue this bench counts deliveries on (in every scenario, so all see the same routing);
+   ``notification.requested`` to the quorum queue ``notifications.queue`` and to a durable
+   classic queue this bench counts deliveries on (in every scenario, so all see the same
+   routing);
 2. raw asyncpg insert: rows shaped like ``outbox`` (a copy of the table without its NOTIFY
    trigger), ``--batch`` rows per transaction, ``--writers`` concurrent transactions (the
    database's ceiling);
@@ -68,7 +69,7 @@ else:
     import isolated_run
     import tables
 
-ROUTING_KEY = names.MESSAGE_CREATED
+ROUTING_KEY = names.NOTIFICATION_REQUESTED
 COUNT_QUEUE = "bench.outbox.count"
 RELAY_BATCH_SIZE = 500  # OutboxRelay's default
 PHASE_TIMEOUT_S = 120.0
@@ -217,7 +218,7 @@ async def start_counter(connection: AbstractRobustConnection) -> Counter:
 
 
 async def reset_broker(channel: AbstractChannel) -> None:
-    """Empty the queues that ``message.created`` reaches, so each phase starts alike."""
+    """Empty the queues that ``notification.requested`` reaches, so each phase starts alike."""
     for name in (COUNT_QUEUE, names.NOTIFICATIONS_QUEUE):
         queue = await channel.get_queue(name)
         await queue.purge()

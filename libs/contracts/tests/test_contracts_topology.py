@@ -26,7 +26,8 @@ def test_topic_matches(pattern: str, routing_key: str, expected: bool) -> None:
 def test_seed_queues_bind_the_documented_keys() -> None:
     bindings = {queue.name: queue.binding_keys for queue in topology.QUEUES}
     assert bindings[names.MESSAGES_QUEUE] == (names.MESSAGE_SEND,)
-    assert bindings[names.NOTIFICATIONS_QUEUE] == (names.MESSAGE_CREATED,)
+    # Only messages that notify someone reach the workers (docs/notifications.md).
+    assert bindings[names.NOTIFICATIONS_QUEUE] == (names.NOTIFICATION_REQUESTED,)
     assert bindings[names.MEDIA_QUEUE] == (names.MEDIA_UPLOADED,)
 
 
@@ -38,10 +39,9 @@ def test_every_routing_key_has_one_producer_and_a_consumer() -> None:
         assert any(topology.topic_matches(p, key) for p in patterns), key
 
 
-def test_gateway_does_not_receive_its_own_commands() -> None:
-    assert not any(
-        topology.topic_matches(p, names.MESSAGE_SEND) for p in topology.GATEWAY_BINDING_KEYS
-    )
+def test_gateway_does_not_receive_its_own_commands_or_chats_requests_to_the_workers() -> None:
+    for key in (names.MESSAGE_SEND, names.NOTIFICATION_REQUESTED):
+        assert not any(topology.topic_matches(p, key) for p in topology.GATEWAY_BINDING_KEYS)
 
 
 def test_derived_queue_names() -> None:
@@ -54,7 +54,8 @@ def test_derived_queue_names() -> None:
     ("routing_key", "durable"),
     [
         ("message.send", True),
-        ("message.created", True),
+        ("notification.requested", True),
+        ("message.created", False),  # fanned out by the gateways; clients catch up with sync
         ("media.uploaded", True),
         ("user.registered", True),
         ("media.processed", True),

@@ -79,7 +79,7 @@ _EVENTS: tuple[Event, ...] = (
         sent_at=AT,
         socket_id="Vx1xY2bAAAB",
     ),
-    events.MessageCreated(message=MESSAGE_VIEW, notify_ids=[BOB]),
+    events.MessageCreated(message=MESSAGE_VIEW),
     events.MessageUpdated(
         message=events.MessageView(
             id=MESSAGE,
@@ -104,6 +104,7 @@ _EVENTS: tuple[Event, ...] = (
     events.MessageRead(conversation_id=CONVERSATION, user_id=BOB, seq=42, read_at=AT),
     events.PresenceOnline(user_id=ALICE, at=AT, conversation_ids=[CONVERSATION]),
     events.PresenceOffline(user_id=ALICE, last_seen_at=AT, conversation_ids=[CONVERSATION]),
+    events.NotificationRequested(message=MESSAGE_VIEW, notify_ids=[BOB]),
     events.NotificationCreated(
         notification_id=NOTIFICATION,
         recipient_id=BOB,

@@ -25,6 +25,7 @@ MESSAGE_DELETED: Final = "message.deleted"
 MESSAGE_READ: Final = "message.read"
 PRESENCE_ONLINE: Final = "presence.online"
 PRESENCE_OFFLINE: Final = "presence.offline"
+NOTIFICATION_REQUESTED: Final = "notification.requested"
 NOTIFICATION_CREATED: Final = "notification.created"
 MEDIA_UPLOADED: Final = "media.uploaded"
 MEDIA_PROCESSED: Final = "media.processed"
@@ -45,6 +46,7 @@ ROUTING_KEYS: Final = (
     MESSAGE_READ,
     PRESENCE_ONLINE,
     PRESENCE_OFFLINE,
+    NOTIFICATION_REQUESTED,
     NOTIFICATION_CREATED,
     MEDIA_UPLOADED,
     MEDIA_PROCESSED,

@@ -24,7 +24,7 @@ QUEUES: Final = (
     QueueSpec(name=names.MESSAGES_QUEUE, binding_keys=(names.MESSAGE_SEND,), consumer="chat"),
     QueueSpec(
         name=names.NOTIFICATIONS_QUEUE,
-        binding_keys=(names.MESSAGE_CREATED,),
+        binding_keys=(names.NOTIFICATION_REQUESTED,),
         consumer="workers",
     ),
     QueueSpec(name=names.MEDIA_QUEUE, binding_keys=(names.MEDIA_UPLOADED,), consumer="workers"),
@@ -46,7 +46,7 @@ GATEWAY_BINDING_KEYS: Final = (
     names.MESSAGE_READ,
     "conversation.*",
     "presence.*",
-    "notification.*",
+    names.NOTIFICATION_CREATED,
     names.MEDIA_PROCESSED,
     names.SESSION_REVOKED,
 )
@@ -67,6 +67,7 @@ PRODUCERS: Final[Mapping[str, str]] = {
     names.MESSAGE_READ: "chat",
     names.PRESENCE_ONLINE: "gateway",
     names.PRESENCE_OFFLINE: "gateway",
+    names.NOTIFICATION_REQUESTED: "chat",
     names.NOTIFICATION_CREATED: "workers",
     names.MEDIA_UPLOADED: "chat",
     names.MEDIA_PROCESSED: "workers",

@@ -56,6 +56,7 @@ from contracts.events import (
     MessageRead,
     MessageUpdated,
     MessageView,
+    NotificationRequested,
 )
 from contracts.wire import Event
 from servicekit.outbox import add_to_outbox
@@ -333,13 +334,13 @@ class ChatService:
         notify_ids = [
             i for i in conversation.notify_all if i != command.sender_id and i not in mentioned
         ]
-        batch.add(
-            key,
-            stored,
-            _envelope(
-                MessageCreated(message=view, notify_ids=notify_ids, mentioned_ids=mentioned_ids)
-            ),
-        )
+        events = [_envelope(MessageCreated(message=view))]
+        if notify_ids or mentioned_ids:
+            requested = NotificationRequested(
+                message=view, notify_ids=notify_ids, mentioned_ids=mentioned_ids
+            )
+            events.append(_envelope(requested))
+        batch.add(key, stored, events)
         return Sent(view, created=True)
 
     async def history(
@@ -549,12 +550,12 @@ class _SendBatch:
         return seq
 
     def add(
-        self, key: tuple[uuid.UUID, str], message: StoredMessage, event: Envelope[Event]
+        self, key: tuple[uuid.UUID, str], message: StoredMessage, events: list[Envelope[Event]]
     ) -> None:
         if message.client_message_id is not None:
             self.stored[key] = message  # a repeat later in the batch is answered with it
         self.messages.append(message)
-        self.events.append(event)
+        self.events += events
 
 
 def _refused_text(command: SendCommand) -> ProblemError | None:

@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from contracts.events import MessageCreated, MessageDeleted, MessageRead, MessageUpdated
-from contracts.names import MESSAGE_CREATED, MESSAGE_DELETED, MESSAGE_READ, MESSAGE_UPDATED
+from contracts.names import (
+    MESSAGE_CREATED,
+    MESSAGE_DELETED,
+    MESSAGE_READ,
+    MESSAGE_UPDATED,
+    NOTIFICATION_REQUESTED,
+)
 
 if TYPE_CHECKING:
     from services.chat.tests.integration.conftest import Api, ChatServer, Probe, User
@@ -45,6 +51,7 @@ async def test_a_sent_message_gets_the_next_seq_and_is_announced_once_to_everyon
 ) -> None:
     group, owner, first, _second = await three_people(api, chat_server)
     events = await probe(MESSAGE_CREATED)
+    requests = await probe(NOTIFICATION_REQUESTED)
 
     sent = [await api.send(sender, group, f"hello {n}") for n, sender in enumerate([first] * 3)]
     sent.append(await api.send(owner, group, "from the owner", client_message_id="c-1"))
@@ -61,9 +68,8 @@ async def test_a_sent_message_gets_the_next_seq_and_is_announced_once_to_everyon
     assert len(announced) == 4  # exactly once each
     assert all(isinstance(e.data, MessageCreated) for e in announced)
     assert [str(e.data.message.id) for e in announced] == [m["id"] for m in sent]
-    for event in announced:
-        # A group notifies mentions only by default, and these name nobody.
-        assert (event.data.notify_ids, event.data.mentioned_ids) == ([], [])
+    # A group notifies mentions only by default, and these name nobody: no request.
+    assert await chat_server.events(requests) == []
     assert announced[3].data.message.content == "from the owner"
     assert announced[3].data.message.client_message_id == "c-1"
 

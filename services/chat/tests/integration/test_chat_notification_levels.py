@@ -1,6 +1,7 @@
-"""Who ``message.created`` says to notify: each participant's notification level (``all``,
-``mentions``, ``none``; direct conversations default to ``all``, groups to ``mentions``), the
-mentions, and the API that sets the level (and the mute shorthand)."""
+"""Who ``notification.requested`` asks the workers to notify: each participant's notification
+level (``all``, ``mentions``, ``none``; direct conversations default to ``all``, groups to
+``mentions``), the mentions, and the API that sets the level (and the mute shorthand). A
+message that notifies nobody publishes no request."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from contracts.events import MessageCreated
-from contracts.names import MESSAGE_CREATED
+from contracts.events import NotificationRequested
+from contracts.names import MESSAGE_CREATED, NOTIFICATION_REQUESTED
 
 if TYPE_CHECKING:
     from services.chat.tests.integration.conftest import Api, ChatServer, Probe, User
@@ -31,7 +32,7 @@ async def test_message_created_names_the_mentioned_participants_but_not_the_send
 ) -> None:
     alice, bob, carol, outsider = await chat_server.register(4, tag="m")
     group = await api.group(alice, bob, carol)
-    events = await probe(MESSAGE_CREATED)
+    events = await probe(NOTIFICATION_REQUESTED)
 
     content = (
         f"hi @{bob.username.upper()}, cc @{alice.username} @{outsider.username} "
@@ -40,11 +41,12 @@ async def test_message_created_names_the_mentioned_participants_but_not_the_send
     await api.send(alice, group, content)
 
     [envelope] = await chat_server.events(events)
-    created: MessageCreated = envelope.data
+    requested: NotificationRequested = envelope.data
+    assert requested.message.content == content
     # Case-insensitive; the sender and non-participants are not mentions; an e-mail is none.
-    assert created.mentioned_ids == [uuid.UUID(bob.id)]
+    assert requested.mentioned_ids == [uuid.UUID(bob.id)]
     # A group notifies mentions only by default: nobody wants every message.
-    assert created.notify_ids == []
+    assert requested.notify_ids == []
 
 
 async def test_a_direct_conversation_notifies_the_other_of_every_message_until_they_say_less(
@@ -52,7 +54,7 @@ async def test_a_direct_conversation_notifies_the_other_of_every_message_until_t
 ) -> None:
     alice, bob = await chat_server.register(2, tag="m")
     direct = str((await api.create(alice, bob))["id"])
-    events = await probe(MESSAGE_CREATED)
+    events = await probe(NOTIFICATION_REQUESTED, MESSAGE_CREATED)
 
     await api.send(alice, direct, "one")
     assert await set_level(api, bob, direct, "mentions") == {
@@ -66,13 +68,14 @@ async def test_a_direct_conversation_notifies_the_other_of_every_message_until_t
     assert await set_level(api, bob, direct, "default") == {"level": "all", "isDefault": True}
     await api.send(alice, direct, "five")
 
-    created = [e.data for e in await chat_server.events(events)]
+    published = await chat_server.events(events)
+    assert len([e for e in published if e.type == MESSAGE_CREATED]) == 5
+    requests = [e.data for e in published if e.type == NOTIFICATION_REQUESTED]
     bob_id = uuid.UUID(bob.id)
-    assert [(c.message.content, c.notify_ids, c.mentioned_ids) for c in created] == [
+    # "two" (bob at mentions, not named) and "four" (bob at none) ask for nothing.
+    assert [(r.message.content, r.notify_ids, r.mentioned_ids) for r in requests] == [
         ("one", [bob_id], []),
-        ("two", [], []),
         (f"three @{bob.username}", [], [bob_id]),
-        (f"four @{bob.username}", [], []),  # none: not even a mention
         ("five", [bob_id], []),
     ]
 
@@ -82,7 +85,7 @@ async def test_a_group_member_at_all_is_notified_of_others_messages_and_the_view
 ) -> None:
     alice, bob, carol = await chat_server.register(3, tag="m")
     group = await api.group(alice, bob, carol)
-    events = await probe(MESSAGE_CREATED)
+    events = await probe(NOTIFICATION_REQUESTED)
     assert (await api.conversation(bob, group))["notificationLevel"] == "mentions"
 
     assert await set_level(api, bob, group, "all") == {"level": "all", "isDefault": False}
@@ -92,12 +95,12 @@ async def test_a_group_member_at_all_is_notified_of_others_messages_and_the_view
     await api.send(bob, group, "bob's own")
     await api.send(alice, group, f"@{bob.username} named")
 
-    created = [e.data for e in await chat_server.events(events)]
+    requests = [e.data for e in await chat_server.events(events)]
     bob_id = uuid.UUID(bob.id)
-    assert [(c.notify_ids, c.mentioned_ids) for c in created] == [
-        ([bob_id], []),
-        ([], []),  # never the sender
-        ([], [bob_id]),  # a mention once, not also as every message
+    # Bob's own message asks for nothing: never the sender, and carol is at mentions.
+    assert [(r.message.content, r.notify_ids, r.mentioned_ids) for r in requests] == [
+        ("to all", [bob_id], []),
+        (f"@{bob.username} named", [], [bob_id]),  # a mention once, not also as every message
     ]
 
 
@@ -106,7 +109,7 @@ async def test_mute_is_the_level_none_and_unmute_the_default(
 ) -> None:
     alice, bob = await chat_server.register(2, tag="m")
     group = await api.group(alice, bob)
-    events = await probe(MESSAGE_CREATED)
+    events = await probe(NOTIFICATION_REQUESTED)
 
     reply = await api.call("PUT", f"/api/chat/{group}/mute", user=bob, json={"muted": True})
     assert reply.ok() == {"muted": True}
@@ -117,9 +120,9 @@ async def test_mute_is_the_level_none_and_unmute_the_default(
     assert (await api.conversation(bob, group))["notificationLevel"] == "mentions"
     await api.send(alice, group, f"two @{bob.username}")
 
-    first, second = [e.data for e in await chat_server.events(events)]
-    assert first.mentioned_ids == []
-    assert second.mentioned_ids == [uuid.UUID(bob.id)]
+    [requested] = [e.data for e in await chat_server.events(events)]
+    assert requested.message.content == f"two @{bob.username}"
+    assert requested.mentioned_ids == [uuid.UUID(bob.id)]
 
 
 async def test_levels_of_someone_elses_conversation_are_404_and_bad_bodies_are_422(

@@ -14,7 +14,7 @@ import pytest
 from contracts import make_envelope
 from contracts.envelope import encode_envelope
 from contracts.events import MessageCreated, UserRegistered
-from contracts.names import MESSAGE_CREATED, MESSAGE_SEND
+from contracts.names import MESSAGE_CREATED, MESSAGE_SEND, NOTIFICATION_REQUESTED
 from servicekit.amqp.consumer import REASON_HEADER
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ async def test_a_message_send_command_is_stored_and_announced_like_a_rest_send(
 ) -> None:
     direct, alice, bob = await pair(api, chat_server)
     events = await probe(MESSAGE_CREATED)
+    requests = await probe(NOTIFICATION_REQUESTED)
 
     await api.send(bob, direct, "over REST")
     command = await chat_server.publish_send(alice, direct, "over the queue", "q-1")
@@ -63,7 +64,8 @@ async def test_a_message_send_command_is_stored_and_announced_like_a_rest_send(
     assert [e.data.message.seq for e in announced] == [1, 2, 3]
     assert isinstance(announced[1].data, MessageCreated)
     # A direct conversation notifies the other participant of every message by default.
-    assert announced[1].data.notify_ids == [bob.uuid]
+    asked = [(e.data.message.seq, e.data.notify_ids) for e in await chat_server.events(requests)]
+    assert asked == [(1, [alice.uuid]), (2, [bob.uuid]), (3, [alice.uuid])]
     assert str(announced[1].data.message.id) == history[1]["id"]
     # The sender's own message counts as read.
     assert (await api.conversation(alice, direct))["unreadCount"] == 1

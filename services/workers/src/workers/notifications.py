@@ -1,11 +1,11 @@
-"""The notifications consumer: what one ``message.created`` means for each recipient.
+"""The notifications consumer: what one ``notification.requested`` means for each recipient.
 
-Chat names who to notify on the event, from each participant's notification level: those who
-want every message (a direct conversation's other member by default, group members who chose
-``all``) are notified when they are not looking at that conversation: offline, or online with
-no socket that has it open (``conversation:join``); those named as ``@username`` (unless at
-``none``) are notified even while looking. A group message that names nobody costs nothing
-here: no presence lookup, no write. Each notification is stored first, then
+Chat names who to notify, from each participant's notification level, and asks only for
+messages that notify someone (a group message that names nobody never reaches the workers):
+those who want every message (a direct conversation's other member by default, group members
+who chose ``all``) are notified when they are not looking at that conversation: offline, or
+online with no socket that has it open (``conversation:join``); those named as ``@username``
+(unless at ``none``) are notified even while looking. Each notification is stored first, then
 announced as ``notification.created`` (the gateway pushes ``notification:new``), paced by
 ``workers.announcements`` so a burst is not one push per message per member.
 
@@ -25,7 +25,7 @@ from uuid import UUID
 
 from contracts import make_envelope
 from contracts.envelope import Envelope
-from contracts.events import MessageCreated, NotificationCreated
+from contracts.events import NotificationCreated, NotificationRequested
 from servicekit.logs import get_logger
 from servicekit.presence_keys import Attention, PresenceReader
 from workers.announcements import AnnouncementPacer
@@ -46,13 +46,15 @@ def preview_of(content: str | None, attachments: int) -> str:
 
 
 def who_to_notify(
-    created: MessageCreated, attention: dict[UUID, Attention]
+    requested: NotificationRequested, attention: dict[UUID, Attention]
 ) -> list[tuple[UUID, Kind]]:
     """Recipients to notify and how: the mentioned always, then those who want every message
     and are not looking at the conversation."""
-    chosen: list[tuple[UUID, Kind]] = [(i, "mention") for i in dict.fromkeys(created.mentioned_ids)]
-    mentioned = set(created.mentioned_ids)
-    for recipient in dict.fromkeys(created.notify_ids):
+    chosen: list[tuple[UUID, Kind]] = [
+        (i, "mention") for i in dict.fromkeys(requested.mentioned_ids)
+    ]
+    mentioned = set(requested.mentioned_ids)
+    for recipient in dict.fromkeys(requested.notify_ids):
         if recipient not in mentioned and attention.get(recipient) != Attention.VIEWING:
             chosen.append((recipient, "message"))
     return chosen
@@ -72,16 +74,14 @@ class MessageNotifications:
         self._clock = clock
 
     async def __call__(self, envelope: Envelope[Any], _: None) -> None:
-        created = envelope.data
-        if not isinstance(created, MessageCreated):
+        requested = envelope.data
+        if not isinstance(requested, NotificationRequested):
             _log.info("notifications_event_ignored", event_type=envelope.type)
             return
-        if not created.notify_ids and not created.mentioned_ids:
-            return  # a group message that names nobody: nothing to read, write or announce
-        message = created.message
+        message = requested.message
         attention = (
-            await self._presence.attention(created.notify_ids, message.conversation_id)
-            if created.notify_ids
+            await self._presence.attention(requested.notify_ids, message.conversation_id)
+            if requested.notify_ids
             else {}
         )
         preview = preview_of(message.content, len(message.attachments))
@@ -99,7 +99,7 @@ class MessageNotifications:
                     event_id=envelope.id,
                     at=now,
                 )
-                for recipient, kind in who_to_notify(created, attention)
+                for recipient, kind in who_to_notify(requested, attention)
             ],
         )
         announced = [

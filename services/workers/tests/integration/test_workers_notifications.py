@@ -22,7 +22,7 @@ from openapi_spec_validator import validate
 
 from contracts import make_envelope
 from contracts.envelope import Envelope, decode_envelope
-from contracts.events import MessageCreated, MessageView, NotificationCreated
+from contracts.events import MessageView, NotificationCreated, NotificationRequested
 from contracts.names import NOTIFICATION_CREATED
 from devstack.broker_probe import collect, collect_settled, declare_probe_queue
 from servicekit.amqp.publisher import ConfirmedPublisher
@@ -138,7 +138,7 @@ def created(
     *,
     seq: int = 1,
     mentioned: list[uuid.UUID] | None = None,
-) -> Envelope[MessageCreated]:
+) -> Envelope[NotificationRequested]:
     """``recipients`` want every message (as a direct conversation's other member does);
     ``mentioned`` were named."""
     view = MessageView(
@@ -149,7 +149,9 @@ def created(
         content=content,
         created_at=datetime.now(UTC),
     )
-    event = MessageCreated(message=view, notify_ids=recipients, mentioned_ids=mentioned or [])
+    event = NotificationRequested(
+        message=view, notify_ids=recipients, mentioned_ids=mentioned or []
+    )
     return make_envelope(event, producer="chat")
 
 
@@ -197,7 +199,7 @@ async def test_a_mention_notifies_even_a_viewer_and_nobody_else_is_notified_of_a
     assert (await workers.notifications(unnamed))["notifications"] == []
 
 
-async def test_a_message_nobody_is_to_be_notified_of_leaves_nothing_in_mongodb(
+async def test_a_request_naming_nobody_leaves_nothing_in_mongodb(
     workers: Workers,
 ) -> None:
     conversation, sender = uuid.uuid4(), uuid.uuid4()

@@ -9,9 +9,9 @@ import pytest
 from aiohttp import web
 
 from contracts import make_envelope
-from contracts.events import MessageCreated
+from contracts.events import NotificationRequested
 from contracts.examples import EVENT_EXAMPLES
-from contracts.names import MESSAGE_CREATED, NOTIFICATIONS_QUEUE
+from contracts.names import NOTIFICATION_REQUESTED, NOTIFICATIONS_QUEUE
 from servicekit.amqp.publisher import ConfirmedPublisher
 from servicekit.http_app import METRICS
 from servicekit.messaging import MESSAGING
@@ -33,12 +33,12 @@ def consumed(app: web.Application, outcome: str) -> int:
     return app[METRICS].consumed(NOTIFICATIONS_QUEUE, outcome)
 
 
-async def test_message_created_is_applied_once_even_when_redelivered(
+async def test_a_notification_request_is_applied_once_even_when_redelivered(
     workers_app: web.Application,
 ) -> None:
     publisher: ConfirmedPublisher = workers_app[MESSAGING].publisher
-    example = EVENT_EXAMPLES[MESSAGE_CREATED]
-    assert isinstance(example, MessageCreated)
+    example = EVENT_EXAMPLES[NOTIFICATION_REQUESTED]
+    assert isinstance(example, NotificationRequested)
     event = make_envelope(example, producer="chat")
     [recipient] = example.notify_ids
     await publisher.publish_envelopes([event, event])

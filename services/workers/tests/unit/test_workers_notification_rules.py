@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from contracts.events import MessageCreated, MessageView
+from contracts.events import MessageView, NotificationRequested
 from servicekit.presence_keys import Attention
 from workers.notifications import ATTACHMENT_PREVIEW, PREVIEW_CHARS, preview_of, who_to_notify
 
 SENDER, VIEWER, ELSEWHERE, OFFLINE, QUIET = (uuid.uuid4() for _ in range(5))
 
 
-def event(*, notify: list[uuid.UUID], mentioned: list[uuid.UUID]) -> MessageCreated:
+def event(*, notify: list[uuid.UUID], mentioned: list[uuid.UUID]) -> NotificationRequested:
     view = MessageView(
         id=uuid.uuid4(),
         conversation_id=uuid.uuid4(),
@@ -21,7 +21,7 @@ def event(*, notify: list[uuid.UUID], mentioned: list[uuid.UUID]) -> MessageCrea
         content="x",
         created_at=datetime.now(UTC),
     )
-    return MessageCreated(message=view, notify_ids=notify, mentioned_ids=mentioned)
+    return NotificationRequested(message=view, notify_ids=notify, mentioned_ids=mentioned)
 
 
 ATTENTION = {

@@ -23,7 +23,11 @@ from contracts.events.messages import (
     MessageUpdated,
     MessageView,
 )
-from contracts.events.notifications import NotificationCreated, NotificationKind
+from contracts.events.notifications import (
+    NotificationCreated,
+    NotificationKind,
+    NotificationRequested,
+)
 from contracts.events.presence import PresenceOffline, PresenceOnline
 from contracts.events.sessions import RevocationReason, SessionRevoked
 from contracts.events.users import DisplayName, Email, Username, UserRegistered, UserUpdated
@@ -48,6 +52,7 @@ EVENT_TYPES: Final[Mapping[str, type[Event]]] = MappingProxyType(
             MessageRead,
             PresenceOnline,
             PresenceOffline,
+            NotificationRequested,
             NotificationCreated,
             MediaUploaded,
             MediaProcessed,
@@ -78,6 +83,7 @@ __all__ = [
     "MessageView",
     "NotificationCreated",
     "NotificationKind",
+    "NotificationRequested",
     "PresenceOffline",
     "PresenceOnline",
     "RevocationReason",

@@ -54,22 +54,15 @@ class MessageCreated(Event, frozen=True, kw_only=True):
     """A message was stored; every participant's devices receive it (the gateways emit it to
     the conversation's room).
 
-    Who to notify travels with it, decided by chat from each participant's notification level
-    (`all`, `mentions` or `none`; a direct conversation defaults to `all`, a group to
-    `mentions`): `notifyIds` want every message (unless they are looking at the conversation),
-    `mentionedIds` were named as `@username` and are not at `none` (notified even while
-    looking). The sender is in neither. A group message that names nobody carries two empty
-    lists: its notification work grows with mentions, not with members.
-
-    Version 2: version 1 carried every participant (`recipientIds`) and the muted ones.
+    Version 2: version 1 also listed every participant (`recipientIds`) and the muted ones,
+    for notifications; who to notify now travels apart, as `notification.requested`, and only
+    for messages that notify someone.
     """
 
     event_type = names.MESSAGE_CREATED
     event_version = 2
 
     message: MessageView
-    notify_ids: list[UUID] = msgspec.field(default_factory=list)
-    mentioned_ids: list[UUID] = msgspec.field(default_factory=list)
 
 
 class MessageUpdated(Event, frozen=True, kw_only=True):
