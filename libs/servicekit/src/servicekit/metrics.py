@@ -34,6 +34,13 @@ class ServiceMetrics:
             ["queue"],
             registry=self.registry,
         )
+        self.batch_size = Histogram(
+            "amqp_batch_messages",
+            "Messages handled together by a batch consumer, per batch",
+            ["queue"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            registry=self.registry,
+        )
         self.outbox_published = Counter(
             "outbox_published_total",
             "Outbox rows published with a broker confirm",

@@ -113,6 +113,7 @@ class BatchConsumerRunner[Tx](ConsumerRunner[Tx]):
                 await super()._on_message(message)
             return
         self.batches += 1
+        self._metrics.batch_size.labels(self._spec.name).observe(len(decoded))
         await _ack_through(message for message, _ in decoded)
         elapsed = time.perf_counter() - started
         for _ in decoded:
