@@ -1,4 +1,4 @@
-"""Group fan-out through the realtime gateway against two bare Socket.IO servers, in one run.
+"""Group fan-out through the realtime gateway against bare Socket.IO servers, in one run.
 
 The same Node load generator (``load.mjs``, socket.io-client, transports ``["websocket"]``) runs
 against each target in turn with the same parameters: ``--receivers`` receivers and
@@ -13,13 +13,25 @@ against each target in turn with the same parameters: ``--receivers`` receivers 
 - ``python``: ``bare_python_server.py``, a python-socketio room broadcast (same venv, aiohttp,
   uvloop, compression off as in the gateway).
 - ``node``: ``node_server.mjs``, the same broadcast on socket.io 4.8.
+- ``seed``: ``seed_server.mjs``, one Node process built the way the seed describes: socket.io
+  4.8, node-postgres and amqplib. Each send is one transaction (conversation row locked, the
+  ``clientMessageId`` checked, the message inserted with the next seq), acked after the commit,
+  broadcast to the room and published as a persistent ``message.created`` on a confirm channel
+  to a durable queue nobody consumes. It runs in a Postgres database and a RabbitMQ vhost of
+  its own (``bench_gateway_seed_<hex>``, ``bench-gateway-seed-<hex>``, made and dropped with
+  ``devstack.infra``).
 
 CPU is utime+stime from /proc of the target's processes only (for the fleet: every process the
-fleet started, gateways, chat, nginx and the rest; the local RabbitMQ node's separately, since
-it is shared), between the generator's ``start`` and ``end`` lines; the generator's own CPU is
-reported apart and never counted for a target. RSS per socket = (VmRSS sum with every socket
-connected - before the generator started) / sockets. Everything started here is stopped by its
-own pid, and the namespace removed, also on failure or Ctrl-C.
+fleet started, gateways, chat, nginx and the rest; for the seed: its one Node process), between
+the generator's ``start`` and ``end`` lines; the shared servers (the local RabbitMQ node, every
+Postgres process, Redis) are measured apart over the same window and printed for the fleet and
+the seed, which both use them. The generator's own CPU is reported apart and never counted for
+a target. RSS per socket = (VmRSS sum with every socket connected - before the generator
+started) / sockets. After the load, the fleet's queues are polled (``rabbitmqctl list_queues``)
+until every one is empty (at most ``--drain-timeout`` seconds), and chat's and the workers'
+``/metrics`` say how many deliveries their consumers retried or dead-lettered in the run.
+Everything started here is stopped by its own pid, and the fleet's namespace
+and the seed's database and vhost removed, also on failure or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -30,19 +42,35 @@ import contextlib
 import dataclasses
 import json
 import os
+import secrets
 import shutil
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from devstack.isolation import IsolatedInfra, free_port
+from devstack.infra import (
+    amqp_url_for_vhost,
+    create_database,
+    create_vhost,
+    delete_vhost,
+    drop_database,
+    ensure_running,
+    queue_depths,
+)
+from devstack.isolation import (
+    POSTGRES_ADMIN_URL,
+    RABBITMQ_URL,
+    REDIS_URL,
+    IsolatedInfra,
+    free_port,
+)
 from devstack.user_events import registration_envelopes
 from e2e.clients import mint_token
 from e2e.fleet import RunningFleet
@@ -53,7 +81,12 @@ HERE = Path(__file__).resolve().parent
 NODE = shutil.which("node") or "node"
 REPLICATION_WAIT_S = 30.0
 START_TIMEOUT_S = 30.0
-TARGETS = ("fleet", "python", "node")
+TARGETS = ("fleet", "python", "node", "seed")
+SERVER_COMMANDS = {  # the bare servers: each takes <port> first, then its own arguments
+    "python": [sys.executable, str(HERE / "bare_python_server.py")],
+    "node": [NODE, str(HERE / "node_server.mjs")],
+    "seed": [NODE, str(HERE / "seed_server.mjs")],
+}
 
 
 def say(text: str) -> None:
@@ -141,13 +174,11 @@ class Target:
 
 
 @contextlib.asynccontextmanager
-async def bare_server(name: str, options: argparse.Namespace) -> AsyncIterator[Target]:
+async def bare_server(
+    name: str, options: argparse.Namespace, args: Sequence[str] = ()
+) -> AsyncIterator[Target]:
     port = free_port()
-    command = (
-        [NODE, str(HERE / "node_server.mjs"), str(port)]
-        if name == "node"
-        else [sys.executable, str(HERE / "bare_python_server.py"), str(port)]
-    )
+    command = [*SERVER_COMMANDS[name], str(port), *args]
     process = await asyncio.create_subprocess_exec(
         *command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=HERE
     )
@@ -172,6 +203,30 @@ async def bare_server(name: str, options: argparse.Namespace) -> AsyncIterator[T
             except TimeoutError:
                 process.kill()
                 await process.wait()
+
+
+@contextlib.asynccontextmanager
+async def seed_target(options: argparse.Namespace) -> AsyncIterator[Target]:
+    """``seed_server.mjs`` in a Postgres database and a RabbitMQ vhost of its own, both removed
+    at the end (the server stopped first), also on failure or Ctrl-C."""
+    with contextlib.redirect_stdout(sys.stderr):
+        await asyncio.to_thread(ensure_running, POSTGRES_ADMIN_URL, REDIS_URL, RABBITMQ_URL)
+    suffix = secrets.token_hex(5)
+    vhost, database = f"bench-gateway-seed-{suffix}", f"bench_gateway_seed_{suffix}"
+    database_url = f"{POSTGRES_ADMIN_URL.rpartition('/')[0]}/{database}"
+    say(f"seed: database {database}, vhost {vhost}")
+    try:
+        await asyncio.to_thread(create_vhost, vhost)
+        await create_database(POSTGRES_ADMIN_URL, database)
+        args = [database_url, amqp_url_for_vhost(RABBITMQ_URL, vhost)]
+        async with bare_server("seed", options, args) as target:
+            yield target
+    finally:
+        try:
+            await drop_database(POSTGRES_ADMIN_URL, database)
+        finally:
+            await asyncio.to_thread(delete_vhost, vhost)
+        say(f"seed: database {database} and vhost {vhost} removed")
 
 
 async def register_users(amqp_url: str, ids: list[uuid.UUID]) -> None:
@@ -253,6 +308,11 @@ async def fleet_target(options: argparse.Namespace) -> AsyncIterator[Target]:
             def pids() -> list[int]:
                 return descendants(me, exclude=set(options.exclude))
 
+            metrics = [
+                f"http://127.0.0.1:{port}/metrics"
+                for service in ("chat", "workers")
+                for port in plan.service_ports[service]
+            ]
             yield Target(
                 "fleet",
                 fleet.public_url,
@@ -260,7 +320,7 @@ async def fleet_target(options: argparse.Namespace) -> AsyncIterator[Target]:
                 tokens[: options.senders],
                 tokens[options.senders :],
                 pids,
-                {"roles": fleet_roles(pids())},
+                {"roles": fleet_roles(pids()), "vhost": infra.namespace, "metrics": metrics},
             )
         finally:
             if fleet is not None:
@@ -336,6 +396,8 @@ async def measure(target: Target, options: argparse.Namespace) -> dict[str, Any]
                 elif line["phase"] == "end":
                     sample["wall"] = time.perf_counter() - sample["wall"]
                     sample["cpu_after"] = cpu_of(sample["pids"])
+                    # Backends opened during the run count whole (a pool that grew under load).
+                    sample["servers"] |= server_pids()
                     sample["servers_after"] = cpu_of(list(sample["servers"]))
                     sample["rss_end"] = sum(rss_kib(pid) for pid in target.pids())
                 elif line["phase"] == "result":
@@ -349,6 +411,7 @@ async def measure(target: Target, options: argparse.Namespace) -> dict[str, Any]
         options.exclude = []
     if load.returncode != 0 or not result:
         raise RuntimeError(f"load.mjs failed against {target.name} ({load.returncode})")
+    drained = await drain(target, options) if "vhost" in target.extra else {}
     sockets = options.senders + options.receivers
     cpu = cpu_spent(sample["cpu_before"], sample["cpu_after"])
     roles = target.extra.get("roles", {})
@@ -378,6 +441,43 @@ async def measure(target: Target, options: argparse.Namespace) -> dict[str, Any]
         "cpuByRole": dict(sorted(per_role.items())),
         "rssKiBPerSocketByRole": dict(sorted(rss_per_role.items())),
         "loadCpuShare": result["loadCpuSeconds"] / sample["wall"],
+        **drained,
+    }
+
+
+async def consumer_outcomes(urls: list[str]) -> dict[str, float]:
+    """``amqp_messages_consumed_total`` by outcome, summed over the services' /metrics."""
+    totals: dict[str, float] = {}
+    async with aiohttp.ClientSession() as session:
+        for url in urls:
+            async with session.get(url) as reply:
+                text = await reply.text()
+            for line in text.splitlines():
+                if line.startswith("amqp_messages_consumed_total{"):
+                    labels, _, value = line.rpartition(" ")
+                    outcome = labels.split('outcome="', 1)[1].split('"', 1)[0]
+                    totals[outcome] = totals.get(outcome, 0.0) + float(value)
+    return totals
+
+
+async def drain(target: Target, options: argparse.Namespace) -> dict[str, Any]:
+    """After the load: how many messages the fleet's queues held, and how long until every
+    queue was empty (polled each second, at most ``--drain-timeout``), with the consumers'
+    retried and dead-lettered counts of the whole run."""
+    started = time.perf_counter()
+    depths = await asyncio.to_thread(queue_depths, target.extra["vhost"])
+    waiting = sum(depths.values())
+    while sum(depths.values()) and time.perf_counter() - started < options.drain_timeout:
+        await asyncio.sleep(1.0)
+        depths = await asyncio.to_thread(queue_depths, target.extra["vhost"])
+    left = sum(depths.values())
+    outcomes = await consumer_outcomes(target.extra["metrics"])
+    return {
+        "queuedAtEnd": waiting,
+        "drainSeconds": None if left else time.perf_counter() - started,
+        "queuedAfterDrain": {name: count for name, count in depths.items() if count},
+        "retried": int(outcomes.get("retried", 0)),
+        "deadLettered": int(outcomes.get("dead_lettered", 0)),
     }
 
 
@@ -429,7 +529,7 @@ def report(results: list[dict[str, Any]]) -> str:
     fleet = by_name.get("fleet")
     if fleet is not None:
         ratio_rows = [["fleet over", *(title for title, _ in RATIOS)]]
-        for other in ("python", "node"):
+        for other in ("python", "node", "seed"):
             if other in by_name:
                 cells = []
                 for _, key in RATIOS:
@@ -445,11 +545,37 @@ def report(results: list[dict[str, Any]]) -> str:
             + ", ".join(f"{name} {s:.2f}" for name, s in fleet["serverCpuSeconds"].items())
         )
         out.append(per_message_line(fleet))
+        drained = (
+            f"all empty {fleet['drainSeconds']:.1f} s later"
+            if fleet.get("drainSeconds") is not None
+            else f"NOT empty after the drain timeout: {fleet.get('queuedAfterDrain')}"
+        )
+        out.append(
+            f"fleet queues after the load: {fleet.get('queuedAtEnd', 0):,} messages waiting, "
+            f"{drained}; consumers retried {fleet.get('retried', 0)}, "
+            f"dead-lettered {fleet.get('deadLettered', 0)}"
+        )
         out.append(
             "fleet RSS growth per socket by process (KiB): "
             + ", ".join(f"{role} {kib:.1f}" for role, kib in fleet["rssKiBPerSocketByRole"].items())
         )
+    seed = by_name.get("seed")
+    if seed is not None:
+        out.append(seed_line(seed))
     return "\n".join(out)
+
+
+def seed_line(seed: dict[str, Any]) -> str:
+    """The shared servers' CPU while the seed ran (its Postgres and RabbitMQ work is there, not
+    in its target cpu), in seconds and per stored message, as the fleet's line shows them."""
+    sends = seed["sends"] or 1
+    servers = seed["serverCpuSeconds"]
+    return (
+        "seed: shared servers (s): "
+        + ", ".join(f"{name} {s:.2f}" for name, s in servers.items())
+        + f"; cpu ms per message: seed process {seed['targetCpuSeconds'] / sends * 1000:.2f}, "
+        + ", ".join(f"{name} {s / sends * 1000:.2f}" for name, s in servers.items())
+    )
 
 
 def per_message_line(fleet: dict[str, Any]) -> str:
@@ -467,12 +593,21 @@ def per_message_line(fleet: dict[str, Any]) -> str:
     return f"cpu ms per message outside the gateways: {total:.2f} ({parts})"
 
 
+def target_named(
+    name: str, options: argparse.Namespace
+) -> contextlib.AbstractAsyncContextManager[Target]:
+    if name == "fleet":
+        return fleet_target(options)
+    if name == "seed":
+        return seed_target(options)
+    return bare_server(name, options)
+
+
 async def run(options: argparse.Namespace) -> list[dict[str, Any]]:
     results = []
     for name in options.targets:
         say(f"--- {name}")
-        factory = fleet_target(options) if name == "fleet" else bare_server(name, options)
-        async with factory as target:
+        async with target_named(name, options) as target:
             results.append(await measure(target, options))
         say(json.dumps(results[-1]))
     return results
@@ -501,6 +636,12 @@ def main() -> int:
         action="store_true",
         help="receivers open the conversation (conversation:join) before sending starts, as an "
         "app showing it does; without it the fleet also notifies every receiver of every message",
+    )
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=120.0,
+        help="seconds to wait after the load for the fleet's queues to empty",
     )
     parser.add_argument("--json", action="store_true", help="the results as JSON on stdout")
     options = parser.parse_args()

@@ -240,6 +240,20 @@ def delete_vhost(name: str) -> None:
         raise InfraError(f"rabbitmqctl delete_vhost {name} failed: {done.stderr or done.stdout}")
 
 
+def queue_depths(vhost: str) -> dict[str, int]:
+    """Every queue of `vhost` and the messages it holds, ready or unacknowledged."""
+    _check_vhost_name(vhost)
+    done = _rabbitmqctl("list_queues", "-q", "--no-table-headers", "-p", vhost, "name", "messages")
+    if done.returncode != 0:
+        raise InfraError(f"rabbitmqctl list_queues -p {vhost} failed: {done.stderr or done.stdout}")
+    depths: dict[str, int] = {}
+    for line in done.stdout.splitlines():
+        name, _, count = line.strip().rpartition("\t")
+        if name and count.isdigit():
+            depths[name] = int(count)
+    return depths
+
+
 def amqp_url_for_vhost(base_url: str, vhost: str) -> str:
     """`base_url` pointed at `vhost` (quoted, so `/` becomes `%2F`)."""
     parts = urlsplit(base_url)
