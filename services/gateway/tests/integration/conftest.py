@@ -12,6 +12,7 @@ and sockets of its own) stays far below them.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
@@ -29,6 +30,7 @@ from devstack.broker_probe import declare_probe_queue
 from devstack.infra import delete_prefix
 from devstack.isolation import REDIS_URL, IsolatedInfra, free_port
 from gateway.app import create_app
+from gateway.chat_client import ConversationSummary, MessagePage, Participants
 from gateway.config import GatewaySettings, load_settings
 from servicekit.amqp.connection import connect
 from servicekit.amqp.publisher import ConfirmedPublisher
@@ -61,6 +63,40 @@ async def store(isolated_infra: IsolatedInfra) -> AsyncIterator[Store]:
     yield Store(redis, KeySpace(prefix), prefix)
     await redis.aclose()
     await delete_prefix(REDIS_URL, prefix)
+
+
+@dataclass
+class FakeChat:
+    """``ChatClient``'s methods, answering from ``members`` as chat does: a conversation is
+    found (200) only for a token of one of its participants, else 404 (None)."""
+
+    members: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
+    asked: list[tuple[str, uuid.UUID]] = field(default_factory=list)
+
+    async def conversation(
+        self, token: str, conversation_id: uuid.UUID
+    ) -> ConversationSummary | None:
+        self.asked.append((token, conversation_id))
+        await asyncio.sleep(0)
+        participants = self.members.get(conversation_id)
+        if participants is None or uuid.UUID(token.removeprefix("token:")) not in participants:
+            return None
+        return ConversationSummary(
+            id=conversation_id, participants=[Participants(user_id=u) for u in participants]
+        )
+
+    async def conversation_ids(self, token: str) -> list[uuid.UUID]:
+        raise AssertionError("the directory never lists conversations")
+
+    async def messages_after(
+        self, token: str, conversation_id: uuid.UUID, after: int, limit: int
+    ) -> MessagePage | None:
+        raise AssertionError("the directory never reads messages")
+
+
+@pytest.fixture
+def fake_chat() -> FakeChat:
+    return FakeChat()
 
 
 @dataclass

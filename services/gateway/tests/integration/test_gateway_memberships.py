@@ -4,49 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 import pytest
 
-from gateway.chat_client import ChatClient, ConversationSummary, MessagePage, Participants
+from gateway.chat_client import ChatClient
 from gateway.memberships import MembershipDirectory
 
 if TYPE_CHECKING:
-    from services.gateway.tests.integration.conftest import Store
+    from services.gateway.tests.integration.conftest import FakeChat, Store
 
 pytestmark = pytest.mark.integration
 
 TTL_SECONDS = 600
-
-
-@dataclass
-class FakeChat:
-    """``ChatClient``'s methods, answering from ``members`` as chat does: a conversation is
-    found (200) only for a token of one of its participants, else 404 (None)."""
-
-    members: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
-    asked: list[tuple[str, uuid.UUID]] = field(default_factory=list)
-
-    async def conversation(
-        self, token: str, conversation_id: uuid.UUID
-    ) -> ConversationSummary | None:
-        self.asked.append((token, conversation_id))
-        await asyncio.sleep(0)
-        participants = self.members.get(conversation_id)
-        if participants is None or uuid.UUID(token.removeprefix("token:")) not in participants:
-            return None
-        return ConversationSummary(
-            id=conversation_id, participants=[Participants(user_id=u) for u in participants]
-        )
-
-    async def conversation_ids(self, token: str) -> list[uuid.UUID]:
-        raise AssertionError("the directory never lists conversations")
-
-    async def messages_after(
-        self, token: str, conversation_id: uuid.UUID, after: int, limit: int
-    ) -> MessagePage | None:
-        raise AssertionError("the directory never reads messages")
 
 
 @dataclass
@@ -67,8 +38,8 @@ class Rig:
 
 
 @pytest.fixture
-def rig(store: Store) -> Rig:
-    chat = FakeChat()
+def rig(store: Store, fake_chat: FakeChat) -> Rig:
+    chat = fake_chat
     directory = MembershipDirectory(store.redis, store.keys, cast(ChatClient, chat), TTL_SECONDS)
     return Rig(chat, directory, store)
 

@@ -1,6 +1,6 @@
 """The checks before a ``message:send`` is published, and its sent record, on the real Redis.
 
-``SendChecks`` itself, with chat's REST side stood in for (``ChatAnswers``): the refusal order
+``SendChecks`` itself, with chat's REST side stood in for (``FakeChat``): the refusal order
 (rate limited, then not a member, then a known record), a member set not cached, and the
 record written in the background. Then through two instances of the real app: a record written
 after the ack answers a resend that reaches the other instance.
@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -28,7 +28,7 @@ from contracts.names import MESSAGE_SEND
 from devstack.broker_probe import collect, collect_settled
 from devstack.isolation import REDIS_URL, free_port
 from gateway.app import create_app
-from gateway.chat_client import ChatClient, ConversationSummary, Participants
+from gateway.chat_client import ChatClient
 from gateway.config import load_settings
 from gateway.memberships import MembershipDirectory
 from gateway.send_checks import (
@@ -44,32 +44,13 @@ from servicekit.settings import RedisSettings
 from servicekit.token_buckets import Bucket, TokenBuckets
 
 if TYPE_CHECKING:
-    from services.gateway.tests.integration.conftest import Gateway, Store
+    from services.gateway.tests.integration.conftest import FakeChat, Gateway, Store
 
 pytestmark = pytest.mark.integration
 
 # Barely refilling: the counts of allowed sends are exact.
 PER_SOCKET = Bucket("send:socket", capacity=2, per_second=0.001)
 PER_USER = Bucket("send:user", capacity=3, per_second=0.001)
-
-
-@dataclass
-class ChatAnswers:
-    """``ChatClient.conversation`` as chat answers it: found only for a participant's token."""
-
-    members: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
-    asked: list[tuple[str, uuid.UUID]] = field(default_factory=list)
-
-    async def conversation(
-        self, token: str, conversation_id: uuid.UUID
-    ) -> ConversationSummary | None:
-        self.asked.append((token, conversation_id))
-        participants = self.members.get(conversation_id)
-        if participants is None or uuid.UUID(token.removeprefix("token:")) not in participants:
-            return None
-        return ConversationSummary(
-            id=conversation_id, participants=[Participants(user_id=u) for u in participants]
-        )
 
 
 class CommandLog(Redis):
@@ -88,7 +69,7 @@ class CommandLog(Redis):
 class Rig:
     redis: CommandLog
     keys: KeySpace
-    chat: ChatAnswers
+    chat: FakeChat
     buckets: TokenBuckets
     memberships: MembershipDirectory
     checks: SendChecks
@@ -112,10 +93,10 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(store: Store) -> AsyncIterator[Rig]:
+async def rig(store: Store, fake_chat: FakeChat) -> AsyncIterator[Rig]:
     redis = CommandLog.from_url(REDIS_URL)
     assert isinstance(redis, CommandLog)
-    chat = ChatAnswers()
+    chat = fake_chat
     buckets = TokenBuckets(redis, store.keys)
     memberships = MembershipDirectory(redis, store.keys, cast(ChatClient, chat), 600)
     checks = SendChecks(redis, store.keys, buckets, memberships, (PER_SOCKET, PER_USER))
@@ -125,7 +106,7 @@ async def rig(store: Store) -> AsyncIterator[Rig]:
 
 
 def token(user: uuid.UUID) -> str:
-    """The stand-in for a user's access token (``ChatAnswers`` reads the user from it)."""
+    """The stand-in for a user's access token (``FakeChat`` reads the user from it)."""
     return f"token:{user}"
 
 
@@ -262,13 +243,13 @@ async def test_a_resend_while_its_record_is_being_written_waits_for_the_write(ri
     assert await rig.check(alice, conversation, "c-1") == AlreadySent(stored)
 
 
-async def test_a_record_that_cannot_be_written_is_logged(store: Store) -> None:
+async def test_a_record_that_cannot_be_written_is_logged(store: Store, fake_chat: FakeChat) -> None:
     unreachable = create_redis(RedisSettings(f"redis://127.0.0.1:{free_port()}/0", store.prefix))
     checks = SendChecks(
         unreachable,
         store.keys,
         TokenBuckets(unreachable, store.keys),
-        MembershipDirectory(unreachable, store.keys, cast(ChatClient, ChatAnswers()), 600),
+        MembershipDirectory(unreachable, store.keys, cast(ChatClient, fake_chat), 600),
         (PER_SOCKET, PER_USER),
     )
     alice = uuid.uuid4()
