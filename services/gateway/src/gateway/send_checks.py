@@ -8,9 +8,10 @@ is looked at); look the sender up in the conversation's cached member set; read 
 once, on any instance. A member set that is not cached is left to ``MembershipDirectory``,
 which asks chat and caches it, as it does for every other event.
 
-The record is written by a background task once the stored message is known, so the ack does
-not wait for it. The tasks are tracked, a failed write is logged, and a resend that reaches
-this instance while its record is being written waits for the write before its check.
+The record is written in the background once the stored message is known, so the ack does not
+wait for it; the records of one loop turn go in one pipeline. The writes are tracked, a failed
+one is logged, and a resend that reaches this instance while its record is being written waits
+for the write before its check.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ class SendChecks:
         self._memberships = memberships
         self._limits = limits
         self._check = redis.register_script(_SEND_CHECKS)
+        self._unwritten: dict[str, bytes] = {}  # this loop turn's records
         self._writes: set[asyncio.Task[None]] = set()
         self._writing: dict[str, asyncio.Task[None]] = {}
 
@@ -105,6 +107,8 @@ class SendChecks:
         client_message_id: str,
     ) -> SendCheck:
         record = self._record_key(user_id, client_message_id)
+        if record in self._unwritten:
+            self._write_turn()
         if (writing := self._writing.get(record)) is not None:
             await asyncio.wait({writing})  # never raises: the write logs its own failure
         per_socket, per_user = self._limits
@@ -126,32 +130,45 @@ class SendChecks:
         return Cleared()
 
     def remember_sent(self, user_id: UUID, client_message_id: str, message: MessageView) -> None:
-        """Writes the sent record in the background: the ack does not wait for it."""
+        """Writes the sent record in the background: the ack does not wait for it. The records
+        of one loop turn go to Redis together, in one pipeline."""
         record = self._record_key(user_id, client_message_id)
-        task = asyncio.create_task(
-            self._write(record, msgspec.json.encode(message), user_id), name="sent-record"
-        )
-        self._writes.add(task)
-        self._writing[record] = task
-        task.add_done_callback(functools.partial(self._written, record))
+        if not self._unwritten:
+            asyncio.get_running_loop().call_soon(self._write_turn)
+        self._unwritten[record] = msgspec.json.encode(message)
 
     async def drain(self) -> None:
         """Waits for the records still being written (before Redis is closed)."""
+        self._write_turn()
         if self._writes:
             await asyncio.wait(set(self._writes))
 
-    async def _write(self, record: str, body: bytes, user_id: UUID) -> None:
-        try:
-            await self._redis.set(record, body, ex=SENT_RECORD_SECONDS)
-        except Exception:
-            # The ack went out; only an instant answer to a resend is lost (chat still
-            # stores the message once).
-            _log.exception("sent_record_not_written", user_id=str(user_id))
+    def _write_turn(self) -> None:
+        if not self._unwritten:
+            return
+        records, self._unwritten = self._unwritten, {}
+        task = asyncio.get_running_loop().create_task(self._write(records), name="sent-records")
+        self._writes.add(task)
+        for record in records:
+            self._writing[record] = task
+        task.add_done_callback(functools.partial(self._written, list(records)))
 
-    def _written(self, record: str, task: asyncio.Task[None]) -> None:
+    async def _write(self, records: dict[str, bytes]) -> None:
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for record, body in records.items():
+                    pipe.set(record, body, ex=SENT_RECORD_SECONDS)
+                await pipe.execute()
+        except Exception:
+            # The acks went out; only an instant answer to a resend is lost (chat still
+            # stores the message once).
+            _log.exception("sent_record_not_written", records=len(records))
+
+    def _written(self, records: list[str], task: asyncio.Task[None]) -> None:
         self._writes.discard(task)
-        if self._writing.get(record) is task:
-            del self._writing[record]
+        for record in records:
+            if self._writing.get(record) is task:
+                del self._writing[record]
 
     def _record_key(self, user_id: UUID, client_message_id: str) -> str:
         return self._keys.key("gw", "sent", str(user_id), client_message_id)

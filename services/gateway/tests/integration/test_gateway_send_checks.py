@@ -261,8 +261,26 @@ async def test_a_record_that_cannot_be_written_is_logged(store: Store, fake_chat
         await unreachable.aclose()
     [failure] = [entry for entry in logs if entry["event"] == "sent_record_not_written"]
     assert failure["log_level"] == "error"
-    assert failure["user_id"] == str(alice)
+    assert failure["records"] == 1
     assert failure["exc_info"]
+
+
+async def test_the_records_of_one_loop_turn_are_written_together(rig: Rig) -> None:
+    conversation, alice, bob = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await rig.memberships.remember(conversation, [alice, bob])
+    stored = {
+        (user, client_id): message_view(user, conversation, client_id)
+        for user in (alice, bob)
+        for client_id in ("c-1", "c-2")
+    }
+    for (user, client_id), message in stored.items():
+        rig.checks.remember_sent(user, client_id, message)
+    await rig.checks.drain()
+
+    assert "SET" not in rig.redis.sent  # one pipeline, not a command per record
+    for (user, client_id), message in stored.items():
+        check = await rig.check(user, conversation, client_id, sid=f"{user}-{client_id}")
+        assert check == AlreadySent(message)
 
 
 def send_payload(conversation_id: uuid.UUID, client_message_id: str) -> dict[str, Any]:
