@@ -5,7 +5,8 @@ the socket's writer task, an engine.io encode and a WebSocket frame build. Here 
 packet and its WebSocket frame are built once per event, and a recipient on an open WebSocket
 gets those same bytes. Frames for one socket are corked until the end of the loop turn and
 written together: under load the consumer hands over several events per turn, and each socket
-then costs one ``transport.write`` (one send syscall) for all of them, not one per event. A
+then costs one ``transport.write`` (or ``writelines``: one vectored send, the shared frames not
+copied per socket) for all of them, not one per event. A
 socket that is long-polling, still upgrading, or has packets waiting in engine.io's queue gets
 the packet through that queue (``put_nowait``, no task), so nothing overtakes what engine.io
 already holds for it. (The uncork is scheduled before any later put wakes engine.io's writer,
@@ -175,7 +176,11 @@ class RoomBroadcast:
         for transport, frames in corked.items():
             if transport.is_closing():
                 continue
-            transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+            if len(frames) == 1:
+                transport.write(frames[0])
+            else:
+                # Vectored: the shared frames go out as they are, with no copy per socket.
+                transport.writelines(frames)
             self.writes += 1
 
     def _cut_off(self, sid: str, transport: asyncio.Transport, backlog: int) -> None:
