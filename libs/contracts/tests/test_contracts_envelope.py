@@ -171,6 +171,13 @@ def test_non_json_bytes_are_rejected(raw: bytes) -> None:
         decode_envelope(raw)
 
 
+def test_invalid_utf8_inside_a_string_is_a_contract_error() -> None:
+    document = json.dumps(wire(names.MESSAGE_SEND)).encode().replace(b"Hello", b"He\xffllo")
+    assert b"\xff" in document
+    with pytest.raises(ContractError, match="not UTF-8"):
+        decode_envelope(document)
+
+
 def test_non_object_json_is_rejected() -> None:
     assert "Expected `object`, got `array` - at `$`" in rejection([1, 2])
 

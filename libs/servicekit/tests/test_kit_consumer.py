@@ -229,8 +229,14 @@ async def test_poison_message_is_dead_lettered_with_reason_after_retries_and_con
             b'"data":{"conversationId":"nope"}}',
             "undecodable",
         ),
+        (
+            b'{"id":"6f1c8a34-4c0e-4d51-8a4b-0e0b3c1f9a10","type":"message.read","version":1,'
+            b'"occurredAt":"2026-11-25T12:00:00Z","producer":"p\xff\xfe","traceId":"t",'
+            b'"data":{}}',
+            "not UTF-8",
+        ),
     ],
-    ids=["not-json", "not-an-envelope", "ill-typed-data"],
+    ids=["not-json", "not-an-envelope", "ill-typed-data", "not-utf8-inside-a-string"],
 )
 async def test_undecodable_message_goes_straight_to_the_dead_letter_queue(
     start_runner: StartRunner,

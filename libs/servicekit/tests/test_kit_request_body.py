@@ -87,6 +87,16 @@ def test_decode_json_malformed_is_400() -> None:
     assert caught.value.title == "Malformed JSON"
 
 
+@pytest.mark.parametrize(
+    "raw", [b'{"data":{"items":[{"name":"\xff\xfe"}]}}', b'{"data":{"items":[{"name":"a\xc3"}]}}']
+)
+def test_invalid_utf8_inside_a_string_is_400_not_a_server_error(raw: bytes) -> None:
+    with pytest.raises(ProblemError) as caught:
+        decode_json(raw, Envelope)
+    assert caught.value.status == 400
+    assert caught.value.title == "Malformed JSON"
+
+
 def test_decode_json_invalid_is_422_with_the_field() -> None:
     with pytest.raises(ProblemError) as caught:
         decode_json(b'{"data":{"items":"nope"}}', Envelope)

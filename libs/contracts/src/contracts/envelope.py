@@ -86,6 +86,9 @@ def decode_envelope(raw: bytes | bytearray | memoryview | str) -> Envelope[Any]:
         envelope = decoder.decode(raw)
     except msgspec.DecodeError as exc:
         raise ContractError.from_msgspec("envelope", exc) from exc
+    except UnicodeDecodeError as exc:  # raised from inside a string, not as a DecodeError
+        reason = f"{exc.reason} at byte {exc.start}"
+        raise ContractError(f"invalid envelope: not UTF-8 ({reason})") from exc
     expected = EVENT_TYPES[event_type].event_version
     if envelope.version != expected:
         raise ContractError(

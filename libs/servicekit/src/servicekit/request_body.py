@@ -46,6 +46,11 @@ def decode_json[T](raw: bytes, model: type[T]) -> T:
         raise validation_problem([field_error_from(error)]) from None
     except msgspec.DecodeError:
         raise ProblemError(400, "The body is not valid JSON", title="Malformed JSON") from None
+    except UnicodeDecodeError:
+        # msgspec checks UTF-8 only when it builds a string, so this comes from inside one.
+        raise ProblemError(
+            400, "The body is not valid UTF-8 JSON", title="Malformed JSON"
+        ) from None
     return result
 
 
