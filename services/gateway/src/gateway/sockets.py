@@ -73,12 +73,44 @@ class Refused(Exception):
         self.message = message
 
 
+# Names the server raises itself; a client event carrying one must never reach their handlers.
+RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error"})
+
+
+class ClientEventServer(socketio.AsyncServer):  # type: ignore[misc]
+    """A Socket.IO server that keeps the lifecycle handlers out of clients' reach.
+
+    python-socketio dispatches a client's ``EVENT`` packet by name, so a client emitting
+    ``disconnect`` or ``connect`` would run the server's own handlers (marking itself offline
+    while connected, or authenticating as someone else on the same socket). Such an event is
+    refused here, answered ``invalid`` when it asks for an ack. (It overrides
+    ``_handle_event``, python-socketio 5.x's dispatch of client events;
+    ``tests/integration/test_gateway_sockets.py`` holds it to that with a real client.)
+    """
+
+    async def _handle_event(
+        self, eio_sid: str, namespace: str | None, id: int | None, data: list[Any]
+    ) -> None:
+        name = data[0] if data else None
+        if not isinstance(name, str) or name in RESERVED_EVENTS:
+            if id is not None:
+                refusal = ack_error("invalid", f"{name!r} is not an event a client may send")
+                await self._send_packet(
+                    eio_sid,
+                    self.packet_class(
+                        socketio.packet.ACK, namespace=namespace or "/", id=id, data=[refusal]
+                    ),
+                )
+            return
+        await super()._handle_event(eio_sid, namespace, id, data)
+
+
 def create_socket_server(
     cors_origins: tuple[str, ...] | str,
     max_payload_bytes: int,
     transports: WebSocketTransports,
 ) -> socketio.AsyncServer:
-    sio = socketio.AsyncServer(
+    sio = ClientEventServer(
         async_mode="aiohttp",
         cors_allowed_origins=cors_origins,
         max_http_buffer_size=max_payload_bytes,
@@ -143,6 +175,7 @@ class SocketHandlers:
             "presence:get", self._guarded(self.presence_get, PresenceGetPayload, self._event_limits)
         )
         sio.on("disconnect", self.disconnect)
+        sio.on("*", self.unknown_event)
 
     async def connect(self, sid: str, environ: dict[str, Any], auth: dict[str, Any] | None) -> None:
         token = (auth or {}).get("token") or bearer_token(environ.get("HTTP_AUTHORIZATION"))
@@ -167,6 +200,10 @@ class SocketHandlers:
         self._local[sid] = user.user_id
         if await self._presence.connected(user.user_id, sid):
             await self._announce(PresenceOnline, user.user_id)
+
+    async def unknown_event(self, event: str, sid: str, *data: Any) -> dict[str, Any]:
+        """Every event with an ack is answered, an unknown one too."""
+        return ack_error("invalid", f"unknown event {event[:64]!r}")
 
     async def disconnect(self, sid: str, reason: object = None) -> None:
         user_id = self._local.pop(sid, None)

@@ -409,3 +409,28 @@ async def test_an_instance_without_clients_shuts_down_cleanly(gateway: Gateway) 
     channel = await gateway.broker.channel()
     with pytest.raises(ChannelNotFoundEntity):
         await channel.declare_queue(gateway_queue(instance), passive=True)
+
+
+async def test_reserved_event_names_from_a_client_never_reach_the_servers_handlers(
+    gateway: Gateway,
+) -> None:
+    alice, mallory = gateway.identity(), gateway.identity()
+    async with gateway.socket(mallory.token) as client:
+        for name, data in (("disconnect", None), ("connect", {"token": alice.token})):
+            ack = await client.call(name, data, timeout=5)
+            assert error_code(ack) == "invalid", name
+        assert client.connected
+        # Still online (no offline transition ran) and still mallory: alice's presence is
+        # hers to ask for only if they share a conversation, and mallory's own is visible.
+        ack = await client.call("presence:get", {"userIds": [str(mallory.user_id)]}, timeout=5)
+        assert ack["presence"] == {str(mallory.user_id): {"online": True, "lastSeenAt": None}}
+        ack = await client.call("presence:get", {"userIds": [str(alice.user_id)]}, timeout=5)
+        assert ack["notFound"] == [str(alice.user_id)]
+
+
+async def test_an_unknown_event_with_an_ack_is_answered_invalid(gateway: Gateway) -> None:
+    alice = gateway.identity()
+    async with gateway.socket(alice.token) as client:
+        ack = await client.call("message:delete-everything", {"all": True}, timeout=5)
+        assert error_code(ack) == "invalid"
+        assert "unknown event" in ack["error"]["message"]

@@ -1,0 +1,82 @@
+"""Abuse and malformed input, through the API gateway with real clients: each refusal is a clear
+error that changes nothing."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+
+from e2e.accounts import PASSWORD, direct_conversation, register
+from e2e.clients import connected_socket
+from e2e.fleet import RunningFleet
+
+PROBLEM = "application/problem+json"
+NOT_UTF8 = b"\xff\xfe"
+
+
+def with_invalid_utf8(document: dict[str, Any]) -> bytes:
+    """The JSON of ``document`` with ``@@`` inside its strings replaced by bytes that are not
+    UTF-8: well-formed JSON around a broken string."""
+    raw = json.dumps(document).encode().replace(b"@@", NOT_UTF8)
+    assert NOT_UTF8 in raw
+    return raw
+
+
+async def test_invalid_utf8_inside_a_json_string_is_a_400_problem_and_changes_nothing(
+    http: aiohttp.ClientSession,
+) -> None:
+    alice, bob = await register(http, tag="u8"), await register(http, tag="u8")
+    conversation = await direct_conversation(http, alice, bob)
+    auth = {"Authorization": f"Bearer {alice['token']}", "Content-Type": "application/json"}
+    plain = {"Content-Type": "application/json"}
+    name = alice["user"]["username"]
+    attempts: list[tuple[str, str, dict[str, Any], dict[str, str]]] = [
+        (
+            "POST",
+            "/api/auth/register",
+            {"email": "u8@@x@example.com", "username": "u8@@x", "password": PASSWORD},
+            plain,
+        ),
+        ("POST", "/api/auth/login", {"username": name, "password": "pass@@word"}, plain),
+        ("POST", "/api/auth/refresh", {"refreshToken": "token@@"}, plain),
+        ("PATCH", "/api/users/me", {"displayName": "Mallory@@"}, auth),
+        ("PATCH", "/api/users/me/profile", {"bio": "bio@@"}, auth),
+        ("POST", f"/api/chat/{conversation}/messages", {"content": "hello@@"}, auth),
+    ]
+    for method, path, document, headers in attempts:
+        async with http.request(
+            method, path, data=with_invalid_utf8(document), headers=headers
+        ) as reply:
+            body = await reply.json(content_type=None)
+            assert reply.status == 400, (path, reply.status, body)
+            assert reply.content_type == PROBLEM, path
+            assert body["title"] == "Malformed JSON", (path, body)
+
+    async with http.get("/api/auth/me", headers=auth) as reply:
+        me = (await reply.json())["user"]
+    assert me["displayName"] == alice["user"]["displayName"]
+    assert me["profile"].get("bio") is None
+    async with http.get(f"/api/chat/{conversation}/messages", headers=auth) as reply:
+        assert (await reply.json())["messages"] == []
+
+
+async def test_a_client_cannot_run_the_servers_connect_or_disconnect_handlers(
+    http: aiohttp.ClientSession, fleet: RunningFleet
+) -> None:
+    alice, bob = await register(http, tag="rsv"), await register(http, tag="rsv")
+    await direct_conversation(http, alice, bob)
+    async with (
+        connected_socket(fleet.public_url, auth={"token": alice["token"]}) as watcher,
+        connected_socket(fleet.public_url, auth={"token": bob["token"]}) as bob_socket,
+    ):
+        for name, data in (("disconnect", None), ("connect", {"token": alice["token"]})):
+            ack = await bob_socket.call(name, data, timeout=5)
+            assert (ack["ok"], ack["error"]["code"]) == (False, "invalid"), (name, ack)
+        assert bob_socket.connected
+        # Bob is still online to who shares a conversation with him, and still Bob.
+        seen = await watcher.call("presence:get", {"userIds": [bob["user"]["id"]]}, timeout=5)
+        assert seen["presence"][bob["user"]["id"]]["online"] is True
+        unknown = await bob_socket.call("become", {"user": alice["user"]["id"]}, timeout=5)
+        assert (unknown["ok"], unknown["error"]["code"]) == (False, "invalid")
