@@ -4,12 +4,13 @@ error that changes nothing."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import aiohttp
 
 from e2e.accounts import PASSWORD, direct_conversation, register
-from e2e.clients import connected_socket
+from e2e.clients import connected_socket, refusal_message, refused_connect
 from e2e.fleet import RunningFleet
 
 PROBLEM = "application/problem+json"
@@ -80,3 +81,28 @@ async def test_a_client_cannot_run_the_servers_connect_or_disconnect_handlers(
         assert seen["presence"][bob["user"]["id"]]["online"] is True
         unknown = await bob_socket.call("become", {"user": alice["user"]["id"]}, timeout=5)
         assert (unknown["ok"], unknown["error"]["code"]) == (False, "invalid")
+
+
+async def test_malformed_socket_calls_are_refused_at_once_not_timed_out(
+    http: aiohttp.ClientSession, fleet: RunningFleet
+) -> None:
+    for auth in (["token"], "a-token"):
+        _, errors = await refused_connect(fleet.public_url, auth=auth)
+        assert refusal_message(errors) == "auth must be an object: {token}", auth
+
+    alice, bob = await register(http, tag="mal"), await register(http, tag="mal")
+    conversation = await direct_conversation(http, alice, bob)
+    async with connected_socket(fleet.public_url, auth={"token": alice["token"]}) as socket:
+        started = time.monotonic()
+        for payload in (
+            {"conversationId": conversation, "content": "a\x00b", "clientMessageId": "nul-1"},
+            {"conversationId": conversation, "content": "fine", "clientMessageId": "nul\x00"},
+        ):
+            ack = await socket.call("message:send", payload, timeout=5)
+            assert (ack["ok"], ack["error"]["code"]) == (False, "invalid"), ack
+        ack = await socket.call("sync", {"since": {conversation: 2**63}}, timeout=5)
+        assert (ack["ok"], ack["error"]["code"]) == (False, "invalid"), ack
+        assert time.monotonic() - started < 3  # answered, not left to the 10 s ack timeout
+    headers = {"Authorization": f"Bearer {alice['token']}"}
+    async with http.get(f"/api/chat/{conversation}/messages", headers=headers) as reply:
+        assert (await reply.json())["messages"] == []

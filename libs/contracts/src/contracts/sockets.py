@@ -85,7 +85,7 @@ class ConversationLeavePayload(WireStruct, frozen=True, kw_only=True):
 class SyncPayload(WireStruct, frozen=True, kw_only=True):
     """`sync`: the last `seq` the client holds per conversation; it gets everything after."""
 
-    since: Annotated[dict[UUID, Annotated[int, Meta(ge=0)]], Meta(max_length=1000)]
+    since: Annotated[dict[UUID, Annotated[int, Meta(ge=0, le=2**63 - 1)]], Meta(max_length=1000)]
 
 
 class PresenceGetPayload(WireStruct, frozen=True, kw_only=True):

@@ -177,7 +177,9 @@ class SocketHandlers:
         sio.on("disconnect", self.disconnect)
         sio.on("*", self.unknown_event)
 
-    async def connect(self, sid: str, environ: dict[str, Any], auth: dict[str, Any] | None) -> None:
+    async def connect(self, sid: str, environ: dict[str, Any], auth: object) -> None:
+        if auth is not None and not isinstance(auth, dict):
+            raise socketio.exceptions.ConnectionRefusedError("auth must be an object: {token}")
         token = (auth or {}).get("token") or bearer_token(environ.get("HTTP_AUTHORIZATION"))
         if not isinstance(token, str) or not token:
             raise socketio.exceptions.ConnectionRefusedError("authentication required")
@@ -281,6 +283,9 @@ class SocketHandlers:
     async def message_send(
         self, sid: str, user: SocketUser, payload: MessageSendPayload
     ) -> dict[str, Any]:
+        if "\x00" in payload.content or "\x00" in payload.client_message_id:
+            # Chat cannot store NUL; refused here at once rather than by chat after the publish.
+            raise Refused("invalid", "content and clientMessageId must not contain NUL")
         match await self._send_checks.check(
             sid=sid,
             user_id=user.user_id,

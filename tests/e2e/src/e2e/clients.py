@@ -128,7 +128,7 @@ class ConnectRefused(AssertionError):
 async def refused_connect(
     url: str,
     *,
-    auth: dict[str, Any] | None = None,
+    auth: object = None,
     transports: Transports = None,
 ) -> tuple[BaseException, list[Any]]:
     """Connect expecting refusal: the ``ConnectionError`` raised and the ``connect_error`` data.
