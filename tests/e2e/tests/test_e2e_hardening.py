@@ -3,6 +3,7 @@ error that changes nothing."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from typing import Any
@@ -106,3 +107,25 @@ async def test_malformed_socket_calls_are_refused_at_once_not_timed_out(
     headers = {"Authorization": f"Bearer {alice['token']}"}
     async with http.get(f"/api/chat/{conversation}/messages", headers=headers) as reply:
         assert (await reply.json())["messages"] == []
+
+
+async def test_a_cursor_past_the_calendar_and_a_multipart_without_boundary_are_client_errors(
+    http: aiohttp.ClientSession,
+) -> None:
+    alice = await register(http, tag="cur")
+    headers = {"Authorization": f"Bearer {alice['token']}"}
+    for at in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):
+        raw = f"{at}|00000000-0000-4000-8000-000000000000".encode()
+        cursor = base64.urlsafe_b64encode(raw).decode()
+        params = {"cursor": cursor}
+        async with http.get("/api/notifications", headers=headers, params=params) as reply:
+            body = await reply.json(content_type=None)
+            assert reply.status == 422, (at, reply.status, body)
+            assert reply.content_type == PROBLEM
+            assert body["errors"][0]["field"] == "cursor"
+
+    upload = {**headers, "Content-Type": "multipart/form-data"}
+    async with http.post("/api/media", data=b"--x\r\n\r\nnot a part", headers=upload) as reply:
+        body = await reply.json(content_type=None)
+        assert reply.status == 400, (reply.status, body)
+        assert reply.content_type == PROBLEM

@@ -48,8 +48,13 @@ async def upload_media(request: web.Request) -> web.Response:
         )
     if request.content_type != "multipart/form-data":
         raise ProblemError(415, "Send the file as multipart/form-data")
-    reader = await request.multipart()
-    part = await reader.next()
+    try:
+        reader = await request.multipart()
+        part = await reader.next()
+    except ValueError as error:  # no boundary, or framing aiohttp cannot read
+        raise ProblemError(
+            400, f"Malformed multipart body: {error}", title="Malformed body"
+        ) from None
     if not isinstance(part, BodyPartReader) or part.name != FILE_FIELD or part.filename is None:
         raise validation_problem([FieldError(FILE_FIELD, "send one file part named 'file'")])
     view = await service.upload(claims.user_id, part.filename, _chunks(part))

@@ -242,6 +242,7 @@ def _encode_cursor(last: Notification) -> str:
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         at, _, last_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        return _utc(datetime.fromisoformat(at)), str(uuid.UUID(last_id))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        # In UTC, as stored: a time whose offset takes it past year 1 or 9999 is no cursor.
+        return _utc(datetime.fromisoformat(at)).astimezone(UTC), str(uuid.UUID(last_id))
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise BadCursorError(cursor) from None
