@@ -26,8 +26,13 @@ def test_topic_matches(pattern: str, routing_key: str, expected: bool) -> None:
 def test_seed_queues_bind_the_documented_keys() -> None:
     bindings = {queue.name: queue.binding_keys for queue in topology.QUEUES}
     assert bindings[names.MESSAGES_QUEUE] == (names.MESSAGE_SEND,)
-    # Only messages that notify someone reach the workers (docs/notifications.md).
-    assert bindings[names.NOTIFICATIONS_QUEUE] == (names.NOTIFICATION_REQUESTED,)
+    # Only messages that notify someone reach the workers (docs/notifications.md), and the
+    # edits and deletes that revise their previews.
+    assert bindings[names.NOTIFICATIONS_QUEUE] == (
+        names.NOTIFICATION_REQUESTED,
+        names.MESSAGE_UPDATED,
+        names.MESSAGE_DELETED,
+    )
     assert bindings[names.MEDIA_QUEUE] == (names.MEDIA_UPLOADED,)
 
 

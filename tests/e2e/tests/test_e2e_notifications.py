@@ -98,3 +98,33 @@ async def test_offline_b_finds_the_notification_then_gets_new_ones_live_while_el
     ) as marked:
         assert (marked.status, (await marked.json())["unreadCount"]) == (200, 0)
     assert (await notifications(http, alice["token"]))["notifications"] == []
+
+
+async def test_an_edited_or_deleted_message_leaves_no_old_text_in_the_notification(
+    http: aiohttp.ClientSession,
+) -> None:
+    alice, bob = await asyncio.gather(register(http, tag="nt"), register(http, tag="nt"))
+    conversation = await direct_conversation(http, alice, bob)
+    headers = {"Authorization": f"Bearer {alice['token']}"}
+    async with http.post(
+        f"/api/chat/{conversation}/messages", json={"content": "my pin is 1234"}, headers=headers
+    ) as reply:
+        message_id = (await reply.json())["message"]["id"]
+    path = f"/api/chat/{conversation}/messages/{message_id}"
+
+    async def preview() -> str | None:
+        shown = (await notifications(http, bob["token"]))["notifications"]
+        return str(shown[0]["preview"]) if shown else None
+
+    async def until(expected: str) -> None:
+        async with asyncio.timeout(15):
+            while await preview() != expected:
+                await asyncio.sleep(0.1)
+
+    await until("my pin is 1234")  # bob has no socket: notified
+    async with http.patch(path, json={"content": "call me"}, headers=headers) as reply:
+        assert reply.status == 200, await reply.text()
+    await until("call me")
+    async with http.delete(path, headers=headers) as reply:
+        assert reply.status == 204, await reply.text()
+    await until("[message deleted]")

@@ -24,7 +24,8 @@ QUEUES: Final = (
     QueueSpec(name=names.MESSAGES_QUEUE, binding_keys=(names.MESSAGE_SEND,), consumer="chat"),
     QueueSpec(
         name=names.NOTIFICATIONS_QUEUE,
-        binding_keys=(names.NOTIFICATION_REQUESTED,),
+        # Edits and deletes revise the previews of the notifications that show the message.
+        binding_keys=(names.NOTIFICATION_REQUESTED, names.MESSAGE_UPDATED, names.MESSAGE_DELETED),
         consumer="workers",
     ),
     QueueSpec(name=names.MEDIA_QUEUE, binding_keys=(names.MEDIA_UPLOADED,), consumer="workers"),

@@ -73,6 +73,7 @@ class NotificationStore:
             [("recipientId", ASCENDING), ("updatedAt", DESCENDING), ("_id", DESCENDING)]
         )
         await self._notifications.create_index("eventIds")
+        await self._notifications.create_index("messageId")
 
     async def record_all(self, event_id: uuid.UUID, news: list[NewMessage]) -> list[Notification]:
         """``record`` for every recipient of one event (``news`` all carry ``event_id``, one per
@@ -130,6 +131,15 @@ class NotificationStore:
             )
             return _notification(newest or document)
         raise RuntimeError(f"notification {key} kept racing")
+
+    async def revise_preview(self, message_id: uuid.UUID, preview: str) -> int:
+        """Show ``preview`` on every notification that shows ``message_id`` (it was edited or
+        deleted); how many changed."""
+        result = await self._notifications.update_many(
+            {"messageId": str(message_id), "preview": {"$ne": preview}},
+            {"$set": {"preview": preview}},
+        )
+        return result.modified_count
 
     async def page(
         self, recipient_id: uuid.UUID, *, unread_only: bool, limit: int, cursor: str | None

@@ -9,7 +9,10 @@ online with no socket that has it open (``conversation:join``); those named as `
 announced as ``notification.created`` (the gateway pushes ``notification:new``), paced by
 ``workers.announcements`` so a burst is not one push per message per member.
 
-Retries and dead-lettering are the runner's; idempotency is the store's (each notification
+An edit or a delete of a message revises the preview of every notification that shows it (the
+new text, or ``[message deleted]``), so a deleted text does not live on in notifications; the
+revision is not announced again (clients re-read the list). Retries and dead-lettering are the
+runner's; idempotency is the store's (each notification
 keeps the ids of the events it absorbed), so no per-event record is written anywhere.
 A repeat handled by the same process announces nothing (the pacer drops a count it has
 published); after a restart it may announce a notification again, with the same id and count:
@@ -25,7 +28,12 @@ from uuid import UUID
 
 from contracts import make_envelope
 from contracts.envelope import Envelope
-from contracts.events import NotificationCreated, NotificationRequested
+from contracts.events import (
+    MessageDeleted,
+    MessageUpdated,
+    NotificationCreated,
+    NotificationRequested,
+)
 from servicekit.logs import get_logger
 from servicekit.presence_keys import Attention, PresenceReader
 from workers.announcements import AnnouncementPacer
@@ -36,6 +44,7 @@ _log = get_logger("workers.notifications")
 
 PREVIEW_CHARS = 140
 ATTACHMENT_PREVIEW = "[attachment]"
+DELETED_PREVIEW = "[message deleted]"
 
 
 def preview_of(content: str | None, attachments: int) -> str:
@@ -74,10 +83,18 @@ class MessageNotifications:
         self._clock = clock
 
     async def __call__(self, envelope: Envelope[Any], _: None) -> None:
-        requested = envelope.data
-        if not isinstance(requested, NotificationRequested):
-            _log.info("notifications_event_ignored", event_type=envelope.type)
-            return
+        match envelope.data:
+            case NotificationRequested() as requested:
+                await self._notify(envelope, requested)
+            case MessageUpdated(message=edited):
+                preview = preview_of(edited.content, len(edited.attachments))
+                await self._store.revise_preview(edited.id, preview)
+            case MessageDeleted(message_id=deleted):
+                await self._store.revise_preview(deleted, DELETED_PREVIEW)
+            case _:
+                _log.info("notifications_event_ignored", event_type=envelope.type)
+
+    async def _notify(self, envelope: Envelope[Any], requested: NotificationRequested) -> None:
         message = requested.message
         attention = (
             await self._presence.attention(requested.notify_ids, message.conversation_id)

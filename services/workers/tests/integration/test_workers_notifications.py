@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import pytest
 from aio_pika.abc import AbstractQueue
 from aiohttp import ClientSession, web
@@ -22,7 +23,13 @@ from openapi_spec_validator import validate
 
 from contracts import make_envelope
 from contracts.envelope import Envelope, decode_envelope
-from contracts.events import MessageView, NotificationCreated, NotificationRequested
+from contracts.events import (
+    MessageDeleted,
+    MessageUpdated,
+    MessageView,
+    NotificationCreated,
+    NotificationRequested,
+)
 from contracts.names import NOTIFICATION_CREATED
 from devstack.broker_probe import collect, collect_settled, declare_probe_queue
 from servicekit.amqp.publisher import ConfirmedPublisher
@@ -34,7 +41,7 @@ from servicekit.tokens import TokenIssuer
 from workers.announcements import AnnouncementPacer
 from workers.config import load_settings
 from workers.notification_store import COLLECTION, NotificationStore
-from workers.notifications import MessageNotifications
+from workers.notifications import DELETED_PREVIEW, MessageNotifications
 from workers.routes import OPENAPI_PATH
 
 if TYPE_CHECKING:
@@ -130,6 +137,13 @@ async def workers(
         await probe.delete(if_unused=False, if_empty=False)
 
 
+async def until(read: Callable[[], Awaitable[str]], expected: str, timeout: float = 15.0) -> None:
+    """Until ``read()`` answers ``expected``."""
+    async with asyncio.timeout(timeout):
+        while await read() != expected:
+            await asyncio.sleep(0.05)
+
+
 def created(
     conversation: uuid.UUID,
     sender: uuid.UUID,
@@ -215,6 +229,42 @@ async def test_a_request_naming_nobody_leaves_nothing_in_mongodb(
     # No per-event record either: the store's absorbed event ids make a repeat harmless.
     records = [f"workers.notifications:{envelope.id}" for envelope in quiet]
     assert await database["processed_events"].count_documents({"_id": {"$in": records}}) == 0
+
+
+async def test_an_edit_or_a_delete_revises_the_preview_of_the_notification_showing_it(
+    workers: Workers,
+) -> None:
+    conversation, sender, reader = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    requested = created(conversation, sender, [reader], "meet at the old place")
+    await workers.publisher.publish_envelopes([requested])
+    await workers.announcements(1)
+    view = requested.data.message
+    edited = msgspec.structs.replace(
+        view, content="meet at the new place", edited_at=view.created_at
+    )
+    await workers.publisher.publish_envelopes(
+        [
+            make_envelope(
+                MessageUpdated(message=edited, recipient_ids=[sender, reader]), producer="chat"
+            )
+        ]
+    )
+
+    async def preview() -> str:
+        [shown] = (await workers.notifications(reader))["notifications"]
+        return str(shown["preview"])
+
+    await until(preview, "meet at the new place")
+    deleted = MessageDeleted(
+        conversation_id=conversation,
+        message_id=view.id,
+        seq=view.seq,
+        deleted_by=sender,
+        deleted_at=view.created_at,
+        recipient_ids=[sender, reader],
+    )
+    await workers.publisher.publish_envelopes([make_envelope(deleted, producer="chat")])
+    await until(preview, DELETED_PREVIEW)
 
 
 async def test_a_burst_coalesces_into_one_unread_notification_until_it_is_read(
