@@ -129,3 +129,23 @@ async def test_a_cursor_past_the_calendar_and_a_multipart_without_boundary_are_c
         body = await reply.json(content_type=None)
         assert reply.status == 400, (reply.status, body)
         assert reply.content_type == PROBLEM
+
+
+async def test_a_client_message_id_reused_in_another_conversation_is_a_conflict_both_ways(
+    http: aiohttp.ClientSession, fleet: RunningFleet
+) -> None:
+    alice, bob, carol = [await register(http, tag="cid") for _ in range(3)]
+    with_bob = await direct_conversation(http, alice, bob)
+    with_carol = await direct_conversation(http, alice, carol)
+    headers = {"Authorization": f"Bearer {alice['token']}"}
+    async with connected_socket(fleet.public_url, auth={"token": alice["token"]}) as socket:
+        first = {"conversationId": with_bob, "content": "hi bob", "clientMessageId": "reused-1"}
+        assert (await socket.call("message:send", first, timeout=10))["ok"] is True
+        again = {**first, "conversationId": with_carol, "content": "hi carol"}
+        ack = await socket.call("message:send", again, timeout=10)
+        assert (ack["ok"], ack["error"]["code"]) == (False, "conflict"), ack
+    body = {"content": "hi carol", "clientMessageId": "reused-1"}
+    async with http.post(f"/api/chat/{with_carol}/messages", json=body, headers=headers) as reply:
+        assert reply.status == 409, await reply.text()
+    async with http.get(f"/api/chat/{with_carol}/messages", headers=headers) as reply:
+        assert (await reply.json())["messages"] == []

@@ -132,7 +132,7 @@ class MessageDeletedPayload(WireStruct, frozen=True, kw_only=True):
 
 
 AckErrorCode = Literal[
-    "invalid", "not_found", "rate_limited", "unauthorized", "timeout", "internal"
+    "invalid", "not_found", "conflict", "rate_limited", "unauthorized", "timeout", "internal"
 ]
 
 

@@ -298,6 +298,11 @@ class SocketHandlers:
             case NotAMember():
                 raise Refused("not_found", "no such conversation")
             case AlreadySent(message=known):
+                if known.conversation_id != payload.conversation_id:
+                    # As REST answers it (409): the id names a message of another conversation.
+                    raise Refused(
+                        "conflict", "clientMessageId already used in another conversation"
+                    )
                 return ack_ok(message=known)
             case Cleared():
                 pass
