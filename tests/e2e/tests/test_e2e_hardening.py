@@ -3,6 +3,7 @@ error that changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -10,7 +11,8 @@ from typing import Any
 
 import aiohttp
 
-from e2e.accounts import PASSWORD, direct_conversation, register
+from devstack import sample_images
+from e2e.accounts import PASSWORD, create_direct, direct_conversation, register
 from e2e.clients import connected_socket, refusal_message, refused_connect
 from e2e.fleet import RunningFleet
 
@@ -149,3 +151,53 @@ async def test_a_client_message_id_reused_in_another_conversation_is_a_conflict_
         assert reply.status == 409, await reply.text()
     async with http.get(f"/api/chat/{with_carol}/messages", headers=headers) as reply:
         assert (await reply.json())["messages"] == []
+
+
+async def test_rest_sends_new_conversations_and_uploads_are_limited_per_user(
+    http: aiohttp.ClientSession,
+) -> None:
+    alice, bob = await register(http, tag="lim"), await register(http, tag="lim")
+    conversation = await direct_conversation(http, alice, bob)
+    headers = {"Authorization": f"Bearer {alice['token']}"}
+
+    async def send(n: int) -> int:
+        body = {"content": f"m{n}", "clientMessageId": f"flood-{n}"}
+        path = f"/api/chat/{conversation}/messages"
+        async with http.post(path, json=body, headers=headers) as reply:
+            if reply.status == 429:
+                assert reply.content_type == PROBLEM
+                assert int(reply.headers["Retry-After"]) >= 1
+            return reply.status
+
+    statuses = await asyncio.gather(*(send(n) for n in range(300)))
+    stored = statuses.count(201)
+    assert statuses.count(429) > 0, statuses
+    assert stored + statuses.count(429) == 300, statuses
+    async with http.get(
+        f"/api/chat/{conversation}/messages", params={"limit": "100"}, headers=headers
+    ) as reply:
+        assert len((await reply.json())["messages"]) == min(stored, 100)
+
+    # New conversations: 10 at once, then one every 5 s (RATE_LIMIT_CONVERSATIONS_PER_USER).
+    others = [await register(http, tag="lim") for _ in range(12)]
+    created = [await direct_conversation_status(http, alice, other) for other in others]
+    assert created.count(429) >= 1, created
+    assert set(created) <= {200, 201, 429}
+
+    # Uploads: 10 at once, then one every 2 s (RATE_LIMIT_UPLOADS_PER_USER).
+    async def upload() -> int:
+        form = aiohttp.FormData()
+        form.add_field("file", sample_images.png(4, 4), filename="a.png")
+        async with http.post("/api/media", data=form, headers=headers) as reply:
+            return reply.status
+
+    uploads = await asyncio.gather(*(upload() for _ in range(14)))
+    assert uploads.count(429) >= 1, uploads
+    assert set(uploads) <= {202, 429}
+
+
+async def direct_conversation_status(
+    http: aiohttp.ClientSession, creator: dict[str, Any], other: dict[str, Any]
+) -> int:
+    status, _ = await create_direct(http, creator["token"], other["user"]["id"])
+    return status

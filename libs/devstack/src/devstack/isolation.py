@@ -113,8 +113,13 @@ class IsolatedInfra:
             mongo_database_prefix=f"{self.namespace}_",
             app_env="test",
             # Every test client comes from loopback: per-address abuse limits would throttle
-            # the suite itself. Tests of those limits configure their own.
-            extra_env={"REGISTER_MAX_PER_IP": "100000", "LOGIN_MAX_ATTEMPTS_PER_IP": "100000"},
+            # the suite itself. Tests of those limits configure their own. REST sends per user
+            # get a burst that covers the longest scripted conversation (105 messages).
+            extra_env={
+                "REGISTER_MAX_PER_IP": "100000",
+                "LOGIN_MAX_ATTEMPTS_PER_IP": "100000",
+                "RATE_LIMIT_REST_SEND_PER_USER": "150:50",
+            },
         )
 
     def adopt_fleet_databases(self) -> None:

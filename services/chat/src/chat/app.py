@@ -10,7 +10,7 @@ from aiohttp import web
 from chat.bodies import MessageBodies
 from chat.config import SERVICE, ChatSettings
 from chat.consumers import ChatEventsConsumer, MessageSendConsumer
-from chat.handlers import CHAT_SERVICE
+from chat.handlers import CHAT_SERVICE, USER_LIMITS
 from chat.media_handlers import MEDIA_SERVICE
 from chat.media_repository import MediaRepository
 from chat.media_routes import MEDIA_ENDPOINTS
@@ -18,6 +18,7 @@ from chat.media_service import MediaService
 from chat.repository import ChatRepository
 from chat.routes import ENDPOINTS, OPENAPI_PATH
 from chat.service import ChatService
+from chat.user_limits import UserLimits
 from contracts.envelope import Envelope
 from contracts.names import CHAT_EVENTS_QUEUE, MESSAGES_QUEUE
 from servicekit.amqp.batch_consumer import BatchConsumerRunner
@@ -32,6 +33,7 @@ from servicekit.openapi import add_endpoints, openapi_document, openapi_route
 from servicekit.postgres import Connection
 from servicekit.redis_store import KeySpace
 from servicekit.resources import MONGO, POSTGRES, REDIS, build_service_app
+from servicekit.token_buckets import TokenBuckets
 from servicekit.tokens import TOKEN_VERIFIER, RevocationList, TokenVerifier
 
 Handle = Callable[[Envelope[Any], Connection], Awaitable[None]]
@@ -65,8 +67,14 @@ def create_app(settings: ChatSettings) -> web.Application:
                 inline_body_bytes=settings.inline_body_bytes,
                 attachments=media(app),
             )
-            revocations = RevocationList(app[REDIS], KeySpace(platform.redis.key_prefix))
-            app[TOKEN_VERIFIER] = TokenVerifier(platform.jwt, revocations)
+            keys = KeySpace(platform.redis.key_prefix)
+            app[TOKEN_VERIFIER] = TokenVerifier(platform.jwt, RevocationList(app[REDIS], keys))
+            app[USER_LIMITS] = UserLimits(
+                TokenBuckets(app[REDIS], keys),
+                send=settings.send_limit,
+                create=settings.create_limit,
+                upload=settings.upload_limit,
+            )
         return app[CHAT_SERVICE]
 
     def consumer(

@@ -12,6 +12,7 @@ from servicekit.settings import (
     ServiceSettings,
     read_service_settings,
 )
+from servicekit.token_buckets import Bucket
 
 SERVICE = "chat"
 DEFAULT_PORT = 8002
@@ -24,6 +25,17 @@ class ChatSettings(ExtendsServiceSettings):
     inline_body_bytes: int
     media_root: Path
     media_max_bytes: int
+    send_limit: Bucket
+    """REST message sends per user (the gateway limits socket sends)."""
+    create_limit: Bucket
+    """New conversations per user."""
+    upload_limit: Bucket
+    """Media uploads per user."""
+
+
+def _per_user(env: Environment, kind: str, default: str) -> Bucket:
+    burst, rate = env.burst_and_rate(f"RATE_LIMIT_{kind.upper()}_PER_USER", default)
+    return Bucket(f"chat:{kind}:user", burst, rate)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> ChatSettings:
@@ -33,4 +45,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ChatSettings:
         inline_body_bytes=env.integer("MESSAGE_INLINE_BYTES", 2048, minimum=64),
         media_root=Path(env.text("MEDIA_ROOT", "./.run/media")),
         media_max_bytes=env.integer("MEDIA_MAX_BYTES", DEFAULT_MEDIA_MAX_BYTES, minimum=1024),
+        send_limit=_per_user(env, "rest_send", "20:10"),
+        create_limit=_per_user(env, "conversations", "10:0.2"),
+        upload_limit=_per_user(env, "uploads", "10:0.5"),
     )

@@ -22,12 +22,14 @@ from chat.api import (
     UpdateConversationRequest,
 )
 from chat.service import ChatService, SendCommand
+from chat.user_limits import UserLimits
 from servicekit.http_app import json_response
 from servicekit.problems import not_found
 from servicekit.request_body import read_json, read_query
 from servicekit.tokens import authenticate
 
 CHAT_SERVICE = web.AppKey("chat_service", ChatService)
+USER_LIMITS = web.AppKey("user_limits", UserLimits)
 
 
 def _id(request: web.Request, name: str, missing: str) -> uuid.UUID:
@@ -56,6 +58,7 @@ async def list_conversation_ids(request: web.Request) -> web.Response:
 
 async def create_conversation(request: web.Request) -> web.Response:
     claims = await authenticate(request)
+    await request.app[USER_LIMITS].create(claims.user_id)
     body = await read_json(request, CreateConversationRequest)
     view, created = await request.app[CHAT_SERVICE].create_conversation(claims.user_id, body)
     return json_response(ConversationResponse(conversation=view), status=201 if created else 200)
@@ -103,6 +106,7 @@ async def list_messages(request: web.Request) -> web.Response:
 
 async def send_message(request: web.Request) -> web.Response:
     claims = await authenticate(request)
+    await request.app[USER_LIMITS].send(claims.user_id)
     conversation_id = _conversation_id(request)
     body = await read_json(request, SendMessageRequest)
     sent = await request.app[CHAT_SERVICE].send(

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import BodyPartReader, web
 
+from chat.handlers import USER_LIMITS
 from chat.media_api import MediaResponse
 from chat.media_service import NO_MEDIA, Download, MediaService
 from servicekit.http_app import json_response
@@ -40,6 +41,7 @@ async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
 
 async def upload_media(request: web.Request) -> web.Response:
     claims = await authenticate(request)
+    await request.app[USER_LIMITS].upload(claims.user_id)
     service = request.app[MEDIA_SERVICE]
     declared = request.content_length
     if declared is not None and declared > service.max_bytes + MULTIPART_OVERHEAD_BYTES:

@@ -47,6 +47,10 @@ from servicekit.tokens import TokenIssuer
 
 INLINE_BYTES = 256
 SETTINGS = {
+    # Scripted bursts of one user: the per-user REST limits are the e2e suite's to test.
+    "RATE_LIMIT_REST_SEND_PER_USER": "100000:100000",
+    "RATE_LIMIT_CONVERSATIONS_PER_USER": "100000:100000",
+    "RATE_LIMIT_UPLOADS_PER_USER": "100000:100000",
     "MESSAGE_INLINE_BYTES": str(INLINE_BYTES),
     "AMQP_MAX_RETRIES": "1",
     "AMQP_RETRY_DELAY_MS": "50",
