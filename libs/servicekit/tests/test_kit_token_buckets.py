@@ -47,6 +47,20 @@ async def test_it_refills_at_its_rate(buckets: TokenBuckets) -> None:
     assert [(await buckets.take([(bucket, "s")])).allowed for _ in range(3)] == [True, True, False]
 
 
+async def test_a_costly_event_takes_its_cost_and_one_above_the_capacity_never_passes(
+    buckets: TokenBuckets,
+) -> None:
+    bucket = Bucket("costly", capacity=10, per_second=0.001)
+    first = await buckets.take([(bucket, "s")], cost=6)
+    assert (first.allowed, first.remaining) == (True, 4)
+    refused = await buckets.take([(bucket, "s")], cost=5)
+    assert not refused.allowed
+    assert refused.retry_after_seconds >= 1
+    left = await buckets.take([(bucket, "s")], cost=4)  # the refusal took nothing
+    assert (left.allowed, left.remaining) == (True, 0)
+    assert not (await buckets.take([(bucket, "other")], cost=11)).allowed
+
+
 async def test_all_buckets_pay_or_none_does(buckets: TokenBuckets) -> None:
     socket = Bucket("socket", capacity=2, per_second=0.1)
     user = Bucket("user", capacity=3, per_second=0.1)

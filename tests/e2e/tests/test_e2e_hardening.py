@@ -7,6 +7,7 @@ import asyncio
 import base64
 import json
 import time
+import uuid
 from typing import Any
 
 import aiohttp
@@ -201,3 +202,19 @@ async def direct_conversation_status(
 ) -> int:
     status, _ = await create_direct(http, creator["token"], other["user"]["id"])
     return status
+
+
+async def test_a_sync_is_capped_and_charged_by_how_many_conversations_it_reads(
+    http: aiohttp.ClientSession, fleet: RunningFleet
+) -> None:
+    alice = await register(http, tag="syn")
+    since = {str(uuid.uuid4()): 0 for _ in range(100)}
+    async with connected_socket(fleet.public_url, auth={"token": alice["token"]}) as socket:
+        too_many = {**since, str(uuid.uuid4()): 0}
+        ack = await socket.call("sync", {"since": too_many}, timeout=10)
+        assert (ack["ok"], ack["error"]["code"]) == (False, "invalid"), ack
+        # 100 conversations cost 11 of the socket's 30 event tokens: two pass, the third not.
+        answers = [await socket.call("sync", {"since": since}, timeout=30) for _ in range(3)]
+    assert [a["ok"] for a in answers] == [True, True, False], answers
+    assert sorted(answers[0]["notFound"]) == sorted(since)
+    assert answers[2]["error"]["code"] == "rate_limited"

@@ -83,9 +83,12 @@ class ConversationLeavePayload(WireStruct, frozen=True, kw_only=True):
 
 
 class SyncPayload(WireStruct, frozen=True, kw_only=True):
-    """`sync`: the last `seq` the client holds per conversation; it gets everything after."""
+    """`sync`: the last `seq` the client holds per conversation; it gets everything after.
 
-    since: Annotated[dict[UUID, Annotated[int, Meta(ge=0, le=2**63 - 1)]], Meta(max_length=1000)]
+    At most 100 conversations a call (each is a read of chat's); a client holding more syncs them
+    in several calls, which the rate limit charges by size."""
+
+    since: Annotated[dict[UUID, Annotated[int, Meta(ge=0, le=2**63 - 1)]], Meta(max_length=100)]
 
 
 class PresenceGetPayload(WireStruct, frozen=True, kw_only=True):

@@ -22,12 +22,14 @@ from dataclasses import dataclass
 from servicekit.rate_limit import Decision
 from servicekit.redis_store import KeySpace, Redis
 
-# take_tokens(keys, args): keys are the buckets; args are now (seconds, as a string), then
-# (capacity, per_second) per bucket. Replies {1, tokens left in the emptiest bucket} or
-# {0, seconds until every bucket has a token}, numbers as strings (Redis truncates Lua numbers
-# to integers). A refusal writes nothing.
+# take_tokens(keys, args[, cost]): keys are the buckets; args are now (seconds, as a string),
+# then (capacity, per_second) per bucket; cost (default 1) is how many tokens the event takes
+# from each. Replies {1, tokens left in the emptiest bucket} or {0, seconds until every bucket
+# has enough}, numbers as strings (Redis truncates Lua numbers to integers). A refusal writes
+# nothing.
 TAKE_TOKENS_LUA = """
-local function take_tokens(keys, args)
+local function take_tokens(keys, args, cost)
+    cost = tonumber(cost) or 1
     local now = tonumber(args[1])
     local wait = 0
     local levels = {}
@@ -39,14 +41,14 @@ local function take_tokens(keys, args)
         local at = tonumber(state[2]) or now
         tokens = math.min(capacity, tokens + (now - at) * rate)
         levels[i] = tokens
-        if tokens < 1 then wait = math.max(wait, (1 - tokens) / rate) end
+        if tokens < cost then wait = math.max(wait, (cost - tokens) / rate) end
     end
     if wait > 0 then return {0, tostring(wait)} end
     local least = nil
     for i, key in ipairs(keys) do
         local capacity = tonumber(args[2 * i])
         local rate = tonumber(args[2 * i + 1])
-        local left = levels[i] - 1
+        local left = levels[i] - cost
         redis.call('HSET', key, 'tokens', tostring(left), 'at', args[1])
         redis.call('PEXPIRE', key, math.ceil((capacity - left) / rate * 1000) + 1000)
         if least == nil or left < least then least = left end
@@ -55,7 +57,8 @@ local function take_tokens(keys, args)
 end
 """
 
-_TAKE = TAKE_TOKENS_LUA + "return take_tokens(KEYS, ARGV)\n"
+# ARGV: take_tokens's args, then the cost.
+_TAKE = TAKE_TOKENS_LUA + "return take_tokens(KEYS, ARGV, ARGV[#ARGV])\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +81,11 @@ class TokenBuckets:
         self._keys = keys
         self._take = redis.register_script(_TAKE)
 
-    async def take(self, checks: list[tuple[Bucket, str]]) -> Decision:
-        """One token from each ``(bucket, subject)``, or none if any is empty."""
+    async def take(self, checks: list[tuple[Bucket, str]], cost: int = 1) -> Decision:
+        """``cost`` tokens from each ``(bucket, subject)``, or none if any has too few (a cost
+        above a bucket's capacity is never allowed)."""
         take = self.prepare(checks)
-        reply = await self._take(keys=take.keys, args=take.args)
+        reply = await self._take(keys=take.keys, args=[*take.args, cost])
         return decision_of(reply)
 
     def prepare(self, checks: list[tuple[Bucket, str]]) -> TokenTake:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -64,6 +65,11 @@ class SocketUser:
     user_id: uuid.UUID
     session_id: uuid.UUID
     token: str
+
+
+def sync_cost(payload: SyncPayload) -> int:
+    """A ``sync`` asks chat once per conversation: one token, and one more per ten."""
+    return 1 + len(payload.since) // 10
 
 
 class Refused(Exception):
@@ -170,7 +176,10 @@ class SocketHandlers:
             "conversation:leave",
             self._guarded(self.conversation_leave, ConversationLeavePayload, self._event_limits),
         )
-        sio.on("sync", self._guarded(self.sync, SyncPayload, self._event_limits))
+        sio.on(
+            "sync",
+            self._guarded(self.sync, SyncPayload, self._event_limits, cost=sync_cost),
+        )
         sio.on(
             "presence:get", self._guarded(self.presence_get, PresenceGetPayload, self._event_limits)
         )
@@ -247,9 +256,15 @@ class SocketHandlers:
         except PublishFailedError as error:
             _log.warning("presence_not_published", error=str(error))
 
-    def _guarded(self, handler: Any, payload_type: type[WireStruct], limits: Limits | None) -> Any:
-        """Decode, rate-limit (``limits`` None: the handler does) and turn refusals into
-        error acks: every event answers."""
+    def _guarded(
+        self,
+        handler: Any,
+        payload_type: type[WireStruct],
+        limits: Limits | None,
+        cost: Callable[[Any], int] = lambda _: 1,
+    ) -> Any:
+        """Decode, rate-limit (``limits`` None: the handler does; an event takes ``cost`` of
+        its payload tokens) and turn refusals into error acks: every event answers."""
 
         async def event(sid: str, data: Any = None) -> dict[str, Any]:
             try:
@@ -260,7 +275,7 @@ class SocketHandlers:
             if limits is not None:
                 per_socket, per_user = limits
                 decision = await self._limiter.take(
-                    [(per_socket, sid), (per_user, str(user.user_id))]
+                    [(per_socket, sid), (per_user, str(user.user_id))], cost(payload)
                 )
                 if not decision.allowed:
                     return ack_error("rate_limited", _too_fast(decision.retry_after_seconds))
