@@ -218,3 +218,21 @@ async def test_a_sync_is_capped_and_charged_by_how_many_conversations_it_reads(
     assert [a["ok"] for a in answers] == [True, True, False], answers
     assert sorted(answers[0]["notFound"]) == sorted(since)
     assert answers[2]["error"]["code"] == "rate_limited"
+
+
+async def test_only_the_fleets_own_origin_may_open_a_socket_from_a_browser(
+    http: aiohttp.ClientSession, fleet: RunningFleet
+) -> None:
+    handshake = "/socket.io/?EIO=4&transport=polling"
+    async with http.get(handshake, headers={"Origin": "https://evil.example"}) as reply:
+        assert reply.status == 400, await reply.text()
+        assert "Access-Control-Allow-Origin" not in reply.headers
+    async with http.get(handshake, headers={"Origin": fleet.public_url}) as reply:
+        assert reply.status == 200, await reply.text()
+        assert reply.headers["Access-Control-Allow-Origin"] == fleet.public_url
+        opened = json.loads((await reply.text())[1:])  # engine.io OPEN: 0{"sid": ...}
+    # Close the engine.io session this opened (a CLOSE packet), as a client leaving does.
+    async with http.post(
+        f"{handshake}&sid={opened['sid']}", data=b"1", headers={"Origin": fleet.public_url}
+    ) as reply:
+        assert reply.status == 200, await reply.text()

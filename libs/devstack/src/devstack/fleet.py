@@ -100,6 +100,8 @@ class FleetPlan:
             env["DATABASE_URL"] = self.database_url(service)
         if service == "gateway":
             env["CHAT_URL"] = f"http://127.0.0.1:{self.service_ports['chat'][0]}"
+            # Browsers may open sockets from the fleet's own origin only.
+            env["SOCKET_IO_CORS"] = self.public_url
         if service in MONGO_OWNERS:
             env["MONGODB_URL"] = self.effective_mongo_url
             env["MONGODB_DATABASE"] = f"{self.mongo_database_prefix}{service}"

@@ -9,6 +9,7 @@ from servicekit.settings import (
     Environment,
     ExtendsServiceSettings,
     ServiceSettings,
+    SettingsError,
     read_service_settings,
 )
 from servicekit.token_buckets import Bucket
@@ -41,9 +42,15 @@ def _buckets(env: Environment, kind: str, socket: str, user: str) -> tuple[Bucke
 
 def load_settings(environ: Mapping[str, str] | None = None) -> GatewaySettings:
     env = Environment(environ)
+    service = read_service_settings(env, SERVICE, DEFAULT_PORT, postgres=False, mongo=False)
     origins = env.csv("SOCKET_IO_CORS", "*")
+    if "*" in origins and service.platform.profile != "development":
+        # Any origin, with credentials, would let every web page open a user's socket.
+        raise SettingsError(
+            "SOCKET_IO_CORS must list the allowed origins outside development, not *"
+        )
     return GatewaySettings(
-        service=read_service_settings(env, SERVICE, DEFAULT_PORT, postgres=False, mongo=False),
+        service=service,
         cors_origins="*" if origins == ("*",) else origins,
         max_payload_bytes=env.integer("SOCKET_IO_MAX_PAYLOAD", 64 * 1024, minimum=1024),
         chat_url=env.url("CHAT_URL", ("http", "https"), "http://127.0.0.1:8002"),
