@@ -13,7 +13,13 @@ from typing import Any
 import aiohttp
 
 from devstack import sample_images
-from e2e.accounts import PASSWORD, create_direct, direct_conversation, register
+from e2e.accounts import (
+    PASSWORD,
+    create_conversation,
+    create_direct,
+    direct_conversation,
+    register,
+)
 from e2e.clients import connected_socket, refusal_message, refused_connect
 from e2e.fleet import RunningFleet
 
@@ -234,5 +240,33 @@ async def test_only_the_fleets_own_origin_may_open_a_socket_from_a_browser(
     # Close the engine.io session this opened (a CLOSE packet), as a client leaving does.
     async with http.post(
         f"{handshake}&sid={opened['sid']}", data=b"1", headers={"Origin": fleet.public_url}
+    ) as reply:
+        assert reply.status == 200, await reply.text()
+
+
+async def test_an_owner_leaving_hands_the_group_on_instead_of_orphaning_it(
+    http: aiohttp.ClientSession,
+) -> None:
+    owner, bob, carol = [await register(http, tag="own") for _ in range(3)]
+    body = {"participantIds": [bob["user"]["id"], carol["user"]["id"]], "type": "group"}
+    status, created = await create_conversation(http, owner["token"], body)
+    assert status == 201, created
+    group = created["conversation"]["id"]
+    headers = {"Authorization": f"Bearer {owner['token']}"}
+    leave = f"/api/chat/{group}/participants/{owner['user']['id']}"
+    async with http.delete(leave, headers=headers) as reply:
+        assert reply.status == 204, await reply.text()
+
+    bob_headers = {"Authorization": f"Bearer {bob['token']}"}
+    async with http.get(f"/api/chat/{group}", headers=bob_headers) as reply:
+        participants = (await reply.json())["conversation"]["participants"]
+    roles = {p["userId"]: p["role"] for p in participants}
+    assert sorted(roles.values()) == ["member", "owner"], roles
+    new_owner = next(user for user, role in roles.items() if role == "owner")
+    token = bob["token"] if new_owner == bob["user"]["id"] else carol["token"]
+    async with http.patch(
+        f"/api/chat/{group}",
+        json={"title": "Still managed"},
+        headers={"Authorization": f"Bearer {token}"},
     ) as reply:
         assert reply.status == 200, await reply.text()

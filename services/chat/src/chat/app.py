@@ -60,21 +60,22 @@ def create_app(settings: ChatSettings) -> web.Application:
     def service(app: web.Application) -> ChatService:
         """Built once, when the stores are open (the first consumer or request needs it)."""
         if CHAT_SERVICE not in app:
-            app[CHAT_SERVICE] = ChatService(
-                pool=app[POSTGRES],
-                store=ChatRepository(),
-                bodies=MessageBodies(app[MONGO]),
-                inline_body_bytes=settings.inline_body_bytes,
-                attachments=media(app),
-            )
             keys = KeySpace(platform.redis.key_prefix)
-            app[TOKEN_VERIFIER] = TokenVerifier(platform.jwt, RevocationList(app[REDIS], keys))
             app[USER_LIMITS] = UserLimits(
                 TokenBuckets(app[REDIS], keys),
                 send=settings.send_limit,
                 create=settings.create_limit,
                 upload=settings.upload_limit,
             )
+            app[CHAT_SERVICE] = ChatService(
+                pool=app[POSTGRES],
+                store=ChatRepository(),
+                bodies=MessageBodies(app[MONGO]),
+                inline_body_bytes=settings.inline_body_bytes,
+                attachments=media(app),
+                creations=app[USER_LIMITS],
+            )
+            app[TOKEN_VERIFIER] = TokenVerifier(platform.jwt, RevocationList(app[REDIS], keys))
         return app[CHAT_SERVICE]
 
     def consumer(

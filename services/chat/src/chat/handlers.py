@@ -58,7 +58,6 @@ async def list_conversation_ids(request: web.Request) -> web.Response:
 
 async def create_conversation(request: web.Request) -> web.Response:
     claims = await authenticate(request)
-    await request.app[USER_LIMITS].create(claims.user_id)
     body = await read_json(request, CreateConversationRequest)
     view, created = await request.app[CHAT_SERVICE].create_conversation(claims.user_id, body)
     return json_response(ConversationResponse(conversation=view), status=201 if created else 200)

@@ -177,6 +177,23 @@ class ChatRepository:
         )
         return result.endswith(" 1")
 
+    async def hand_ownership_on(self, conn: Connection, conversation_id: UUID) -> UUID | None:
+        """If the conversation has no owner left, its longest-standing admin (else member)
+        becomes one; who, or None when nothing changed."""
+        promoted: UUID | None = await conn.fetchval(
+            """
+            UPDATE participants SET role = 'owner'
+            WHERE conversation_id = $1
+              AND NOT EXISTS (SELECT 1 FROM participants
+                              WHERE conversation_id = $1 AND role = 'owner')
+              AND user_id = (SELECT user_id FROM participants WHERE conversation_id = $1
+                             ORDER BY role = 'admin' DESC, joined_at, user_id LIMIT 1)
+            RETURNING user_id
+            """,
+            conversation_id,
+        )
+        return promoted
+
     async def membership(
         self, conn: Connection, conversation_id: UUID, user_id: UUID
     ) -> Membership | None:

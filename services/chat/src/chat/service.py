@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 import asyncpg
 import msgspec
@@ -75,6 +76,12 @@ class SendCommand:
     attachments: list[uuid.UUID]
 
 
+class CreationLimit(Protocol):
+    async def charge(self, user_id: uuid.UUID) -> None:
+        """Counts one new conversation of ``user_id``; raises a 429 problem when over."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Sent:
     message: MessageView
@@ -90,6 +97,7 @@ class ChatService:
         bodies: MessageBodies,
         inline_body_bytes: int,
         attachments: MediaService,
+        creations: CreationLimit,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._pool = pool
@@ -97,6 +105,7 @@ class ChatService:
         self._bodies = bodies
         self._inline_body_bytes = inline_body_bytes
         self._attachments = attachments
+        self._creations = creations
         self._clock = clock
 
     # --- conversations ------------------------------------------------------------------
@@ -128,6 +137,9 @@ class ChatService:
                 raise validation_problem(
                     [FieldError("participantIds", f"unknown users: {sorted(map(str, unknown))}")]
                 )
+            if key is None or await self._store.direct_conversation_id(conn, key) is None:
+                # Only what creates a conversation is limited: reopening one is free.
+                await self._creations.charge(creator)
             if await self._store.insert_conversation(conn, row, key):
                 role = "owner" if kind == "group" else "member"
                 members = [(creator, role), *((other, "member") for other in others)]
@@ -237,6 +249,8 @@ class ChatService:
                 raise ProblemError(403, "Only owners and admins remove others")
             if not await self._store.remove_participant(conn, conversation_id, removed_id):
                 raise not_found("Not a participant")
+            # A group is never left without an owner: the last one leaving hands it on.
+            await self._store.hand_ownership_on(conn, conversation_id)
             event = ConversationMemberRemoved(
                 conversation_id=conversation_id, user_id=removed_id, by=user_id, at=now
             )

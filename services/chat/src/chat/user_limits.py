@@ -26,6 +26,10 @@ class UserLimits:
     async def create(self, user_id: UUID) -> None:
         await self._take(self._create, user_id, "Too many new conversations")
 
+    async def charge(self, user_id: UUID) -> None:
+        """A new conversation (``ChatService``'s ``CreationLimit``)."""
+        await self.create(user_id)
+
     async def upload(self, user_id: UUID) -> None:
         await self._take(self._upload, user_id, "Too many uploads")
 

@@ -43,10 +43,21 @@ async def create_direct(
 ) -> tuple[int, Any]:
     """POST /api/chat for a direct conversation with ``other_id`` as the bearer of ``token``,
     retried while chat has not yet consumed that user's registration; (status, body)."""
+    return await create_conversation(http, token, {"participantIds": [other_id]}, wait=wait)
+
+
+async def create_conversation(
+    http: aiohttp.ClientSession,
+    token: str,
+    body: dict[str, Any],
+    *,
+    wait: float = REPLICATION_WAIT_SECONDS,
+) -> tuple[int, Any]:
+    """POST /api/chat with ``body`` as the bearer of ``token``, retried while chat has not yet
+    consumed the registrations of the users it names; (status, body)."""
     headers = {"Authorization": f"Bearer {token}"}
     deadline = time.monotonic() + wait
     while True:
-        body = {"participantIds": [other_id]}
         async with http.post("/api/chat", json=body, headers=headers) as response:
             status = response.status
             payload = await response.json(content_type=None)
