@@ -270,3 +270,28 @@ async def test_an_owner_leaving_hands_the_group_on_instead_of_orphaning_it(
         headers={"Authorization": f"Bearer {token}"},
     ) as reply:
         assert reply.status == 200, await reply.text()
+
+
+async def test_wrong_passwords_from_one_address_do_not_lock_the_owner_out_elsewhere(
+    fleet: RunningFleet, http: aiohttp.ClientSession
+) -> None:
+    victim = await register(http, tag="lock")
+    name = victim["user"]["username"]
+
+    def from_address(address: str) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
+            base_url=fleet.public_url,
+            connector=aiohttp.TCPConnector(local_addr=(address, 0)),
+        )
+
+    async with from_address("127.0.0.51") as attacker, from_address("127.0.0.52") as owner:
+        for _ in range(10):  # LOGIN_MAX_FAILURES_PER_ACCOUNT
+            body = {"username": name, "password": "guess"}
+            async with attacker.post("/api/auth/login", json=body) as reply:
+                assert reply.status == 401
+        body = {"username": name, "password": PASSWORD}
+        async with attacker.post("/api/auth/login", json=body) as reply:
+            assert reply.status == 429  # this address has guessed enough
+            assert reply.content_type == PROBLEM
+        async with owner.post("/api/auth/login", json=body) as reply:
+            assert reply.status == 200, await reply.text()

@@ -19,6 +19,9 @@ DEFAULT_PORT = 8001
 @dataclass(frozen=True, slots=True)
 class LoginLimits:
     account_failures: int
+    """Failed logins per account from one address."""
+    account_failures_all_addresses: int
+    """Failed logins per account from every address together."""
     ip_attempts: int
     ip_registrations: int
     window_seconds: int
@@ -42,6 +45,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> AuthSettings:
         refresh_token_seconds=env.duration("REFRESH_TOKEN_EXPIRATION", "30d"),
         limits=LoginLimits(
             account_failures=env.integer("LOGIN_MAX_FAILURES_PER_ACCOUNT", 10, minimum=1),
+            account_failures_all_addresses=env.integer(
+                "LOGIN_MAX_FAILURES_PER_ACCOUNT_ALL_ADDRESSES", 100, minimum=1
+            ),
             ip_attempts=env.integer("LOGIN_MAX_ATTEMPTS_PER_IP", 100, minimum=1),
             ip_registrations=env.integer("REGISTER_MAX_PER_IP", 20, minimum=1),
             window_seconds=env.duration("LOGIN_LIMIT_WINDOW", "15m"),

@@ -90,7 +90,10 @@ class AuthService:
         self._refresh_token_seconds = refresh_token_seconds
         self._clock = clock
         window = limits.window_seconds
-        self._account_failures = Limit("login:account", limits.account_failures, window)
+        self._account_failures = Limit("login:account-address", limits.account_failures, window)
+        self._account_ceiling = Limit(
+            "login:account", limits.account_failures_all_addresses, window
+        )
         self._ip_attempts = Limit("login:ip", limits.ip_attempts, window)
         self._ip_registrations = Limit("register:ip", limits.ip_registrations, 3600)
 
@@ -141,10 +144,16 @@ class AuthService:
         account = (request.email or request.username or "").lower()
         await self._check(self._ip_attempts, client.ip, "Too many login attempts")
         # Counted before the check, atomically: concurrent guesses cannot all slip under the
-        # limit while their hashes run. A success clears the count, so it counts failures.
+        # limit while their hashes run. A success clears the counts, so they count failures.
+        # Per account *and address*: nobody can lock a user out from elsewhere by guessing
+        # wrong; the ceiling over every address bounds guesses spread over many of them.
+        from_here = f"{account}|{client.ip or 'unknown'}"
         await self._check(
-            self._account_failures, account, "Too many failed logins for this account"
+            self._account_failures,
+            from_here,
+            "Too many failed logins for this account from this address",
         )
+        await self._check(self._account_ceiling, account, "Too many failed logins for this account")
         async with self._pool.acquire() as conn:
             found = await self._accounts.find_login(
                 conn, email=request.email, username=request.username
@@ -153,7 +162,8 @@ class AuthService:
         if not await self._hasher.verify(request.password, password_hash) or found is None:
             raise ProblemError(401, INVALID_CREDENTIALS, title="Unauthorized")
         user = found[0]
-        await self._limiter.reset(self._account_failures, account)
+        await self._limiter.reset(self._account_failures, from_here)
+        await self._limiter.reset(self._account_ceiling, account)
         now = self._clock()
         async with self._pool.acquire() as conn, conn.transaction():
             session = await self._open_session(conn, user.id, client, now)

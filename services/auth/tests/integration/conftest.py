@@ -40,6 +40,7 @@ from servicekit.settings import JwtSettings
 # of its own, and every account its own name, so nothing else comes near them.
 LIMITS = {
     "LOGIN_MAX_FAILURES_PER_ACCOUNT": "3",
+    "LOGIN_MAX_FAILURES_PER_ACCOUNT_ALL_ADDRESSES": "5",
     "LOGIN_MAX_ATTEMPTS_PER_IP": "6",
     "REGISTER_MAX_PER_IP": "3",
 }
