@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import time
 import uuid
@@ -295,3 +296,18 @@ async def test_wrong_passwords_from_one_address_do_not_lock_the_owner_out_elsewh
             assert reply.content_type == PROBLEM
         async with owner.post("/api/auth/login", json=body) as reply:
             assert reply.status == 200, await reply.text()
+
+
+async def test_one_user_may_hold_only_so_many_sockets(
+    http: aiohttp.ClientSession, fleet: RunningFleet
+) -> None:
+    alice = await register(http, tag="many")
+    auth = {"token": alice["token"]}
+    async with contextlib.AsyncExitStack() as sockets:
+        for _ in range(20):  # MAX_SOCKETS_PER_USER
+            await sockets.enter_async_context(connected_socket(fleet.public_url, auth=auth))
+        _, errors = await refused_connect(fleet.public_url, auth=auth)
+        assert refusal_message(errors) == "too many connections: at most 20 per user"
+    # Once they are gone, a new one is welcome again.
+    async with connected_socket(fleet.public_url, auth=auth) as again:
+        assert again.connected

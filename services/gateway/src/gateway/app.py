@@ -66,7 +66,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
                 limiter=limiter,
                 send_checks=send_checks,
                 ack_timeout=settings.ack_timeout_seconds,
-                presence=Presence(redis, keys),
+                presence=Presence(redis, keys, settings.max_sockets_per_user),
                 audience=audience,
                 event_limits=settings.event_limits,
             )

@@ -32,6 +32,8 @@ class GatewaySettings(ExtendsServiceSettings):
     """``message:send`` per socket and per user (all their devices, on any instance)."""
     event_limits: tuple[Bucket, Bucket]
     """Every other client event, per socket and per user."""
+    max_sockets_per_user: int
+    """Live sockets one user may hold, on every instance together."""
 
 
 def _buckets(env: Environment, kind: str, socket: str, user: str) -> tuple[Bucket, Bucket]:
@@ -59,4 +61,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> GatewaySettings:
         membership_cache_seconds=env.integer("MEMBERSHIP_CACHE_SECONDS", 600, minimum=1),
         send_limits=_buckets(env, "send", "10:5", "20:10"),
         event_limits=_buckets(env, "events", "30:10", "60:20"),
+        max_sockets_per_user=env.integer("MAX_SOCKETS_PER_USER", 20, minimum=1, maximum=10_000),
     )

@@ -25,6 +25,7 @@ HEARTBEAT_SECONDS = 20
 
 _CONNECT = """
 local live = redis.call('ZCOUNT', KEYS[1], ARGV[3], '+inf')
+if live >= tonumber(ARGV[6]) then return -1 end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 local seen = redis.call('ZSCORE', KEYS[2], ARGV[5])
@@ -69,22 +70,34 @@ return 0
 """
 
 
+class TooManySockets(Exception):
+    """The user has as many live sockets as one user may have."""
+
+
 class Presence:
-    def __init__(self, redis: Redis, keys: KeySpace) -> None:
+    def __init__(self, redis: Redis, keys: KeySpace, max_sockets_per_user: int = 20) -> None:
         self._redis = redis
         self._keys = PresenceKeys(keys)
+        self._max_sockets = max_sockets_per_user
         self._connect = redis.register_script(_CONNECT)
         self._disconnect = redis.register_script(_DISCONNECT)
         self._sweep = redis.register_script(_SWEEP)
         self._stop_viewing = redis.register_script(_STOP_VIEWING)
 
     async def connected(self, user_id: UUID, sid: str) -> bool:
-        """Record the socket; True when it made the user online."""
+        """Record the socket; True when it made the user online. Raises
+        :class:`TooManySockets` (recording nothing) when the user already has as many live
+        sockets as one may, on every instance together."""
+        max_sockets = self._max_sockets
         now = time.time()
-        became = await self._connect(
-            keys=[self._keys.sockets(user_id), self._keys.online],
-            args=[sid, now + TTL_SECONDS, now, TTL_SECONDS * 2, str(user_id)],
+        became = int(
+            await self._connect(
+                keys=[self._keys.sockets(user_id), self._keys.online],
+                args=[sid, now + TTL_SECONDS, now, TTL_SECONDS * 2, str(user_id), max_sockets],
+            )
         )
+        if became < 0:
+            raise TooManySockets(max_sockets)
         return bool(became)
 
     async def disconnected(self, user_id: UUID, sid: str) -> bool:

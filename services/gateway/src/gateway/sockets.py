@@ -42,7 +42,7 @@ from gateway.chat_client import ChatClient, ChatUnavailableError
 from gateway.config import SERVICE
 from gateway.memberships import MembershipDirectory
 from gateway.pending_sends import PendingSends
-from gateway.presence import HEARTBEAT_SECONDS, Presence
+from gateway.presence import HEARTBEAT_SECONDS, Presence, TooManySockets
 from gateway.room_broadcast import WebSocketTransports
 from gateway.rooms import conversation_room, session_room, user_room
 from gateway.send_checks import AlreadySent, Cleared, NotAMember, RateLimited, SendChecks
@@ -202,6 +202,12 @@ class SocketHandlers:
             _log.error("connect_lookup_failed", error=str(error))
             raise socketio.exceptions.ConnectionRefusedError("temporarily unavailable") from None
         user = SocketUser(claims.user_id, claims.session_id, token)
+        try:
+            became_online = await self._presence.connected(user.user_id, sid)
+        except TooManySockets as refused:
+            raise socketio.exceptions.ConnectionRefusedError(
+                f"too many connections: at most {refused.args[0]} per user"
+            ) from None
         await self._sio.save_session(sid, user)
         await self._sio.enter_room(sid, user_room(user.user_id))
         await self._sio.enter_room(sid, session_room(user.session_id))
@@ -209,7 +215,7 @@ class SocketHandlers:
             await self._sio.enter_room(sid, conversation_room(conversation_id))
         await self._audience.remember(user.user_id, conversation_ids)
         self._local[sid] = user.user_id
-        if await self._presence.connected(user.user_id, sid):
+        if became_online:
             await self._announce(PresenceOnline, user.user_id)
 
     async def unknown_event(self, event: str, sid: str, *data: Any) -> dict[str, Any]:

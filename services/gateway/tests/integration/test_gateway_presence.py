@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from gateway import presence as presence_module
-from gateway.presence import TTL_SECONDS, Presence
+from gateway.presence import TTL_SECONDS, Presence, TooManySockets
 from servicekit.presence_keys import Attention, PresenceKeys, PresenceReader
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 @pytest.fixture
 def presence(store: Store, clock: Clock) -> Presence:
-    return Presence(store.redis, store.keys)
+    return Presence(store.redis, store.keys, max_sockets_per_user=1000)
 
 
 async def test_connected_is_true_only_for_the_first_socket_of_a_user(presence: Presence) -> None:
@@ -222,3 +222,17 @@ async def test_a_swept_user_is_offline_to_readers_with_nothing_left_open(
     assert await presence.sweep() == [lost]
     assert await reader.attention([lost], conversation) == {lost: Attention.OFFLINE}
     assert await store.redis.exists(PresenceKeys(store.keys).viewing(lost)) == 0
+
+
+async def test_a_user_holds_at_most_the_allowed_sockets_and_a_freed_one_can_be_taken(
+    store: Store,
+) -> None:
+    presence = Presence(store.redis, store.keys, max_sockets_per_user=2)
+    alice = uuid.uuid4()
+    assert await presence.connected(alice, "a1") is True
+    assert await presence.connected(alice, "a2") is False
+    with pytest.raises(TooManySockets):
+        await presence.connected(alice, "a3")
+    assert await presence.online([alice]) == {alice: None}  # the refusal changed nothing
+    await presence.disconnected(alice, "a1")
+    assert await presence.connected(alice, "a3") is False
