@@ -311,3 +311,23 @@ async def test_one_user_may_hold_only_so_many_sockets(
     # Once they are gone, a new one is welcome again.
     async with connected_socket(fleet.public_url, auth=auth) as again:
         assert again.connected
+
+
+async def test_a_send_chat_refuses_is_answered_at_once_with_the_reason(
+    http: aiohttp.ClientSession, fleet: RunningFleet
+) -> None:
+    alice, bob = await register(http, tag="ref"), await register(http, tag="ref")
+    conversation = await direct_conversation(http, alice, bob)
+    unknown_media = str(uuid.uuid4())
+    payload = {
+        "conversationId": conversation,
+        "content": "see attached",
+        "clientMessageId": "with-unknown-media",
+        "attachments": [unknown_media],
+    }
+    async with connected_socket(fleet.public_url, auth={"token": alice["token"]}) as socket:
+        started = time.monotonic()
+        ack = await socket.call("message:send", payload, timeout=10)
+        assert time.monotonic() - started < 3, "answered by chat's refusal, not the ack timeout"
+    assert (ack["ok"], ack["error"]["code"]) == (False, "invalid"), ack
+    assert "attachments" in ack["error"]["message"]

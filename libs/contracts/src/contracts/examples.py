@@ -80,6 +80,13 @@ _EVENTS: tuple[Event, ...] = (
         socket_id="Vx1xY2bAAAB",
     ),
     events.MessageCreated(message=MESSAGE_VIEW),
+    events.MessageRefused(
+        conversation_id=CONVERSATION,
+        sender_id=ALICE,
+        client_message_id="c-7f3b",
+        code="invalid",
+        detail="attachments[0]: unknown media",
+    ),
     events.MessageUpdated(
         message=events.MessageView(
             id=MESSAGE,

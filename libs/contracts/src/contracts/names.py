@@ -20,6 +20,7 @@ CONVERSATION_MEMBER_REMOVED: Final = "conversation.member_removed"
 CONVERSATION_ACTIVITY: Final = "conversation.activity"
 MESSAGE_SEND: Final = "message.send"
 MESSAGE_CREATED: Final = "message.created"
+MESSAGE_REFUSED: Final = "message.refused"
 MESSAGE_UPDATED: Final = "message.updated"
 MESSAGE_DELETED: Final = "message.deleted"
 MESSAGE_READ: Final = "message.read"
@@ -41,6 +42,7 @@ ROUTING_KEYS: Final = (
     CONVERSATION_ACTIVITY,
     MESSAGE_SEND,
     MESSAGE_CREATED,
+    MESSAGE_REFUSED,
     MESSAGE_UPDATED,
     MESSAGE_DELETED,
     MESSAGE_READ,

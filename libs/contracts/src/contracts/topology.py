@@ -42,6 +42,7 @@ QUEUES: Final = (
 # must not receive its own commands back.
 GATEWAY_BINDING_KEYS: Final = (
     names.MESSAGE_CREATED,
+    names.MESSAGE_REFUSED,
     names.MESSAGE_UPDATED,
     names.MESSAGE_DELETED,
     names.MESSAGE_READ,
@@ -63,6 +64,7 @@ PRODUCERS: Final[Mapping[str, str]] = {
     names.CONVERSATION_ACTIVITY: "gateway",
     names.MESSAGE_SEND: "gateway",
     names.MESSAGE_CREATED: "chat",
+    names.MESSAGE_REFUSED: "chat",
     names.MESSAGE_UPDATED: "chat",
     names.MESSAGE_DELETED: "chat",
     names.MESSAGE_READ: "chat",

@@ -55,10 +55,12 @@ from contracts.events import (
     MessageCreated,
     MessageDeleted,
     MessageRead,
+    MessageRefused,
     MessageUpdated,
     MessageView,
     NotificationRequested,
 )
+from contracts.events.messages import RefusalCode
 from contracts.wire import Event
 from servicekit.outbox import add_to_outbox
 from servicekit.postgres import Connection, Pool
@@ -271,9 +273,18 @@ class ChatService:
         return outcome
 
     async def send_all(self, commands: Sequence[SendCommand]) -> list[Sent | ProblemError]:
-        """The queue: a batch of commands in one transaction, an outcome for each, in order."""
+        """The queue: a batch of commands in one transaction, an outcome for each, in order.
+        A refused command is announced as ``message.refused``, so the sender's waiting ack is
+        answered at once."""
         async with self._pool.acquire() as conn, conn.transaction():
-            return await self.send_all_in(conn, commands)
+            outcomes = await self.send_all_in(conn, commands)
+            refusals = [
+                _envelope(_refusal(command, outcome))
+                for command, outcome in zip(commands, outcomes, strict=True)
+                if isinstance(outcome, ProblemError) and command.client_message_id is not None
+            ]
+            await add_to_outbox(conn, refusals)
+        return outcomes
 
     async def send_all_in(
         self, conn: Connection, commands: Sequence[SendCommand]
@@ -570,6 +581,20 @@ class _SendBatch:
             self.stored[key] = message  # a repeat later in the batch is answered with it
         self.messages.append(message)
         self.events += events
+
+
+def _refusal(command: SendCommand, refusal: ProblemError) -> MessageRefused:
+    code: RefusalCode = (
+        "not_found" if refusal.status == 404 else "conflict" if refusal.status == 409 else "invalid"
+    )
+    reasons = [f"{e.field}: {e.message}" for e in refusal.errors or []]
+    return MessageRefused(
+        conversation_id=command.conversation_id,
+        sender_id=command.sender_id,
+        client_message_id=command.client_message_id or "",
+        code=code,
+        detail="; ".join(reasons or [refusal.detail or str(refusal)])[:500],
+    )
 
 
 def _refused_text(command: SendCommand) -> ProblemError | None:

@@ -14,7 +14,7 @@ import pytest
 from contracts import make_envelope
 from contracts.envelope import encode_envelope
 from contracts.events import MessageCreated, UserRegistered
-from contracts.names import MESSAGE_CREATED, MESSAGE_SEND, NOTIFICATION_REQUESTED
+from contracts.names import MESSAGE_CREATED, MESSAGE_REFUSED, MESSAGE_SEND, NOTIFICATION_REQUESTED
 from servicekit.amqp.consumer import REASON_HEADER
 
 if TYPE_CHECKING:
@@ -150,22 +150,33 @@ async def test_a_command_that_does_not_decode_ends_in_the_dead_letter_queue(
     assert [m["content"] for m in await api.history(bob, direct)] == ["fine"]
 
 
-async def test_a_command_chat_refuses_is_acked_without_a_message_or_a_retry(
-    api: Api, chat_server: ChatServer
+async def test_a_command_chat_refuses_is_acked_and_announced_without_a_message_or_a_retry(
+    api: Api, chat_server: ChatServer, probe: Probe
 ) -> None:
     direct, alice, _ = await pair(api, chat_server)
     outsider = await chat_server.one()
     acked, retried = chat_server.consumed("acked"), chat_server.consumed("retried")
     dead = chat_server.consumed("dead_lettered")
+    refusals = await probe(MESSAGE_REFUSED)
 
-    await chat_server.publish_send(outsider, direct, "not my conversation")
-    await chat_server.publish_send(alice, str(uuid.uuid4()), "no such conversation")
-    await chat_server.publish_send(alice, direct, "nul \u0000 inside")
+    await chat_server.publish_send(outsider, direct, "not my conversation", "r-1")
+    await chat_server.publish_send(alice, str(uuid.uuid4()), "no such conversation", "r-2")
+    await chat_server.publish_send(alice, direct, "nul \u0000 inside", "r-3")
     await chat_server.consumed_reaches("acked", acked + 3)
 
     assert await stored_count(chat_server, direct) == 0
     assert chat_server.consumed("retried") == retried
     assert chat_server.consumed("dead_lettered") == dead
+    # The senders' waiting acks are answered by these (the gateway), not left to time out.
+    announced = sorted(
+        (e.data.client_message_id, e.data.sender_id, e.data.code)
+        for e in await chat_server.events(refusals)
+    )
+    assert announced == [
+        ("r-1", outsider.uuid, "not_found"),
+        ("r-2", alice.uuid, "not_found"),
+        ("r-3", alice.uuid, "invalid"),
+    ]
 
 
 async def test_a_large_body_sent_through_the_queue_round_trips_through_mongodb(

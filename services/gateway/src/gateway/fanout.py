@@ -26,6 +26,7 @@ from contracts.events import (
     MessageCreated,
     MessageDeleted,
     MessageRead,
+    MessageRefused,
     MessageUpdated,
     NotificationCreated,
     PresenceOffline,
@@ -104,6 +105,8 @@ class FanOut:
             case MessageCreated(message=view):
                 self._pending.stored(view)
                 send(ServerEvent.MESSAGE_RECEIVED, view, conversation_room(view.conversation_id))
+            case MessageRefused():
+                self._pending.refused(event)
             case MessageUpdated(message=view):
                 send(ServerEvent.MESSAGE_UPDATED, view, conversation_room(view.conversation_id))
             case MessageDeleted():

@@ -1,14 +1,24 @@
 """Acks waiting for chat to store a message: ``message:send`` resolves when the
-``message.created`` with the same sender and clientMessageId comes back over the bus."""
+``message.created`` with the same sender and clientMessageId comes back over the bus, or fails
+at once when a ``message.refused`` does."""
 
 from __future__ import annotations
 
 import asyncio
 from uuid import UUID
 
-from contracts.events import MessageView
+from contracts.events import MessageRefused, MessageView
 
 Key = tuple[UUID, str]
+
+
+class SendRefusedError(Exception):
+    """What a waiting ``message:send`` gets when chat refused the message."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
 
 
 class PendingSends:
@@ -30,6 +40,12 @@ class PendingSends:
         future = self._waiting.pop((message.sender_id, message.client_message_id), None)
         if future is not None and not future.done():
             future.set_result(message)
+
+    def refused(self, refusal: MessageRefused) -> None:
+        """Chat stored nothing: the waiting ack fails with its reason."""
+        future = self._waiting.pop((refusal.sender_id, refusal.client_message_id), None)
+        if future is not None and not future.done():
+            future.set_exception(SendRefusedError(refusal.code, refusal.detail))
 
     def forget(self, sender_id: UUID, client_message_id: str) -> None:
         self._waiting.pop((sender_id, client_message_id), None)

@@ -41,7 +41,7 @@ from gateway.audience import PresenceAudience
 from gateway.chat_client import ChatClient, ChatUnavailableError
 from gateway.config import SERVICE
 from gateway.memberships import MembershipDirectory
-from gateway.pending_sends import PendingSends
+from gateway.pending_sends import PendingSends, SendRefusedError
 from gateway.presence import HEARTBEAT_SECONDS, Presence, TooManySockets
 from gateway.room_broadcast import WebSocketTransports
 from gateway.rooms import conversation_room, session_room, user_room
@@ -346,6 +346,8 @@ class SocketHandlers:
         try:
             async with asyncio.timeout(self._ack_timeout):
                 message = await asyncio.shield(stored)
+        except SendRefusedError as refusal:
+            raise Refused(refusal.code, refusal.detail) from None
         except TimeoutError:
             self._pending.forget_later(
                 user.user_id, payload.client_message_id, stored, LATE_ANSWER_SECONDS

@@ -6,8 +6,10 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 
-from contracts.events import MessageView
-from gateway.pending_sends import PendingSends
+import pytest
+
+from contracts.events import MessageRefused, MessageView
+from gateway.pending_sends import PendingSends, SendRefusedError
 
 
 def stored_view(sender_id: uuid.UUID, client_message_id: str | None, seq: int = 1) -> MessageView:
@@ -124,3 +126,28 @@ async def test_a_timed_out_wait_is_dropped_later_unless_replaced() -> None:
     pending.forget_later(sender, "again", stale, delay=0.01)  # not the current wait: kept
     await asyncio.sleep(0.05)
     assert pending.expect(sender, "again") is current
+
+
+async def test_a_refusal_fails_the_waiting_future_with_its_code_and_reason() -> None:
+    pending = PendingSends()
+    sender = uuid.uuid4()
+    future = pending.expect(sender, "c-1")
+    other = pending.expect(sender, "c-2")
+
+    pending.refused(
+        MessageRefused(
+            conversation_id=uuid.uuid4(),
+            sender_id=sender,
+            client_message_id="c-1",
+            code="invalid",
+            detail="attachments[0]: unknown media",
+        )
+    )
+
+    with pytest.raises(SendRefusedError) as refused:
+        await asyncio.wait_for(future, 1)
+    assert (refused.value.code, refused.value.detail) == (
+        "invalid",
+        "attachments[0]: unknown media",
+    )
+    assert not other.done()

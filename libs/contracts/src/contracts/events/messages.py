@@ -1,6 +1,6 @@
 """The `message.send` command and the events chat publishes about stored messages."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
@@ -63,6 +63,24 @@ class MessageCreated(Event, frozen=True, kw_only=True):
     event_version = 2
 
     message: MessageView
+
+
+RefusalCode = Literal["invalid", "not_found", "conflict"]
+
+
+class MessageRefused(Event, frozen=True, kw_only=True):
+    """Chat refused a `message.send` (not a participant, text it cannot store, a
+    `clientMessageId` already used in another conversation, an attachment that is not the
+    sender's ready media): nothing was stored. The gateway answers the waiting ack with `code`
+    and `detail` at once instead of letting it time out."""
+
+    event_type = names.MESSAGE_REFUSED
+
+    conversation_id: UUID
+    sender_id: UUID
+    client_message_id: ClientMessageId
+    code: RefusalCode
+    detail: Annotated[str, Meta(max_length=500)]
 
 
 class MessageUpdated(Event, frozen=True, kw_only=True):
