@@ -331,3 +331,45 @@ async def test_a_send_chat_refuses_is_answered_at_once_with_the_reason(
         assert time.monotonic() - started < 3, "answered by chat's refusal, not the ack timeout"
     assert (ack["ok"], ack["error"]["code"]) == (False, "invalid"), ack
     assert "attachments" in ack["error"]["message"]
+
+
+async def raw_request(fleet: RunningFleet, head: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Bytes that no HTTP client library would send, straight to the API gateway's port."""
+    host, port = fleet.public_url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(head)
+        await writer.drain()
+        raw = await asyncio.wait_for(reader.read(65536), 5)
+    finally:
+        writer.close()
+    status_line, _, rest = raw.partition(b"\r\n")
+    header_block, _, body = rest.partition(b"\r\n\r\n")
+    headers = {}
+    for line in header_block.decode("latin-1").split("\r\n"):
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), headers, body
+
+
+async def test_malformed_http_gets_problem_json_from_the_api_gateway(fleet: RunningFleet) -> None:
+    host = fleet.public_url.removeprefix("http://")
+    requests = {
+        "lower-case method": f"get /api/auth/healthz HTTP/1.1\r\nHost: {host}\r\n\r\n",
+        "unknown method": f"BREW /api/auth/login HTTP/1.1\r\nHost: {host}\r\n\r\n",
+        "NUL in the path": f"GET /api/chat/%00 HTTP/1.1\r\nHost: {host}\r\n\r\n",
+        "URL too long": f"GET /api/{'a' * 20000} HTTP/1.1\r\nHost: {host}\r\n\r\n",
+        "header too large": (
+            f"GET /api/auth/me HTTP/1.1\r\nHost: {host}\r\nX-Big: {'b' * 20000}\r\n\r\n"
+        ),
+        "bad request line": f"GET\r\nHost: {host}\r\n\r\n",
+    }
+    for name, head in requests.items():
+        status, headers, body = await raw_request(fleet, head.encode())
+        assert 400 <= status < 500, (name, status, body[:200])
+        assert headers.get("content-type") == PROBLEM, (name, status, headers, body[:200])
+        problem = json.loads(body)
+        assert problem["status"] == status, (name, problem)
+        assert b"<html" not in body.lower(), name
+        assert b"BREW" not in body, name  # nothing of the request is echoed back
+        assert b"get /api" not in body, name
