@@ -103,3 +103,16 @@ async def test_a_disguised_file_and_an_oversize_one_are_refused(
         http, alice, sample_images.png(8, 8) + b"\x00" * (10 * MIB), "huge.png"
     )
     assert (status, problem["status"]) == (413, 413), problem
+
+
+async def test_an_image_too_large_to_decode_in_the_workers_memory_budget_is_rejected(
+    http: aiohttp.ClientSession,
+) -> None:
+    alice = await register(http)
+    # 1500 x 1500 RGBA worked three times over: about 26 MiB, over the e2e fleet's 16 MiB
+    # MEDIA_DECODE_BUDGET_BYTES, though far below MEDIA_MAX_PIXELS and tiny as a file.
+    status, body = await upload(http, alice, sample_images.png(1500, 1500), "wide.png")
+    assert status == 202, body
+    media = await until_settled(http, body["media"]["id"], alice)
+    assert media["status"] == "rejected", media
+    assert media["reason"].startswith("too large to decode"), media

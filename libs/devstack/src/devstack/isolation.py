@@ -119,6 +119,8 @@ class IsolatedInfra:
                 "REGISTER_MAX_PER_IP": "100000",
                 "LOGIN_MAX_ATTEMPTS_PER_IP": "100000",
                 "RATE_LIMIT_REST_SEND_PER_USER": "150:50",
+                # Small enough that a test can exceed it with a modest image.
+                "MEDIA_DECODE_BUDGET_BYTES": str(16 * 1024 * 1024),
             },
         )
 

@@ -88,6 +88,7 @@ def create_app(settings: WorkersSettings) -> web.Application:
                 publisher=messaging.publisher,
                 limits=limits,
                 concurrency=settings.media.concurrency,
+                decode_budget_bytes=settings.media.decode_budget_bytes,
             ),
             inbox=MongoInbox(app[MONGO]),
             connection=messaging.connection,

@@ -24,6 +24,8 @@ class MediaSettings:
     max_pixels: int
     thumbnail_size: int
     concurrency: int
+    decode_budget_bytes: int
+    """Bytes of decoded images held at once (each image's estimated peak)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> WorkersSettings:
             max_pixels=env.integer("MEDIA_MAX_PIXELS", 40_000_000, minimum=1),
             thumbnail_size=env.integer("MEDIA_THUMBNAIL_SIZE", 320, minimum=16, maximum=4096),
             concurrency=env.integer("MEDIA_CONCURRENCY", 2, minimum=1, maximum=64),
+            decode_budget_bytes=env.integer(
+                "MEDIA_DECODE_BUDGET_BYTES", 512 * 1024 * 1024, minimum=1024 * 1024
+            ),
         ),
         notification_push_interval=env.number("NOTIFICATION_PUSH_INTERVAL", 2.0),
     )

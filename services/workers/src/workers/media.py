@@ -18,9 +18,10 @@ flight at once both pass it; within a process the second waits for the first and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -31,7 +32,13 @@ from servicekit.amqp.publisher import ConfirmedPublisher
 from servicekit.blob_store import BlobNotFoundError, BlobStore
 from servicekit.logs import get_logger
 from workers.config import SERVICE
-from workers.media_images import CleanImage, ImageLimits, MediaRejectedError, inspect_and_clean
+from workers.media_images import (
+    CleanImage,
+    ImageLimits,
+    MediaRejectedError,
+    decode_cost,
+    inspect_and_clean,
+)
 
 PROCESSED_EVENT_NAMESPACE: Final = uuid.UUID("5b0c2a43-0f5e-4d64-9a3e-3f0d6f3c6a10")
 THUMBNAIL_SUFFIX: Final = ".thumb.webp"
@@ -52,6 +59,33 @@ def thumbnail_key(storage_key: str) -> str:
     return storage_key + THUMBNAIL_SUFFIX
 
 
+class DecodeBudget:
+    """The bytes of decoded images one worker process may hold at once (``decode_cost`` of
+    each): a decode waits until its cost fits, and one that could never fit is rejected."""
+
+    def __init__(self, total_bytes: int) -> None:
+        self._total = total_bytes
+        self._used = 0
+        self._changed = asyncio.Condition()
+
+    @contextlib.asynccontextmanager
+    async def reserve(self, cost: int) -> AsyncIterator[None]:
+        if cost > self._total:
+            raise MediaRejectedError(
+                f"too large to decode: it needs about {cost // 2**20} MiB of memory, "
+                f"the limit is {self._total // 2**20} MiB"
+            )
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._used + cost <= self._total)
+            self._used += cost
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self._used -= cost
+                self._changed.notify_all()
+
+
 class MediaUploads:
     def __init__(
         self,
@@ -60,6 +94,7 @@ class MediaUploads:
         publisher: ConfirmedPublisher,
         limits: ImageLimits,
         concurrency: int = 2,
+        decode_budget_bytes: int = 512 * 1024 * 1024,
         process: Process = inspect_and_clean,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -68,6 +103,8 @@ class MediaUploads:
         self._limits = limits
         # Decoding holds whole images in memory: bound how many at once, whatever the prefetch.
         self._slots = asyncio.Semaphore(concurrency)
+        # ...and bound the bytes they hold together, whatever their number.
+        self._budget = DecodeBudget(decode_budget_bytes)
         self._process = process
         self._clock = clock
         self._running: dict[uuid.UUID, asyncio.Lock] = {}
@@ -117,7 +154,8 @@ class MediaUploads:
         except BlobNotFoundError:
             return self._rejected(uploaded, "the stored upload is missing")
         try:
-            async with self._slots:
+            cost = await asyncio.to_thread(decode_cost, data)
+            async with self._budget.reserve(cost), self._slots:
                 clean = await asyncio.to_thread(
                     self._process, data, uploaded.content_type, self._limits
                 )

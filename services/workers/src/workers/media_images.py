@@ -8,7 +8,9 @@ with a reason a user can read: wrong type, truncated or corrupt data, too many p
 
 Pillow's decompression-bomb guard is set explicitly (``Image.MAX_IMAGE_PIXELS``), and the size is
 also checked from the header before any pixel is decoded, so a small file announcing a huge image
-is refused without allocating it. The function blocks: callers run it in a thread.
+is refused without allocating it. ``decode_cost`` tells, from the header too, how many bytes a
+decode will hold at its peak, so the caller can budget memory by bytes rather than by pixels.
+The functions block: callers run them in a thread.
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from servicekit.image_types import GIF, JPEG, PNG, WEBP, sniff_image_type
 
+# At its peak a decode holds the decoded pixels about three times over: the frames themselves,
+# the upright copy that is re-encoded, and the converted copy the thumbnail is made from
+# (measured: two 40-megapixel RGBA PNGs took a worker from 82 to 980 MiB).
+PEAK_COPIES: Final = 3
+BYTES_PER_PIXEL: Final = 4  # RGBA, what every mode is worked in at worst
 THUMBNAIL_FORMAT: Final = "WEBP"
 THUMBNAIL_CONTENT_TYPE: Final = "image/webp"
 _PILLOW_FORMATS: Final = {JPEG: "JPEG", PNG: "PNG", GIF: "GIF", WEBP: "WEBP"}
@@ -61,6 +68,19 @@ def guard_against_bombs(limits: ImageLimits) -> None:
     """
     Image.MAX_IMAGE_PIXELS = limits.max_pixels
     warnings.simplefilter("error", Image.DecompressionBombWarning)
+
+
+def decode_cost(data: bytes) -> int:
+    """The memory, in bytes, decoding and cleaning ``data`` would hold at its peak, from the
+    header alone (no pixel is decoded); 0 when the header does not read (``inspect_and_clean``
+    then says why)."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            frames = getattr(image, "n_frames", 1)
+    except Exception:
+        return 0
+    return width * height * max(1, frames) * BYTES_PER_PIXEL * PEAK_COPIES
 
 
 def inspect_and_clean(data: bytes, declared_type: str, limits: ImageLimits) -> CleanImage:
