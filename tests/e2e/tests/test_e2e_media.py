@@ -116,3 +116,17 @@ async def test_an_image_too_large_to_decode_in_the_workers_memory_budget_is_reje
     media = await until_settled(http, body["media"]["id"], alice)
     assert media["status"] == "rejected", media
     assert media["reason"].startswith("too large to decode"), media
+
+
+async def test_uploads_past_a_users_quota_are_refused_and_leave_nothing(
+    http: aiohttp.ClientSession,
+) -> None:
+    alice, bob = await register(http), await register(http)
+    image = sample_images.noisy_png(1000, 700)  # about 2 MiB, of the e2e fleet's 3 MiB quota
+    status, body = await upload(http, alice, image, "first.png")
+    assert status == 202, body
+    status, problem = await upload(http, alice, image, "second.png")
+    assert (status, problem["title"]) == (403, "Quota Exceeded"), problem
+    # Someone else's quota is their own.
+    status, body = await upload(http, bob, image, "bobs.png")
+    assert status == 202, body

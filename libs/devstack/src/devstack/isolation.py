@@ -121,6 +121,7 @@ class IsolatedInfra:
                 "RATE_LIMIT_REST_SEND_PER_USER": "150:50",
                 # Small enough that a test can exceed it with a modest image.
                 "MEDIA_DECODE_BUDGET_BYTES": str(16 * 1024 * 1024),
+                "MEDIA_QUOTA_BYTES_PER_USER": str(3 * 1024 * 1024),
             },
         )
 

@@ -54,6 +54,7 @@ def create_app(settings: ChatSettings) -> web.Application:
                 store=MediaRepository(),
                 blobs=blobs,
                 max_bytes=settings.media_max_bytes,
+                quota_bytes=settings.media_quota_bytes,
             )
         return app[MEDIA_SERVICE]
 

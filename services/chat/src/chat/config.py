@@ -25,6 +25,8 @@ class ChatSettings(ExtendsServiceSettings):
     inline_body_bytes: int
     media_root: Path
     media_max_bytes: int
+    media_quota_bytes: int
+    """What one user's stored media may hold together."""
     send_limit: Bucket
     """REST message sends per user (the gateway limits socket sends)."""
     create_limit: Bucket
@@ -45,6 +47,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ChatSettings:
         inline_body_bytes=env.integer("MESSAGE_INLINE_BYTES", 2048, minimum=64),
         media_root=Path(env.text("MEDIA_ROOT", "./.run/media")),
         media_max_bytes=env.integer("MEDIA_MAX_BYTES", DEFAULT_MEDIA_MAX_BYTES, minimum=1024),
+        media_quota_bytes=env.integer("MEDIA_QUOTA_BYTES_PER_USER", 1024**3, minimum=1024),
         send_limit=_per_user(env, "rest_send", "20:10"),
         create_limit=_per_user(env, "conversations", "10:0.2"),
         upload_limit=_per_user(env, "uploads", "10:0.5"),

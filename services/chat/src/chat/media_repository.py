@@ -71,6 +71,19 @@ class MediaRepository:
             media.processed_at,
         )
 
+    async def stored_bytes_of(self, conn: Connection, owner_id: UUID) -> int:
+        """What the owner's media hold in the blob store (rejected uploads are deleted), with
+        the owner's uploads serialized from here to the end of the transaction."""
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('media:' || $1::uuid::text))", owner_id
+        )
+        used: int = await conn.fetchval(
+            "SELECT coalesce(sum(size_bytes), 0) FROM media "
+            "WHERE owner_id = $1 AND status <> 'rejected'",
+            owner_id,
+        )
+        return used
+
     async def visible_media(
         self, conn: Connection, media_id: UUID, user_id: UUID
     ) -> MediaRow | None:

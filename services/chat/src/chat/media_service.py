@@ -64,12 +64,14 @@ class MediaService:
         store: MediaRepository,
         blobs: BlobStore,
         max_bytes: int,
+        quota_bytes: int,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._pool = pool
         self._store = store
         self._blobs = blobs
         self._max_bytes = max_bytes
+        self._quota_bytes = quota_bytes
         self._clock = clock
 
     @property
@@ -80,7 +82,8 @@ class MediaService:
         self, owner_id: uuid.UUID, filename: str | None, chunks: AsyncIterator[bytes]
     ) -> MediaView:
         """Store the bytes (413 above the limit, 415 unless they are an allowed image type),
-        then record the pending media and announce it."""
+        then record the pending media and announce it (403 when it would take the owner's
+        stored media past their quota; the bytes are removed again)."""
         media_id = uuid.uuid4()
         key = storage_key(media_id)
         async with self._blobs.open_writer(key) as writer:
@@ -120,6 +123,14 @@ class MediaService:
         )
         try:
             async with self._pool.acquire() as conn, conn.transaction():
+                used = await self._store.stored_bytes_of(conn, owner_id)
+                if used + size > self._quota_bytes:
+                    raise ProblemError(
+                        403,
+                        f"Uploads are limited to {self._quota_bytes} bytes per user; "
+                        f"{used} are in use",
+                        title="Quota Exceeded",
+                    )
                 await self._store.insert_media(conn, row)
                 event = MediaUploaded(
                     media_id=media_id,
