@@ -377,3 +377,30 @@ async def test_malformed_http_gets_problem_json_from_the_api_gateway(fleet: Runn
         assert b"<html" not in body.lower(), name
         assert b"BREW" not in body, name  # nothing of the request is echoed back
         assert b"get /api" not in body, name
+
+
+async def test_names_are_normalised_and_invisible_or_reordering_text_is_refused(
+    http: aiohttp.ClientSession,
+) -> None:
+    alice, bob = await register(http, tag="txt"), await register(http, tag="txt")
+    conversation = await direct_conversation(http, alice, bob)
+    headers = {"Authorization": f"Bearer {alice['token']}"}
+    for display_name in ("admin\u202etxt.exe", "Ali\u200bce", "\u3164"):
+        body = {"displayName": display_name}
+        async with http.patch("/api/users/me", json=body, headers=headers) as reply:
+            problem = await reply.json(content_type=None)
+            assert reply.status == 422, (display_name, problem)
+            assert problem["errors"][0]["field"] == "displayName"
+    async with http.patch(
+        "/api/users/me", json={"displayName": "\uff26\uff55\uff4c\uff4c Width"}, headers=headers
+    ) as reply:
+        assert (await reply.json())["user"]["displayName"] == "Full Width"
+
+    path = f"/api/chat/{conversation}/messages"
+    for content in ("\u200b\u200b\u200b", "ring\x07"):
+        async with http.post(path, json={"content": content}, headers=headers) as reply:
+            problem = await reply.json(content_type=None)
+            assert reply.status == 422, (content, problem)
+            assert problem["errors"][0]["field"] == "content"
+    async with http.get(path, headers=headers) as reply:
+        assert (await reply.json())["messages"] == []

@@ -12,6 +12,7 @@ from functools import cache
 from uuid import UUID
 
 from auth.passwords import MAX_PASSWORD_BYTES
+from servicekit.display_text import name_problem
 from servicekit.problems import FieldError
 
 USERNAME = re.compile(r"[A-Za-z0-9_.-]{3,32}")
@@ -66,10 +67,11 @@ def password_errors(password: str) -> list[FieldError]:
 
 
 def display_name_errors(display_name: str) -> list[FieldError]:
-    if not display_name.strip() or len(display_name) > MAX_DISPLAY_NAME:
+    """Of a name already through ``servicekit.display_text.normalized_name``."""
+    if not display_name or len(display_name) > MAX_DISPLAY_NAME:
         return [FieldError("displayName", f"must be 1 to {MAX_DISPLAY_NAME} characters")]
-    if "\x00" in display_name:  # Postgres text cannot hold it
-        return [FieldError("displayName", "must not contain NUL characters")]
+    if (problem := name_problem(display_name)) is not None:  # NUL included: a control
+        return [FieldError("displayName", problem)]
     return []
 
 

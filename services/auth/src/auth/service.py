@@ -47,6 +47,7 @@ from auth.profiles import ProfileStore
 from auth.repository import AccountRepository
 from contracts import make_envelope
 from contracts.events import SessionRevoked, UserRegistered, UserUpdated
+from servicekit.display_text import normalized_name
 from servicekit.outbox import add_to_outbox
 from servicekit.postgres import Connection, Pool
 from servicekit.problems import FieldError, ProblemError, not_found, validation_problem
@@ -100,7 +101,7 @@ class AuthService:
     # --- accounts -----------------------------------------------------------------------
 
     async def register(self, request: RegisterRequest, client: ClientInfo) -> AuthResult:
-        display_name = (
+        display_name = normalized_name(
             request.display_name if request.display_name is not None else request.username
         )
         errors = [
@@ -231,14 +232,13 @@ class AuthService:
         )
 
     async def update_me(self, user_id: uuid.UUID, request: UpdateMeRequest) -> UserView:
-        errors = display_name_errors(request.display_name)
+        display_name = normalized_name(request.display_name)
+        errors = display_name_errors(display_name)
         if errors:
             raise validation_problem(errors)
         now = self._clock()
         async with self._pool.acquire() as conn, conn.transaction():
-            user = await self._accounts.update_display_name(
-                conn, user_id, request.display_name, now
-            )
+            user = await self._accounts.update_display_name(conn, user_id, display_name, now)
             if user is None:
                 raise ProblemError(401, "The account no longer exists", title="Unauthorized")
             event = UserUpdated(

@@ -62,6 +62,7 @@ from contracts.events import (
 )
 from contracts.events.messages import RefusalCode
 from contracts.wire import Event
+from servicekit.display_text import message_problem, name_problem, normalized_name
 from servicekit.outbox import add_to_outbox
 from servicekit.postgres import Connection, Pool
 from servicekit.problems import FieldError, ProblemError, not_found, validation_problem
@@ -128,9 +129,9 @@ class ChatService:
             raise validation_problem(
                 [FieldError("participantIds", "name at least one other person")]
             )
-        _check_text("title", request.title)
+        title = _checked_title(request.title)
         now = self._clock()
-        row = ConversationRow(uuid.uuid4(), kind, request.title, creator, now, now, 0)
+        row = ConversationRow(uuid.uuid4(), kind, title, creator, now, now, 0)
         key = direct_key(creator, others[0]) if kind == "direct" else None
         existing: uuid.UUID | None = None
         async with self._pool.acquire() as conn, conn.transaction():
@@ -197,7 +198,7 @@ class ChatService:
     async def rename(
         self, user_id: uuid.UUID, conversation_id: uuid.UUID, title: str | None
     ) -> ConversationView:
-        _check_text("title", title)
+        title = _checked_title(title)
         now = self._clock()
         async with self._pool.acquire() as conn, conn.transaction():
             membership = await self._member(conn, conversation_id, user_id)
@@ -390,7 +391,7 @@ class ChatService:
     async def edit(
         self, user_id: uuid.UUID, conversation_id: uuid.UUID, message_id: uuid.UUID, content: str
     ) -> MessageView:
-        _check_text("content", content)
+        _check_content(content)
         now = self._clock()
         async with self._pool.acquire() as conn, conn.transaction():
             await self._member(conn, conversation_id, user_id)
@@ -599,11 +600,27 @@ def _refusal(command: SendCommand, refusal: ProblemError) -> MessageRefused:
 
 def _refused_text(command: SendCommand) -> ProblemError | None:
     try:
-        _check_text("content", command.content)
+        _check_content(command.content)
         _check_text("clientMessageId", command.client_message_id)
     except ProblemError as refusal:
         return refusal
     return None
+
+
+def _checked_title(title: str | None) -> str | None:
+    """The title as stored (NFKC), or a 422 for what only deceives (``display_text``)."""
+    if title is None:
+        return None
+    normalized = normalized_name(title)
+    if (problem := name_problem(normalized)) is not None:
+        raise validation_problem([FieldError("title", problem)])
+    return normalized
+
+
+def _check_content(content: str) -> None:
+    """Control characters (NUL included) and text with nothing visible are refused."""
+    if (problem := message_problem(content)) is not None:
+        raise validation_problem([FieldError("content", problem)])
 
 
 def _check_text(field: str, text: str | None) -> None:
