@@ -118,7 +118,7 @@ class IsolatedInfra:
             extra_env={
                 "REGISTER_MAX_PER_IP": "100000",
                 "LOGIN_MAX_ATTEMPTS_PER_IP": "100000",
-                "RATE_LIMIT_REST_SEND_PER_USER": "150:50",
+                "RATE_LIMIT_REST_SEND_PER_USER": "120:10",
                 # Small enough that a test can exceed it with a modest image.
                 "MEDIA_DECODE_BUDGET_BYTES": str(16 * 1024 * 1024),
                 "MEDIA_QUOTA_BYTES_PER_USER": str(3 * 1024 * 1024),
