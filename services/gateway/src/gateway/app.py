@@ -30,6 +30,8 @@ from servicekit.resources import REDIS, build_service_app
 from servicekit.token_buckets import TokenBuckets
 from servicekit.tokens import TOKEN_VERIFIER, RevocationList, TokenVerifier
 
+CLOSE_GRACE_SECONDS = 2.0
+
 
 def create_app(settings: GatewaySettings) -> web.Application:
     platform = settings.platform
@@ -93,9 +95,18 @@ def create_app(settings: GatewaySettings) -> web.Application:
 
     async def disconnect_sockets(_: web.Application) -> None:
         # Ends every session and every held long-poll, so the drain does not wait on them;
-        # clients reconnect to another instance.
-        if sio.eio.sockets:  # engineio's disconnect-all raises on an empty set
-            await sio.eio.disconnect()
+        # clients reconnect to another instance. A session's close waits until its client has
+        # taken the CLOSE packet, which a polling client that never polls again never does:
+        # the wait is bounded (engineio's own disconnect-all is not).
+        closing = [
+            asyncio.create_task(socket.close(reason=sio.eio.reason.SERVER_DISCONNECT))
+            for socket in list(sio.eio.sockets.values())
+        ]
+        if closing:
+            _closed, stuck = await asyncio.wait(closing, timeout=CLOSE_GRACE_SECONDS)
+            for task in stuck:
+                task.cancel()
+            sio.eio.sockets = {}
         long_polls.cancel_all()
         await sio.shutdown()
 

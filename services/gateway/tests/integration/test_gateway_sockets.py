@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -434,3 +435,18 @@ async def test_an_unknown_event_with_an_ack_is_answered_invalid(gateway: Gateway
         ack = await client.call("message:delete-everything", {"all": True}, timeout=5)
         assert error_code(ack) == "invalid"
         assert "unknown event" in ack["error"]["message"]
+
+
+async def test_a_half_open_polling_session_does_not_hold_up_a_shutdown(gateway: Gateway) -> None:
+    instance = f"gateway-halfopen-{uuid.uuid4().hex[:8]}"
+    app = create_app(load_settings({**gateway.env, "INSTANCE_ID": instance}))
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    # An engine.io session opened and then left alone: no Socket.IO connect, no further poll.
+    handshake = f"http://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=polling"
+    async with aiohttp.ClientSession() as http, http.get(handshake) as reply:
+        assert reply.status == 200, await reply.text()
+
+    started = time.monotonic()
+    await asyncio.wait_for(server.close(), 10)
+    assert time.monotonic() - started < 5
