@@ -16,6 +16,7 @@ import aiohttp
 from devstack import sample_images
 from e2e.accounts import (
     PASSWORD,
+    accept,
     create_conversation,
     create_direct,
     direct_conversation,
@@ -78,7 +79,8 @@ async def test_a_client_cannot_run_the_servers_connect_or_disconnect_handlers(
     http: aiohttp.ClientSession, fleet: RunningFleet
 ) -> None:
     alice, bob = await register(http, tag="rsv"), await register(http, tag="rsv")
-    await direct_conversation(http, alice, bob)
+    conversation = await direct_conversation(http, alice, bob)
+    await accept(http, bob, conversation)  # both take part: their presence is shared
     async with (
         connected_socket(fleet.public_url, auth={"token": alice["token"]}) as watcher,
         connected_socket(fleet.public_url, auth={"token": bob["token"]}) as bob_socket,
@@ -404,3 +406,49 @@ async def test_names_are_normalised_and_invisible_or_reordering_text_is_refused(
             assert problem["errors"][0]["field"] == "content"
     async with http.get(path, headers=headers) as reply:
         assert (await reply.json())["messages"] == []
+
+
+async def test_an_unanswered_conversation_shares_neither_presence_nor_read_markers(
+    http: aiohttp.ClientSession, fleet: RunningFleet
+) -> None:
+    mallory, victim = await register(http, tag="prv"), await register(http, tag="prv")
+    body = {"participantIds": [victim["user"]["id"]], "title": "Prize", "type": "group"}
+    status, created = await create_conversation(http, mallory["token"], body)
+    assert status == 201, created
+    group = created["conversation"]["id"]
+    mallory_headers = {"Authorization": f"Bearer {mallory['token']}"}
+    async with http.post(
+        f"/api/chat/{group}/messages", json={"content": "click me"}, headers=mallory_headers
+    ) as reply:
+        assert reply.status == 201
+
+    async with (
+        connected_socket(fleet.public_url, auth={"token": victim["token"]}) as victims,
+        connected_socket(fleet.public_url, auth={"token": mallory["token"]}) as probe,
+    ):
+        read_receipts: list[Any] = []
+        probe.on("conversation:read", read_receipts.append)
+        victim_headers = {"Authorization": f"Bearer {victim['token']}"}
+        async with http.post(
+            f"/api/chat/{group}/read", json={"seq": 1}, headers=victim_headers
+        ) as reply:
+            assert reply.status == 200
+        ask = {"userIds": [victim["user"]["id"]]}
+        hidden = await probe.call("presence:get", ask, timeout=5)
+        assert hidden["notFound"] == [victim["user"]["id"]]
+        await asyncio.sleep(0.5)
+        assert read_receipts == []
+        async with http.get(f"/api/chat/{group}", headers=mallory_headers) as reply:
+            participants = (await reply.json())["conversation"]["participants"]
+        assert {p["userId"]: p["lastReadSeq"] for p in participants}[victim["user"]["id"]] == 0
+
+        # The victim answers: from now on both took part, and presence is shared.
+        await victims.call(
+            "message:send",
+            {"conversationId": group, "content": "who are you?", "clientMessageId": "a-1"},
+            timeout=10,
+        )
+        async with asyncio.timeout(10):
+            while not (shown := await probe.call("presence:get", ask, timeout=5))["presence"]:
+                await asyncio.sleep(0.1)
+        assert shown["presence"][victim["user"]["id"]]["online"] is True

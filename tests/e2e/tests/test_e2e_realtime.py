@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import socketio
 
-from e2e.accounts import direct_conversation, register
+from e2e.accounts import accept, direct_conversation, register
 from e2e.fleet import RunningFleet
 from e2e.waiting import eventually
 
@@ -217,7 +217,7 @@ async def test_presence_transitions_reach_who_shares_a_conversation_once_per_tra
     alice, bob, stranger = await asyncio.gather(
         register(http, tag="rt"), register(http, tag="rt"), register(http, tag="rt")
     )
-    await direct_conversation(http, alice, bob)
+    await accept(http, bob, await direct_conversation(http, alice, bob))
     alice_id = alice["user"]["id"]
     async with (
         devices(fleet, bob["token"], ADDRESSES[:3]) as bob_devices,

@@ -63,6 +63,7 @@ _EVENTS: tuple[Event, ...] = (
         conversation_id=CONVERSATION, user_id=BOB, role="member", by=ALICE, at=AT
     ),
     events.ConversationMemberRemoved(conversation_id=CONVERSATION, user_id=BOB, by=BOB, at=AT),
+    events.ConversationEngaged(conversation_id=CONVERSATION, user_id=BOB, at=AT),
     events.ConversationActivity(
         conversation_id=CONVERSATION,
         user_id=ALICE,

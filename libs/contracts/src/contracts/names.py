@@ -17,6 +17,7 @@ CONVERSATION_CREATED: Final = "conversation.created"
 CONVERSATION_UPDATED: Final = "conversation.updated"
 CONVERSATION_MEMBER_ADDED: Final = "conversation.member_added"
 CONVERSATION_MEMBER_REMOVED: Final = "conversation.member_removed"
+CONVERSATION_ENGAGED: Final = "conversation.engaged"
 CONVERSATION_ACTIVITY: Final = "conversation.activity"
 MESSAGE_SEND: Final = "message.send"
 MESSAGE_CREATED: Final = "message.created"
@@ -39,6 +40,7 @@ ROUTING_KEYS: Final = (
     CONVERSATION_UPDATED,
     CONVERSATION_MEMBER_ADDED,
     CONVERSATION_MEMBER_REMOVED,
+    CONVERSATION_ENGAGED,
     CONVERSATION_ACTIVITY,
     MESSAGE_SEND,
     MESSAGE_CREATED,

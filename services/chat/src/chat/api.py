@@ -89,6 +89,8 @@ class ConversationIds(Body):
     socket in its rooms, without the views' participants and last messages."""
 
     conversation_ids: list[UUID]
+    engaged_ids: list[UUID]
+    """Those of them the caller has taken part in (created, written in or accepted)."""
 
 
 class ConversationResponse(Body):

@@ -138,6 +138,12 @@ async def delete_message(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def accept_conversation(request: web.Request) -> web.Response:
+    claims = await authenticate(request)
+    await request.app[CHAT_SERVICE].accept(claims.user_id, _conversation_id(request))
+    return web.Response(status=204)
+
+
 async def set_notification_level(request: web.Request) -> web.Response:
     claims = await authenticate(request)
     conversation_id = _conversation_id(request)

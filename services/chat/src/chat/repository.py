@@ -62,6 +62,7 @@ class ParticipantRow:
     last_read_seq: int
     username: str | None
     display_name: str | None
+    engaged: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,7 @@ class LockedConversation:
     last_seq: int
     senders: frozenset[UUID]  # those of the asked senders who are participants
     notify_all: list[UUID]  # participants whose level asks for every message
+    engaged: set[UUID]  # those of the senders who have taken part (grows as the batch sends)
 
 
 def _conversation(row: asyncpg.Record) -> ConversationRow:
@@ -242,7 +244,7 @@ class ChatRepository:
         rows = await conn.fetch(
             """
             SELECT p.conversation_id, p.user_id, p.role, p.joined_at, p.last_read_seq,
-                   u.username, u.display_name
+                   u.username, u.display_name, p.engaged
             FROM participants p LEFT JOIN users u ON u.id = p.user_id
             WHERE p.conversation_id = ANY($1::uuid[])
             ORDER BY p.joined_at, p.user_id
@@ -258,15 +260,37 @@ class ChatRepository:
                 last_read_seq=r["last_read_seq"],
                 username=r["username"],
                 display_name=r["display_name"],
+                engaged=r["engaged"],
             )
             for r in rows
         ]
 
-    async def conversation_ids_of(self, conn: Connection, user_id: UUID) -> list[UUID]:
+    async def conversation_ids_of(
+        self, conn: Connection, user_id: UUID
+    ) -> tuple[list[UUID], list[UUID]]:
+        """Every conversation of the user's, and those of them the user has taken part in."""
         rows = await conn.fetch(
-            "SELECT conversation_id FROM participants WHERE user_id = $1", user_id
+            "SELECT conversation_id, engaged FROM participants WHERE user_id = $1", user_id
         )
-        return [row["conversation_id"] for row in rows]
+        return (
+            [row["conversation_id"] for row in rows],
+            [row["conversation_id"] for row in rows if row["engaged"]],
+        )
+
+    async def engage(
+        self, conn: Connection, conversation_id: UUID, user_ids: list[UUID]
+    ) -> list[UUID]:
+        """Mark the participants as having taken part; those for whom it is new."""
+        rows = await conn.fetch(
+            """
+            UPDATE participants SET engaged = true
+            WHERE conversation_id = $1 AND user_id = ANY($2::uuid[]) AND NOT engaged
+            RETURNING user_id
+            """,
+            conversation_id,
+            user_ids,
+        )
+        return [row["user_id"] for row in rows]
 
     async def member_ids(self, conn: Connection, conversation_id: UUID) -> list[UUID]:
         rows = await conn.fetch(
@@ -296,6 +320,9 @@ class ChatRepository:
             SELECT c.id, c.last_seq,
                    ARRAY(SELECT user_id FROM participants
                          WHERE conversation_id = c.id AND user_id = ANY($2::uuid[])) AS senders,
+                   ARRAY(SELECT user_id FROM participants
+                         WHERE conversation_id = c.id AND user_id = ANY($2::uuid[])
+                           AND engaged) AS engaged,
                    CASE WHEN c.type = 'direct'
                         THEN ARRAY(SELECT user_id FROM participants
                                    WHERE conversation_id = c.id
@@ -312,7 +339,10 @@ class ChatRepository:
         )
         return {
             row["id"]: LockedConversation(
-                row["last_seq"], frozenset(row["senders"]), list(row["notify_all"])
+                row["last_seq"],
+                frozenset(row["senders"]),
+                list(row["notify_all"]),
+                set(row["engaged"]),
             )
             for row in rows
         }
@@ -395,7 +425,8 @@ class ChatRepository:
                       FROM new GROUP BY conversation_id) n
                 WHERE c.id = n.conversation_id
             )
-            UPDATE participants p SET last_read_seq = greatest(p.last_read_seq, r.seq)
+            UPDATE participants p
+            SET last_read_seq = greatest(p.last_read_seq, r.seq), engaged = true
             FROM (SELECT conversation_id, sender_id, max(seq) AS seq
                   FROM new GROUP BY conversation_id, sender_id) r
             WHERE p.conversation_id = r.conversation_id AND p.user_id = r.sender_id
@@ -496,16 +527,17 @@ class ChatRepository:
 
     async def advance_read_marker(
         self, conn: Connection, conversation_id: UUID, user_id: UUID, seq: int
-    ) -> tuple[int, int, bool] | None:
+    ) -> tuple[int, int, bool, bool] | None:
         """Move the marker forward only, never past the newest message.
 
-        Returns (marker, last seq, moved) or None for a non-participant.
+        Returns (marker, last seq, moved, the reader has taken part) or None for a
+        non-participant.
         """
         row = await conn.fetchrow(
             """
             WITH target AS (
                 SELECT p.last_read_seq AS old, LEAST(GREATEST(p.last_read_seq, $3), c.last_seq)
-                       AS new, c.last_seq
+                       AS new, c.last_seq, p.engaged
                 FROM participants p JOIN conversations c ON c.id = p.conversation_id
                 WHERE p.conversation_id = $1 AND p.user_id = $2
                 FOR UPDATE OF p
@@ -513,7 +545,7 @@ class ChatRepository:
                 UPDATE participants SET last_read_seq = target.new FROM target
                 WHERE conversation_id = $1 AND user_id = $2 AND target.new > target.old
             )
-            SELECT old, new, last_seq FROM target
+            SELECT old, new, last_seq, engaged FROM target
             """,
             conversation_id,
             user_id,
@@ -521,4 +553,4 @@ class ChatRepository:
         )
         if row is None:
             return None
-        return row["new"], row["last_seq"], row["new"] > row["old"]
+        return row["new"], row["last_seq"], row["new"] > row["old"], row["engaged"]

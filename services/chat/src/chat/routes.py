@@ -151,6 +151,16 @@ ENDPOINTS = (
         tags=("messages",),
     ),
     Endpoint(
+        "POST",
+        CONVERSATION + "/accept",
+        handlers.accept_conversation,
+        "Take part in a conversation someone else opened, without writing: presence and read "
+        "markers are then shared with its other participants who took part",
+        responses={204: None},
+        errors=(401, 404),
+        tags=("conversations",),
+    ),
+    Endpoint(
         "PUT",
         CONVERSATION + "/notifications",
         handlers.set_notification_level,

@@ -49,6 +49,7 @@ from contracts import make_envelope
 from contracts.envelope import Envelope
 from contracts.events import (
     ConversationCreated,
+    ConversationEngaged,
     ConversationMemberAdded,
     ConversationMemberRemoved,
     ConversationUpdated,
@@ -147,6 +148,7 @@ class ChatService:
                 role = "owner" if kind == "group" else "member"
                 members = [(creator, role), *((other, "member") for other in others)]
                 await self._store.add_participants(conn, row.id, members, now)
+                await self._store.engage(conn, row.id, [creator])
                 event = ConversationCreated(
                     conversation_id=row.id,
                     type="direct" if kind == "direct" else "group",
@@ -173,7 +175,7 @@ class ChatService:
             membership = await self._store.membership(conn, conversation_id, user_id)
             if membership is None:
                 raise not_found(NO_CONVERSATION)
-            [view] = await self._conversation_views(conn, [membership])
+            [view] = await self._conversation_views(conn, [membership], user_id)
         return view
 
     async def conversations(
@@ -183,7 +185,7 @@ class ChatService:
         async with self._pool.acquire() as conn:
             found = await self._store.conversations_of(conn, user_id, after, limit + 1)
             page = found[:limit]
-            views = await self._conversation_views(conn, page)
+            views = await self._conversation_views(conn, page, user_id)
         next_cursor = None
         if len(found) > limit:
             last = page[-1].conversation
@@ -192,8 +194,8 @@ class ChatService:
 
     async def conversation_ids(self, user_id: uuid.UUID) -> ConversationIds:
         async with self._pool.acquire() as conn:
-            ids = await self._store.conversation_ids_of(conn, user_id)
-        return ConversationIds(conversation_ids=ids)
+            ids, engaged = await self._store.conversation_ids_of(conn, user_id)
+        return ConversationIds(conversation_ids=ids, engaged_ids=engaged)
 
     async def rename(
         self, user_id: uuid.UUID, conversation_id: uuid.UUID, title: str | None
@@ -361,6 +363,14 @@ class ChatService:
             i for i in conversation.notify_all if i != command.sender_id and i not in mentioned
         ]
         events = [_envelope(MessageCreated(message=view))]
+        if command.sender_id not in conversation.engaged:  # the first time they take part
+            conversation.engaged.add(command.sender_id)
+            engaged = ConversationEngaged(
+                conversation_id=command.conversation_id,
+                user_id=command.sender_id,
+                at=stored.created_at,
+            )
+            events.append(_envelope(engaged))
         if notify_ids or mentioned_ids:
             requested = NotificationRequested(
                 message=view, notify_ids=notify_ids, mentioned_ids=mentioned_ids
@@ -452,13 +462,25 @@ class ChatService:
             marker = await self._store.advance_read_marker(conn, conversation_id, user_id, seq)
             if marker is None:
                 raise not_found(NO_CONVERSATION)
-            read_seq, last_seq, moved = marker
-            if moved:
+            read_seq, last_seq, moved, engaged = marker
+            # Read markers are shared only by who has taken part (an unsolicited sender does
+            # not learn that it was read).
+            if moved and engaged:
                 event = MessageRead(
                     conversation_id=conversation_id, user_id=user_id, seq=read_seq, read_at=now
                 )
                 await add_to_outbox(conn, [_envelope(event)])
         return ReadResponse(last_read_seq=read_seq, unread_count=unread(last_seq, read_seq))
+
+    async def accept(self, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
+        """The user takes part without writing (a conversation someone else opened)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await self._member(conn, conversation_id, user_id)
+            if await self._store.engage(conn, conversation_id, [user_id]):
+                event = ConversationEngaged(
+                    conversation_id=conversation_id, user_id=user_id, at=self._clock()
+                )
+                await add_to_outbox(conn, [_envelope(event)])
 
     async def set_notification_level(
         self,
@@ -503,7 +525,7 @@ class ChatService:
         ]
 
     async def _conversation_views(
-        self, conn: Connection, memberships: list[Membership]
+        self, conn: Connection, memberships: list[Membership], viewer: uuid.UUID
     ) -> list[ConversationView]:
         ids = [m.conversation.id for m in memberships]
         participants = await self._store.participants(conn, ids)
@@ -530,7 +552,8 @@ class ChatService:
                         if p.role == "admin"
                         else "member",
                         joined_at=p.joined_at,
-                        last_read_seq=p.last_read_seq,
+                        # Shared only by who has taken part; everyone sees their own.
+                        last_read_seq=p.last_read_seq if p.engaged or p.user_id == viewer else 0,
                         username=p.username,
                         display_name=p.display_name,
                     )

@@ -214,9 +214,11 @@ async def test_the_ids_list_names_every_conversation_of_the_caller_and_only_thei
 
     mine = (await api.call("GET", "/api/chat/ids", user=me)).ok()
     assert sorted(mine["conversationIds"]) == sorted([with_bob, group])
-    assert set(mine) == {"conversationIds"}
+    # Taken part in: the one I opened; carol's group waits until I write or accept.
+    assert mine["engagedIds"] == [with_bob]
     stranger = await chat_server.one()
-    assert (await api.call("GET", "/api/chat/ids", user=stranger)).ok() == {"conversationIds": []}
+    nothing = (await api.call("GET", "/api/chat/ids", user=stranger)).ok()
+    assert nothing == {"conversationIds": [], "engagedIds": []}
     assert (await api.call("GET", "/api/chat/ids")).status == 401
 
 
@@ -543,7 +545,7 @@ async def test_the_openapi_document_is_valid_and_covers_every_api_route(
     }
     documented = {(method, path) for path, item in document["paths"].items() for method in item}
     assert served == documented
-    assert len(served) == 18
+    assert len(served) == 19
     for path, item in document["paths"].items():
         for method, operation in item.items():
             assert operation["security"] == [{"bearerAuth": []}], (method, path)

@@ -223,6 +223,8 @@ async def test_the_read_marker_only_moves_forward_and_never_past_the_last_messag
     direct = (await api.create(alice, bob))["id"]
     for n in range(3):
         await api.send(alice, direct, f"m{n}")
+    # Read markers are announced only for who took part (test_chat_engagement.py).
+    assert (await api.call("POST", f"/api/chat/{direct}/accept", user=bob)).status == 204
     events = await probe(MESSAGE_READ)
 
     async def read(seq: int) -> Any:

@@ -28,8 +28,11 @@ class _ConversationResponse(msgspec.Struct):
     conversation: ConversationSummary
 
 
-class _ConversationIds(msgspec.Struct):
+class ConversationIds(msgspec.Struct):
+    """Every conversation of the user's, and those they took part in."""
+
     conversation_ids: list[UUID] = msgspec.field(name="conversationIds")
+    engaged_ids: list[UUID] = msgspec.field(name="engagedIds")
 
 
 class MessagePage(msgspec.Struct):
@@ -55,12 +58,12 @@ class ChatClient:
             else msgspec.json.decode(body, type=_ConversationResponse).conversation
         )
 
-    async def conversation_ids(self, token: str) -> list[UUID]:
+    async def conversation_ids(self, token: str) -> ConversationIds:
         """Every conversation the token's user is in: ids only, one request."""
         body = await self._get(token, "/api/chat/ids", {})
         if body is None:
             raise ChatUnavailableError("conversation list refused")
-        return msgspec.json.decode(body, type=_ConversationIds).conversation_ids
+        return msgspec.json.decode(body, type=ConversationIds)
 
     async def messages_after(
         self, token: str, conversation_id: UUID, after: int, limit: int

@@ -20,6 +20,7 @@ from contracts.errors import ContractError
 from contracts.events import (
     ConversationActivity,
     ConversationCreated,
+    ConversationEngaged,
     ConversationMemberAdded,
     ConversationMemberRemoved,
     MediaProcessed,
@@ -127,13 +128,15 @@ class FanOut:
                 await self._memberships.remember(event.conversation_id, event.participant_ids)
                 for user_id in event.participant_ids:
                     await add_user_to_room(self._sio, user_id, room)
-                await self._audience.joined(event.participant_ids, event.conversation_id)
+                # Only its creator has taken part yet: the others' presence stays theirs.
+                await self._audience.joined([event.created_by], event.conversation_id)
                 send(ServerEvent.CONVERSATION_CREATED, event, room)
             case ConversationMemberAdded():
                 await self._memberships.added(event.conversation_id, event.user_id)
                 await add_user_to_room(
                     self._sio, event.user_id, conversation_room(event.conversation_id)
                 )
+            case ConversationEngaged():
                 await self._audience.joined([event.user_id], event.conversation_id)
             case ConversationMemberRemoved():
                 await self._memberships.removed(event.conversation_id, event.user_id)

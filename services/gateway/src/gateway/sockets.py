@@ -197,7 +197,7 @@ class SocketHandlers:
         except InvalidTokenError as error:
             raise socketio.exceptions.ConnectionRefusedError(f"invalid token: {error}") from None
         try:
-            conversation_ids = await self._chat.conversation_ids(token)
+            listed = await self._chat.conversation_ids(token)
         except ChatUnavailableError as error:
             _log.error("connect_lookup_failed", error=str(error))
             raise socketio.exceptions.ConnectionRefusedError("temporarily unavailable") from None
@@ -211,9 +211,10 @@ class SocketHandlers:
         await self._sio.save_session(sid, user)
         await self._sio.enter_room(sid, user_room(user.user_id))
         await self._sio.enter_room(sid, session_room(user.session_id))
-        for conversation_id in conversation_ids:
+        for conversation_id in listed.conversation_ids:
             await self._sio.enter_room(sid, conversation_room(conversation_id))
-        await self._audience.remember(user.user_id, conversation_ids)
+        # Presence goes only through conversations the user took part in.
+        await self._audience.remember(user.user_id, listed.engaged_ids)
         self._local[sid] = user.user_id
         if became_online:
             await self._announce(PresenceOnline, user.user_id)

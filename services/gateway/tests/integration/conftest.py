@@ -106,6 +106,8 @@ class ChatStandin:
 
     listed: dict[str, list[uuid.UUID]] = field(default_factory=dict)
     """Conversation ids ``GET /api/chat/ids`` answers for a token (none when absent)."""
+    engaged: dict[str, list[uuid.UUID]] = field(default_factory=dict)
+    """Those of them the token's user took part in (all of them when absent)."""
     members: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
     """Participants of the conversations that exist; others are 404."""
     failing: set[str] = field(default_factory=set)
@@ -128,8 +130,10 @@ class ChatStandin:
         token = self._token(request)
         if token in self.failing:
             return web.json_response({"title": "unavailable"}, status=503)
-        ids = self.listed.get(token, [])
-        return web.json_response({"conversationIds": [str(i) for i in ids]})
+        ids = [str(i) for i in self.listed.get(token, [])]
+        # Taken part in every one of them, unless a test says otherwise.
+        engaged = [str(i) for i in self.engaged.get(token, self.listed.get(token, []))]
+        return web.json_response({"conversationIds": ids, "engagedIds": engaged})
 
     async def _one(self, request: web.Request) -> web.Response:
         self._token(request)

@@ -22,8 +22,14 @@ from aio_pika.exceptions import ChannelNotFoundEntity
 from aiohttp.test_utils import TestServer
 
 from contracts import make_envelope
-from contracts.envelope import decode_envelope
-from contracts.events import ConversationCreated, MessageCreated, MessageSend, MessageView
+from contracts.envelope import Envelope, decode_envelope
+from contracts.events import (
+    ConversationCreated,
+    ConversationEngaged,
+    MessageCreated,
+    MessageSend,
+    MessageView,
+)
 from contracts.names import MESSAGE_SEND, gateway_queue
 from devstack.broker_probe import collect, collect_settled
 from gateway.app import create_app
@@ -231,8 +237,11 @@ def share_a_conversation(gateway: Gateway, *people: Identity) -> uuid.UUID:
     return conversation
 
 
-async def announce_conversation(gateway: Gateway, conversation: uuid.UUID) -> None:
-    """What chat publishes when it created ``conversation``."""
+async def announce_conversation(
+    gateway: Gateway, conversation: uuid.UUID, *, everyone_took_part: bool = True
+) -> None:
+    """What chat publishes when it created ``conversation`` (by its first member), and, unless
+    told otherwise, when each of the others took part in it."""
     members = gateway.chat.members[conversation]
     created = ConversationCreated(
         conversation_id=conversation,
@@ -241,7 +250,17 @@ async def announce_conversation(gateway: Gateway, conversation: uuid.UUID) -> No
         participant_ids=members,
         created_at=datetime.now(UTC),
     )
-    await gateway.publisher.publish_envelopes([make_envelope(created, producer="chat")])
+    events: list[Envelope[Any]] = [make_envelope(created, producer="chat")]
+    if everyone_took_part:
+        events += [take_part(member, conversation) for member in members[1:]]
+    await gateway.publisher.publish_envelopes(events)
+
+
+def take_part(user_id: uuid.UUID, conversation: uuid.UUID) -> Envelope[Any]:
+    engaged = ConversationEngaged(
+        conversation_id=conversation, user_id=user_id, at=datetime.now(UTC)
+    )
+    return make_envelope(engaged, producer="chat")
 
 
 async def test_presence_get_answers_online_last_seen_and_never_seen(gateway: Gateway) -> None:
@@ -308,6 +327,25 @@ async def test_a_conversation_created_after_connecting_makes_presence_visible(
                 await asyncio.sleep(0.05)
     assert before["notFound"] == [str(newcomer.user_id)]
     assert after["presence"] == {str(newcomer.user_id): {"online": True, "lastSeenAt": None}}
+
+
+async def test_a_member_who_has_not_taken_part_keeps_their_presence_until_they_do(
+    gateway: Gateway,
+) -> None:
+    opener, invited = gateway.identity(), gateway.identity()
+    async with gateway.socket(invited.token), gateway.socket(opener.token) as client:
+        conversation = uuid.uuid4()
+        gateway.chat.members[conversation] = [opener.user_id, invited.user_id]
+        await announce_conversation(gateway, conversation, everyone_took_part=False)
+        query = {"userIds": [str(invited.user_id)]}
+        await asyncio.sleep(0.3)  # the creation has been handled: still nothing to see
+        hidden = await client.call("presence:get", query, timeout=5)
+        await gateway.publisher.publish_envelopes([take_part(invited.user_id, conversation)])
+        async with asyncio.timeout(5):
+            while not (shown := await client.call("presence:get", query, timeout=5))["presence"]:
+                await asyncio.sleep(0.05)
+    assert hidden["notFound"] == [str(invited.user_id)]
+    assert shown["presence"] == {str(invited.user_id): {"online": True, "lastSeenAt": None}}
 
 
 async def publish_created(gateway: Gateway, command: MessageSend, seq: int = 1) -> MessageView:

@@ -26,6 +26,7 @@ from contracts.events import (
     ActivityKind,
     ConversationActivity,
     ConversationCreated,
+    ConversationEngaged,
     ConversationMemberAdded,
     ConversationMemberRemoved,
     MessageCreated,
@@ -391,7 +392,8 @@ async def test_conversation_created_caches_members_and_puts_their_sockets_in_the
     await rig.fanout.emit(created)
 
     assert rig.memberships.calls == [("remember", conversation, [alice, bob])]
-    assert rig.audience.calls == [("joined", alice, conversation), ("joined", bob, conversation)]
+    # Only the creator has taken part: bob's presence is not shared until he does.
+    assert rig.audience.calls == [("joined", alice, conversation)]
     assert rig.sio.members(room) == {"alice-phone", "alice-laptop"}
     [emitted] = rig.sio.emitted
     assert (emitted.event, emitted.room) == ("conversation:created", room)
@@ -424,11 +426,11 @@ async def test_member_added_and_removed_update_the_directory_and_move_the_users_
         ("added", conversation, carol),
         ("removed", conversation, carol),
     ]
-    # Carol's presence audience follows.
-    assert rig.audience.calls == [("joined", carol, conversation), ("left", carol, conversation)]
+    # Being added is not taking part: carol's audience only loses the conversation.
+    assert rig.audience.calls == [("left", carol, conversation)]
 
 
-async def test_membership_of_a_user_with_no_socket_here_still_updates_their_audience(
+async def test_taking_part_adds_to_the_audience_even_of_a_user_with_no_socket_here(
     rig: Rig,
 ) -> None:
     conversation, offline = uuid.uuid4(), uuid.uuid4()
@@ -437,6 +439,8 @@ async def test_membership_of_a_user_with_no_socket_here_still_updates_their_audi
             conversation_id=conversation, user_id=offline, role="member", by=offline, at=AT
         )
     )
+    assert rig.audience.calls == []
+    await rig.fanout.emit(ConversationEngaged(conversation_id=conversation, user_id=offline, at=AT))
     assert rig.audience.calls == [("joined", offline, conversation)]
 
 

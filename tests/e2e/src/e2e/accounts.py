@@ -74,3 +74,11 @@ async def direct_conversation(
     status, body = await create_direct(http, creator["token"], other["user"]["id"])
     assert status in (200, 201), body
     return str(body["conversation"]["id"])
+
+
+async def accept(http: aiohttp.ClientSession, user: dict[str, Any], conversation_id: str) -> None:
+    """``user`` takes part in a conversation someone else opened (presence and read markers
+    are shared only by who took part)."""
+    headers = {"Authorization": f"Bearer {user['token']}"}
+    async with http.post(f"/api/chat/{conversation_id}/accept", headers=headers) as response:
+        assert response.status == 204, await response.text()

@@ -48,6 +48,19 @@ class ConversationMemberAdded(Event, frozen=True, kw_only=True):
     at: UtcDatetime
 
 
+class ConversationEngaged(Event, frozen=True, kw_only=True):
+    """`userId` took part in the conversation for the first time: sent a message in it or
+    accepted it (its creator takes part from the start). Presence and read markers are shared
+    only through conversations both users took part in, so a conversation someone else opened
+    with you tells them nothing until you answer."""
+
+    event_type = names.CONVERSATION_ENGAGED
+
+    conversation_id: UUID
+    user_id: UUID
+    at: UtcDatetime
+
+
 class ConversationMemberRemoved(Event, frozen=True, kw_only=True):
     """`userId` left the conversation (`by` equals `userId`) or was removed by `by`."""
 
