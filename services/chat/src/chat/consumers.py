@@ -50,9 +50,8 @@ class MessageSendConsumer:
         )
         for outcome in outcomes:
             if isinstance(outcome, ProblemError):
-                # A decision, not a failure: retrying cannot change it. The sender's ack times
-                # out; the gateway checks membership before publishing, so this is a race with
-                # a removal.
+                # A decision, not a failure: retrying cannot change it. send_all announced it
+                # as message.refused, which answers the sender's waiting ack.
                 _log.warning("message_send_refused", status=outcome.status, detail=outcome.detail)
 
 
