@@ -32,6 +32,7 @@ def test_seed_queues_bind_the_documented_keys() -> None:
         names.NOTIFICATION_REQUESTED,
         names.MESSAGE_UPDATED,
         names.MESSAGE_DELETED,
+        names.USER_DELETED,
     )
     assert bindings[names.MEDIA_QUEUE] == (names.MEDIA_UPLOADED,)
 

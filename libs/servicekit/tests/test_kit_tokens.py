@@ -317,6 +317,24 @@ async def test_revoked_token_stops_only_that_token(
     assert 0 < ttl <= 300
 
 
+async def test_a_revoked_user_stops_every_token_of_theirs_and_only_theirs(
+    verifier: TokenVerifier, revocations: RevocationList, redis: Redis, keys: KeySpace
+) -> None:
+    issuer = TokenIssuer(SETTINGS)
+    deleted, other = uuid.uuid4(), uuid.uuid4()
+    tokens = [issuer.issue(deleted, uuid.uuid4()) for _ in range(2)]
+    bystander = issuer.issue(other, uuid.uuid4())
+
+    await revocations.revoke_user(deleted, ttl_seconds=600)
+
+    for issued in tokens:
+        with pytest.raises(InvalidTokenError, match="revoked"):
+            await verifier.verify(issued.token)
+    assert await verifier.verify(bystander.token) == bystander.claims
+    ttl = await redis.ttl(keys.key("auth", "revoked", "sub", str(deleted)))
+    assert 0 < ttl <= 600
+
+
 async def test_revocation_with_no_time_left_still_expires(
     revocations: RevocationList, redis: Redis, keys: KeySpace
 ) -> None:

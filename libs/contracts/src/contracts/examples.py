@@ -41,6 +41,9 @@ _EVENTS: tuple[Event, ...] = (
         created_at=AT,
     ),
     events.UserUpdated(user_id=ALICE, username="alice_w", display_name="Alice W.", updated_at=AT),
+    events.UserDeleted(user_id=ALICE, deleted_at=AT),
+    events.ContactBlocked(blocker_id=ALICE, blocked_id=BOB, at=AT),
+    events.ContactUnblocked(blocker_id=ALICE, blocked_id=BOB, at=AT),
     events.SessionRevoked(
         user_id=ALICE,
         session_id=SESSION,

@@ -12,7 +12,10 @@ CHAT_EVENTS_QUEUE: Final = "chat.events.queue"
 
 USER_REGISTERED: Final = "user.registered"
 USER_UPDATED: Final = "user.updated"
+USER_DELETED: Final = "user.deleted"
 SESSION_REVOKED: Final = "session.revoked"
+CONTACT_BLOCKED: Final = "contact.blocked"
+CONTACT_UNBLOCKED: Final = "contact.unblocked"
 CONVERSATION_CREATED: Final = "conversation.created"
 CONVERSATION_UPDATED: Final = "conversation.updated"
 CONVERSATION_MEMBER_ADDED: Final = "conversation.member_added"
@@ -35,7 +38,10 @@ MEDIA_PROCESSED: Final = "media.processed"
 ROUTING_KEYS: Final = (
     USER_REGISTERED,
     USER_UPDATED,
+    USER_DELETED,
     SESSION_REVOKED,
+    CONTACT_BLOCKED,
+    CONTACT_UNBLOCKED,
     CONVERSATION_CREATED,
     CONVERSATION_UPDATED,
     CONVERSATION_MEMBER_ADDED,

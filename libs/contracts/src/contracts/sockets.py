@@ -135,7 +135,14 @@ class MessageDeletedPayload(WireStruct, frozen=True, kw_only=True):
 
 
 AckErrorCode = Literal[
-    "invalid", "not_found", "conflict", "rate_limited", "unauthorized", "timeout", "internal"
+    "invalid",
+    "not_found",
+    "conflict",
+    "forbidden",
+    "rate_limited",
+    "unauthorized",
+    "timeout",
+    "internal",
 ]
 
 

@@ -25,7 +25,13 @@ QUEUES: Final = (
     QueueSpec(
         name=names.NOTIFICATIONS_QUEUE,
         # Edits and deletes revise the previews of the notifications that show the message.
-        binding_keys=(names.NOTIFICATION_REQUESTED, names.MESSAGE_UPDATED, names.MESSAGE_DELETED),
+        # A deleted account's notifications are deleted with it.
+        binding_keys=(
+            names.NOTIFICATION_REQUESTED,
+            names.MESSAGE_UPDATED,
+            names.MESSAGE_DELETED,
+            names.USER_DELETED,
+        ),
         consumer="workers",
     ),
     QueueSpec(name=names.MEDIA_QUEUE, binding_keys=(names.MEDIA_UPLOADED,), consumer="workers"),
@@ -51,12 +57,16 @@ GATEWAY_BINDING_KEYS: Final = (
     names.NOTIFICATION_CREATED,
     names.MEDIA_PROCESSED,
     names.SESSION_REVOKED,
+    "contact.*",
 )
 
 PRODUCERS: Final[Mapping[str, str]] = {
     names.USER_REGISTERED: "auth",
     names.USER_UPDATED: "auth",
+    names.USER_DELETED: "auth",
     names.SESSION_REVOKED: "auth",
+    names.CONTACT_BLOCKED: "chat",
+    names.CONTACT_UNBLOCKED: "chat",
     names.CONVERSATION_CREATED: "chat",
     names.CONVERSATION_UPDATED: "chat",
     names.CONVERSATION_MEMBER_ADDED: "chat",

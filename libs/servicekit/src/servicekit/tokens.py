@@ -1,7 +1,7 @@
 """Access tokens: HS256 JWTs with pinned algorithm and checked claims, and the revocation list.
 
 Auth issues tokens; every service verifies them the same way and checks the revocation keys auth
-writes in Redis (a logged-out session, a single revoked token).
+writes in Redis (a logged-out session, a single revoked token, a deleted account).
 """
 
 from __future__ import annotations
@@ -69,7 +69,8 @@ class TokenIssuer:
 
 
 class RevocationList:
-    """Revoked sessions and token ids, as Redis keys that expire with the last token they stop."""
+    """Revoked sessions, token ids and deleted accounts, as Redis keys that expire with the last
+    token they stop."""
 
     def __init__(self, redis: Redis, keys: KeySpace) -> None:
         self._redis = redis
@@ -81,6 +82,13 @@ class RevocationList:
     def _token_key(self, token_id: uuid.UUID) -> str:
         return self._keys.key("auth", "revoked", "jti", str(token_id))
 
+    def _user_key(self, user_id: uuid.UUID) -> str:
+        return self._keys.key("auth", "revoked", "sub", str(user_id))
+
+    async def revoke_user(self, user_id: uuid.UUID, ttl_seconds: int) -> None:
+        """Every token of the user: the account no longer exists."""
+        await self._redis.set(self._user_key(user_id), b"1", ex=max(ttl_seconds, 1))
+
     async def revoke_session(self, session_id: uuid.UUID, ttl_seconds: int) -> None:
         await self._redis.set(self._session_key(session_id), b"1", ex=max(ttl_seconds, 1))
 
@@ -89,7 +97,9 @@ class RevocationList:
 
     async def is_revoked(self, claims: AccessClaims) -> bool:
         found: int = await self._redis.exists(
-            self._session_key(claims.session_id), self._token_key(claims.token_id)
+            self._session_key(claims.session_id),
+            self._token_key(claims.token_id),
+            self._user_key(claims.user_id),
         )
         return found > 0
 

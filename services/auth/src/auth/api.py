@@ -35,6 +35,12 @@ class RefreshRequest(Body):
     refresh_token: Annotated[str, Meta(min_length=1, max_length=256)]
 
 
+class DeleteAccountRequest(Body):
+    """The password again: deleting an account cannot be undone."""
+
+    password: Text
+
+
 class UpdateMeRequest(Body):
     display_name: Text
 

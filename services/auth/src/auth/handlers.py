@@ -7,6 +7,7 @@ import uuid
 from aiohttp import web
 
 from auth.api import (
+    DeleteAccountRequest,
     LoginRequest,
     MeResponse,
     ProfileResponse,
@@ -66,6 +67,13 @@ async def update_me(request: web.Request) -> web.Response:
     body = await read_json(request, UpdateMeRequest)
     user = await request.app[AUTH_SERVICE].update_me(claims.user_id, body)
     return json_response(MeResponse(user=user))
+
+
+async def delete_me(request: web.Request) -> web.Response:
+    claims = await authenticate(request)
+    body = await read_json(request, DeleteAccountRequest)
+    await request.app[AUTH_SERVICE].delete_account(claims, body, client_info(request))
+    return web.Response(status=204)
 
 
 async def update_profile(request: web.Request) -> web.Response:

@@ -36,6 +36,9 @@ class ProfileStore:
             await self._profiles.update_one({"_id": str(user_id)}, update, upsert=True)
         return await self.get(user_id)
 
+    async def delete(self, user_id: UUID) -> None:
+        await self._profiles.delete_one({"_id": str(user_id)})
+
 
 def _public(document: dict[str, Any] | None) -> dict[str, Any]:
     if document is None:

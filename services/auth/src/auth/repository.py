@@ -84,6 +84,26 @@ class AccountRepository:
         )
         return None if row is None else (_user(row), row["password_hash"])
 
+    async def password_hash(self, conn: Connection, user_id: UUID) -> str | None:
+        found: str | None = await conn.fetchval(
+            "SELECT password_hash FROM credentials WHERE user_id = $1", user_id
+        )
+        return found
+
+    async def delete_user(self, conn: Connection, user_id: UUID) -> list[UUID]:
+        """Delete the account (its credentials, sessions and refresh tokens go with it); the
+        sessions that were still live. Email and username are free again."""
+        rows = await conn.fetch(
+            """
+            WITH live AS (
+                SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL FOR UPDATE
+            ), gone AS (DELETE FROM users WHERE id = $1)
+            SELECT id FROM live
+            """,
+            user_id,
+        )
+        return [row["id"] for row in rows]
+
     async def get_user(self, conn: Connection, user_id: UUID) -> User | None:
         row = await conn.fetchrow(
             f"SELECT {_USER_COLUMNS} FROM users WHERE id = $1",  # noqa: S608

@@ -5,6 +5,7 @@ from __future__ import annotations
 from auth import handlers
 from auth.api import (
     AuthResult,
+    DeleteAccountRequest,
     LoginRequest,
     MeResponse,
     ProfileResponse,
@@ -81,6 +82,16 @@ ENDPOINTS = (
         request=UpdateMeRequest,
         responses={200: MeResponse},
         errors=(*BODY_ERRORS, 401),
+        tags=("users",),
+    ),
+    Endpoint(
+        "DELETE",
+        "/api/users/me",
+        handlers.delete_me,
+        "Delete the account (needs the password): every session ends, the user is forgotten",
+        request=DeleteAccountRequest,
+        responses={204: None},
+        errors=(*BODY_ERRORS, 401, 403, 429),
         tags=("users",),
     ),
     Endpoint(

@@ -288,6 +288,7 @@ def test_the_protected_routes_are_the_ones_expected() -> None:
         ("POST", "/api/auth/logout"),
         ("GET", "/api/auth/me"),
         ("PATCH", "/api/users/me"),
+        ("DELETE", "/api/users/me"),
         ("PATCH", "/api/users/me/profile"),
         ("GET", "/api/users/{user_id}"),
         ("GET", "/api/users"),

@@ -91,6 +91,19 @@ class ConversationIds(Body):
     conversation_ids: list[UUID]
     engaged_ids: list[UUID]
     """Those of them the caller has taken part in (created, written in or accepted)."""
+    blocked_ids: list[UUID]
+    """The users the caller blocked: no presence passes between them."""
+
+
+class BlockedUser(Body):
+    user_id: UUID
+    blocked_at: datetime
+
+
+class BlockList(Body):
+    """The users the caller blocked, most recent first."""
+
+    blocks: list[BlockedUser]
 
 
 class ConversationResponse(Body):

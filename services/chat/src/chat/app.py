@@ -7,10 +7,12 @@ from typing import Any
 
 from aiohttp import web
 
+from chat.block_repository import BlockRepository
+from chat.block_service import BlockService
 from chat.bodies import MessageBodies
 from chat.config import SERVICE, ChatSettings
 from chat.consumers import ChatEventsConsumer, MessageSendConsumer
-from chat.handlers import CHAT_SERVICE, USER_LIMITS
+from chat.handlers import BLOCK_SERVICE, CHAT_SERVICE, USER_LIMITS
 from chat.media_handlers import MEDIA_SERVICE
 from chat.media_repository import MediaRepository
 from chat.media_routes import MEDIA_ENDPOINTS
@@ -71,11 +73,13 @@ def create_app(settings: ChatSettings) -> web.Application:
             app[CHAT_SERVICE] = ChatService(
                 pool=app[POSTGRES],
                 store=ChatRepository(),
+                blocks=BlockRepository(),
                 bodies=MessageBodies(app[MONGO]),
                 inline_body_bytes=settings.inline_body_bytes,
                 attachments=media(app),
                 creations=app[USER_LIMITS],
             )
+            app[BLOCK_SERVICE] = BlockService(pool=app[POSTGRES], store=BlockRepository())
             app[TOKEN_VERIFIER] = TokenVerifier(platform.jwt, RevocationList(app[REDIS], keys))
         return app[CHAT_SERVICE]
 

@@ -13,7 +13,13 @@ from typing import Any
 from chat.media_service import MediaService
 from chat.service import ChatService, SendCommand
 from contracts.envelope import Envelope
-from contracts.events import MediaProcessed, MessageSend, UserRegistered, UserUpdated
+from contracts.events import (
+    MediaProcessed,
+    MessageSend,
+    UserDeleted,
+    UserRegistered,
+    UserUpdated,
+)
 from servicekit.logs import get_logger
 from servicekit.postgres import Connection
 from servicekit.problems import ProblemError
@@ -56,7 +62,8 @@ class MessageSendConsumer:
 
 
 class ChatEventsConsumer:
-    """``chat.events.queue``: ``user.*`` into the user replica, ``media.processed`` into media."""
+    """``chat.events.queue``: ``user.*`` into the user replica (a deleted account leaves its
+    groups), ``media.processed`` into media."""
 
     def __init__(self, service: ChatService, media: MediaService) -> None:
         self._service = service
@@ -74,5 +81,7 @@ class ChatEventsConsumer:
             await self._service.remember_user(
                 conn, data.user_id, data.username, data.display_name, data.updated_at
             )
+        elif isinstance(data, UserDeleted):
+            await self._service.forget_user(conn, data.user_id, data.deleted_at)
         else:
             _log.info("chat_event_ignored", event_type=envelope.type)

@@ -21,6 +21,7 @@ from chat.api import (
     SendMessageRequest,
     UpdateConversationRequest,
 )
+from chat.block_service import BlockService
 from chat.service import ChatService, SendCommand
 from chat.user_limits import UserLimits
 from servicekit.http_app import json_response
@@ -30,6 +31,7 @@ from servicekit.tokens import authenticate
 
 CHAT_SERVICE = web.AppKey("chat_service", ChatService)
 USER_LIMITS = web.AppKey("user_limits", UserLimits)
+BLOCK_SERVICE = web.AppKey("block_service", BlockService)
 
 
 def _id(request: web.Request, name: str, missing: str) -> uuid.UUID:
@@ -172,3 +174,22 @@ async def mark_read(request: web.Request) -> web.Response:
     body = await read_json(request, ReadRequest)
     result = await request.app[CHAT_SERVICE].mark_read(claims.user_id, conversation_id, body.seq)
     return json_response(result)
+
+
+async def list_blocks(request: web.Request) -> web.Response:
+    claims = await authenticate(request)
+    return json_response(await request.app[BLOCK_SERVICE].blocks(claims.user_id))
+
+
+async def block_user(request: web.Request) -> web.Response:
+    claims = await authenticate(request)
+    blocked_id = _id(request, "user_id", "No such user")
+    await request.app[BLOCK_SERVICE].block(claims.user_id, blocked_id)
+    return web.Response(status=204)
+
+
+async def unblock_user(request: web.Request) -> web.Response:
+    claims = await authenticate(request)
+    blocked_id = _id(request, "user_id", "You have not blocked this user")
+    await request.app[BLOCK_SERVICE].unblock(claims.user_id, blocked_id)
+    return web.Response(status=204)

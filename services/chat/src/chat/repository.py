@@ -73,6 +73,7 @@ class LockedConversation:
     senders: frozenset[UUID]  # those of the asked senders who are participants
     notify_all: list[UUID]  # participants whose level asks for every message
     engaged: set[UUID]  # those of the senders who have taken part (grows as the batch sends)
+    barred: frozenset[UUID]  # senders whose direct partner blocked them, was blocked, or left
 
 
 def _conversation(row: asyncpg.Record) -> ConversationRow:
@@ -103,7 +104,7 @@ class ChatRepository:
             ON CONFLICT (id) DO UPDATE
             SET username = excluded.username, display_name = excluded.display_name,
                 updated_at = excluded.updated_at
-            WHERE users.updated_at <= excluded.updated_at
+            WHERE users.updated_at <= excluded.updated_at AND users.deleted_at IS NULL
             """,
             user_id,
             username,
@@ -112,7 +113,9 @@ class ChatRepository:
         )
 
     async def known_users(self, conn: Connection, user_ids: list[UUID]) -> set[UUID]:
-        rows = await conn.fetch("SELECT id FROM users WHERE id = ANY($1::uuid[])", user_ids)
+        rows = await conn.fetch(
+            "SELECT id FROM users WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL", user_ids
+        )
         return {row["id"] for row in rows}
 
     # --- conversations ---
@@ -329,7 +332,22 @@ class ChatRepository:
                                      AND coalesce(notify, 'all') = 'all')
                         ELSE ARRAY(SELECT user_id FROM participants
                                    WHERE conversation_id = c.id AND notify = 'all')
-                   END AS notify_all
+                   END AS notify_all,
+                   CASE WHEN c.type = 'direct'
+                        THEN ARRAY(SELECT p.user_id FROM participants p
+                                   JOIN participants o ON o.conversation_id = p.conversation_id
+                                                      AND o.user_id <> p.user_id
+                                   JOIN users ou ON ou.id = o.user_id
+                                   WHERE p.conversation_id = c.id
+                                     AND p.user_id = ANY($2::uuid[])
+                                     AND (ou.deleted_at IS NOT NULL OR EXISTS (
+                                          SELECT 1 FROM blocks b
+                                          WHERE (b.blocker_id = p.user_id
+                                                 AND b.blocked_id = o.user_id)
+                                             OR (b.blocker_id = o.user_id
+                                                 AND b.blocked_id = p.user_id))))
+                        ELSE '{}'::uuid[]
+                   END AS barred
             FROM conversations c WHERE c.id = ANY($1::uuid[])
             ORDER BY c.id
             FOR UPDATE OF c
@@ -343,6 +361,7 @@ class ChatRepository:
                 frozenset(row["senders"]),
                 list(row["notify_all"]),
                 set(row["engaged"]),
+                frozenset(row["barred"]),
             )
             for row in rows
         }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from chat import handlers
 from chat.api import (
     AddParticipantsRequest,
+    BlockList,
     ConversationIds,
     ConversationListQuery,
     ConversationPage,
@@ -52,6 +53,33 @@ ENDPOINTS = (
         responses={200: ConversationIds},
         errors=(401,),
         tags=("conversations",),
+    ),
+    Endpoint(
+        "GET",
+        "/api/chat/blocks",
+        handlers.list_blocks,
+        "The users the caller blocked",
+        responses={200: BlockList},
+        errors=(401,),
+        tags=("blocks",),
+    ),
+    Endpoint(
+        "PUT",
+        "/api/chat/blocks/{user_id:" + UUID_PATTERN + "}",
+        handlers.block_user,
+        "Block a user: no presence either way, no direct conversation (idempotent)",
+        responses={204: None},
+        errors=(401, 404, 422),
+        tags=("blocks",),
+    ),
+    Endpoint(
+        "DELETE",
+        "/api/chat/blocks/{user_id:" + UUID_PATTERN + "}",
+        handlers.unblock_user,
+        "Lift a block",
+        responses={204: None},
+        errors=(401, 404),
+        tags=("blocks",),
     ),
     Endpoint(
         "POST",

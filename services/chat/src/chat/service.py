@@ -31,6 +31,7 @@ from chat.api import (
     Participant,
     ReadResponse,
 )
+from chat.block_repository import BlockRepository
 from chat.bodies import MessageBodies
 from chat.config import SERVICE
 from chat.domain import (
@@ -69,6 +70,7 @@ from servicekit.postgres import Connection, Pool
 from servicekit.problems import FieldError, ProblemError, not_found, validation_problem
 
 NO_CONVERSATION = "No such conversation"
+BARRED = "This conversation no longer accepts messages (a block, or a deleted account)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,7 @@ class ChatService:
         *,
         pool: Pool,
         store: ChatRepository,
+        blocks: BlockRepository,
         bodies: MessageBodies,
         inline_body_bytes: int,
         attachments: MediaService,
@@ -106,6 +109,7 @@ class ChatService:
     ) -> None:
         self._pool = pool
         self._store = store
+        self._blocks = blocks
         self._bodies = bodies
         self._inline_body_bytes = inline_body_bytes
         self._attachments = attachments
@@ -136,11 +140,7 @@ class ChatService:
         key = direct_key(creator, others[0]) if kind == "direct" else None
         existing: uuid.UUID | None = None
         async with self._pool.acquire() as conn, conn.transaction():
-            unknown = set(others) - await self._store.known_users(conn, others)
-            if unknown:
-                raise validation_problem(
-                    [FieldError("participantIds", f"unknown users: {sorted(map(str, unknown))}")]
-                )
+            await self._check_reachable(conn, creator, others, "participantIds")
             if key is None or await self._store.direct_conversation_id(conn, key) is None:
                 # Only what creates a conversation is limited: reopening one is free.
                 await self._creations.charge(creator)
@@ -195,7 +195,8 @@ class ChatService:
     async def conversation_ids(self, user_id: uuid.UUID) -> ConversationIds:
         async with self._pool.acquire() as conn:
             ids, engaged = await self._store.conversation_ids_of(conn, user_id)
-        return ConversationIds(conversation_ids=ids, engaged_ids=engaged)
+            blocked = [user for user, _ in await self._blocks.blocked_by(conn, user_id)]
+        return ConversationIds(conversation_ids=ids, engaged_ids=engaged, blocked_ids=blocked)
 
     async def rename(
         self, user_id: uuid.UUID, conversation_id: uuid.UUID, title: str | None
@@ -225,11 +226,7 @@ class ChatService:
                 raise ProblemError(409, "A direct conversation has two people", title="Conflict")
             if not can_manage(membership.role):
                 raise ProblemError(403, "Only owners and admins add participants")
-            unknown = set(user_ids) - await self._store.known_users(conn, user_ids)
-            if unknown:
-                raise validation_problem(
-                    [FieldError("userIds", f"unknown users: {sorted(map(str, unknown))}")]
-                )
+            await self._check_reachable(conn, user_id, user_ids, "userIds")
             added = await self._store.add_participants(
                 conn, conversation_id, [(i, "member") for i in dict.fromkeys(user_ids)], now
             )
@@ -327,6 +324,8 @@ class ChatService:
         conversation = batch.locked.get(command.conversation_id)
         if conversation is None or command.sender_id not in conversation.senders:
             raise not_found(NO_CONVERSATION)
+        if command.sender_id in conversation.barred:
+            raise ProblemError(403, BARRED, title="Forbidden")
         key = (command.sender_id, command.client_message_id or "")
         if command.client_message_id is not None and (earlier := batch.stored.get(key)):
             if earlier.conversation_id != command.conversation_id:
@@ -504,6 +503,37 @@ class ChatService:
     ) -> None:
         await self._store.upsert_user(conn, user_id, username, display_name, at)
 
+    async def forget_user(self, conn: Connection, user_id: uuid.UUID, at: datetime) -> None:
+        """A deleted account: a tombstone in the directory, out of every group (handing
+        ownership on), its blocks gone. Direct conversations keep its past messages."""
+        await self._blocks.mark_deleted(conn, user_id, at)
+        events: list[Envelope[Event]] = []
+        for conversation_id in await self._blocks.groups_of(conn, user_id):
+            await self._store.remove_participant(conn, conversation_id, user_id)
+            await self._store.hand_ownership_on(conn, conversation_id)
+            removed = ConversationMemberRemoved(
+                conversation_id=conversation_id, user_id=user_id, by=user_id, at=at
+            )
+            events.append(_envelope(removed))
+        await add_to_outbox(conn, events)
+
+    async def _check_reachable(
+        self, conn: Connection, user_id: uuid.UUID, others: list[uuid.UUID], field: str
+    ) -> None:
+        """422 unless each of ``others`` exists and no block stands between them and the user.
+        Who blocked the user reads as unknown: a block is not announced to the blocked."""
+        wanted = list(dict.fromkeys(others))
+        blocked, blocking = await self._blocks.barred(conn, user_id, wanted)
+        unknown = (set(wanted) - await self._store.known_users(conn, wanted)) | blocking
+        if unknown:
+            raise validation_problem(
+                [FieldError(field, f"unknown users: {sorted(map(str, unknown))}")]
+            )
+        if blocked:
+            raise validation_problem(
+                [FieldError(field, f"you blocked: {sorted(map(str, blocked))}; unblock first")]
+            )
+
     # --- views --------------------------------------------------------------------------
 
     async def _member(
@@ -608,9 +638,8 @@ class _SendBatch:
 
 
 def _refusal(command: SendCommand, refusal: ProblemError) -> MessageRefused:
-    code: RefusalCode = (
-        "not_found" if refusal.status == 404 else "conflict" if refusal.status == 409 else "invalid"
-    )
+    codes: dict[int, RefusalCode] = {403: "forbidden", 404: "not_found", 409: "conflict"}
+    code = codes.get(refusal.status, "invalid")
     reasons = [f"{e.field}: {e.message}" for e in refusal.errors or []]
     return MessageRefused(
         conversation_id=command.conversation_id,

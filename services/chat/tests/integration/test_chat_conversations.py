@@ -218,7 +218,7 @@ async def test_the_ids_list_names_every_conversation_of_the_caller_and_only_thei
     assert mine["engagedIds"] == [with_bob]
     stranger = await chat_server.one()
     nothing = (await api.call("GET", "/api/chat/ids", user=stranger)).ok()
-    assert nothing == {"conversationIds": [], "engagedIds": []}
+    assert nothing == {"conversationIds": [], "engagedIds": [], "blockedIds": []}
     assert (await api.call("GET", "/api/chat/ids")).status == 401
 
 
@@ -545,7 +545,7 @@ async def test_the_openapi_document_is_valid_and_covers_every_api_route(
     }
     documented = {(method, path) for path, item in document["paths"].items() for method in item}
     assert served == documented
-    assert len(served) == 19
+    assert len(served) == 22
     for path, item in document["paths"].items():
         for method, operation in item.items():
             assert operation["security"] == [{"bearerAuth": []}], (method, path)

@@ -33,6 +33,7 @@ class ConversationIds(msgspec.Struct):
 
     conversation_ids: list[UUID] = msgspec.field(name="conversationIds")
     engaged_ids: list[UUID] = msgspec.field(name="engagedIds")
+    blocked_ids: list[UUID] = msgspec.field(name="blockedIds", default_factory=list)
 
 
 class MessagePage(msgspec.Struct):

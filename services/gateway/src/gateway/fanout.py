@@ -10,14 +10,14 @@ slow socket loses those first and never a message.
 
 from __future__ import annotations
 
-from uuid import UUID
-
 import socketio
 from aio_pika.abc import AbstractIncomingMessage
 
 from contracts.envelope import decode_envelope
 from contracts.errors import ContractError
 from contracts.events import (
+    ContactBlocked,
+    ContactUnblocked,
     ConversationActivity,
     ConversationCreated,
     ConversationEngaged,
@@ -155,18 +155,20 @@ class FanOut:
                 )
             case PresenceOnline():
                 self._presence_changed(
-                    event.conversation_ids,
-                    event.user_id,
+                    event,
                     ServerEvent.USER_ONLINE,
                     UserOnlinePayload(user_id=event.user_id),
                 )
             case PresenceOffline():
                 self._presence_changed(
-                    event.conversation_ids,
-                    event.user_id,
+                    event,
                     ServerEvent.USER_OFFLINE,
                     UserOfflinePayload(user_id=event.user_id, last_seen_at=event.last_seen_at),
                 )
+            case ContactBlocked():
+                await self._audience.blocked(event.blocker_id, event.blocked_id)
+            case ContactUnblocked():
+                await self._audience.unblocked(event.blocker_id, event.blocked_id)
             case SessionRevoked():
                 for sid in local_sockets(self._sio, session_room(event.session_id)):
                     await self._sio.disconnect(sid)
@@ -178,16 +180,15 @@ class FanOut:
                 pass
 
     def _presence_changed(
-        self, conversation_ids: list[UUID], user_id: UUID, name: ServerEvent, body: object
+        self, event: PresenceOnline | PresenceOffline, name: ServerEvent, body: object
     ) -> None:
         """To those who share a conversation with the user, once per socket however many they
-        share; not to the user's own sockets."""
-        rooms = [conversation_room(i) for i in conversation_ids]
+        share; not to the user's own sockets, nor to those of anyone a block stands between."""
+        rooms = [conversation_room(i) for i in event.conversation_ids]
         if rooms:
-            self._broadcast.send(
-                name,
-                body,
-                rooms,
-                skip_sid=local_sockets(self._sio, user_room(user_id)),
-                droppable=True,
-            )
+            skipped = [
+                sid
+                for user_id in (event.user_id, *event.hidden_from)
+                for sid in local_sockets(self._sio, user_room(user_id))
+            ]
+            self._broadcast.send(name, body, rooms, skip_sid=skipped, droppable=True)

@@ -215,6 +215,7 @@ class SocketHandlers:
             await self._sio.enter_room(sid, conversation_room(conversation_id))
         # Presence goes only through conversations the user took part in.
         await self._audience.remember(user.user_id, listed.engaged_ids)
+        await self._audience.remember_blocks(user.user_id, listed.blocked_ids)
         self._local[sid] = user.user_id
         if became_online:
             await self._announce(PresenceOnline, user.user_id)
@@ -250,12 +251,18 @@ class SocketHandlers:
         self, kind: type[PresenceOnline] | type[PresenceOffline], user_id: uuid.UUID
     ) -> None:
         conversation_ids = await self._audience.conversations(user_id)
+        hidden = await self._audience.hidden_from(user_id)
         now = datetime.now(UTC)
         event: PresenceOnline | PresenceOffline = (
-            PresenceOnline(user_id=user_id, at=now, conversation_ids=conversation_ids)
+            PresenceOnline(
+                user_id=user_id, at=now, conversation_ids=conversation_ids, hidden_from=hidden
+            )
             if kind is PresenceOnline
             else PresenceOffline(
-                user_id=user_id, last_seen_at=now, conversation_ids=conversation_ids
+                user_id=user_id,
+                last_seen_at=now,
+                conversation_ids=conversation_ids,
+                hidden_from=hidden,
             )
         )
         try:

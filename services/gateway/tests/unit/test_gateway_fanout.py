@@ -329,6 +329,20 @@ async def test_presence_online_goes_to_every_shared_room_at_once_but_not_the_use
     assert emitted.reached == {"friend"}
 
 
+async def test_presence_skips_the_sockets_of_users_a_block_stands_between(rig: Rig) -> None:
+    user, blocked, friend, room = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    rig.sio.join("phone", user_room(user), conversation_room(room))
+    rig.sio.join("blocked-phone", user_room(blocked), conversation_room(room))
+    rig.sio.join("friend-phone", user_room(friend), conversation_room(room))
+
+    await rig.fanout.emit(
+        PresenceOnline(user_id=user, at=AT, conversation_ids=[room], hidden_from=[blocked])
+    )
+
+    [emitted] = rig.sio.emitted
+    assert emitted.reached == {"friend-phone"}
+
+
 async def test_presence_offline_carries_the_last_seen_time(rig: Rig) -> None:
     user, conversation = uuid.uuid4(), uuid.uuid4()
     rig.sio.join("phone", user_room(user))

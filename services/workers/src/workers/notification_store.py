@@ -141,6 +141,11 @@ class NotificationStore:
         )
         return result.modified_count
 
+    async def forget_recipient(self, recipient_id: uuid.UUID) -> int:
+        """Delete every notification of a deleted account; how many."""
+        result = await self._notifications.delete_many({"recipientId": str(recipient_id)})
+        return result.deleted_count
+
     async def page(
         self, recipient_id: uuid.UUID, *, unread_only: bool, limit: int, cursor: str | None
     ) -> tuple[list[Notification], str | None]:

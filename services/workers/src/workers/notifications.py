@@ -11,7 +11,8 @@ announced as ``notification.created`` (the gateway pushes ``notification:new``),
 
 An edit or a delete of a message revises the preview of every notification that shows it (the
 new text, or ``[message deleted]``), so a deleted text does not live on in notifications; the
-revision is not announced again (clients re-read the list). Retries and dead-lettering are the
+revision is not announced again (clients re-read the list). A deleted account's notifications
+are deleted with it (``user.deleted``). Retries and dead-lettering are the
 runner's; idempotency is the store's (each notification
 keeps the ids of the events it absorbed), so no per-event record is written anywhere.
 A repeat handled by the same process announces nothing (the pacer drops a count it has
@@ -33,6 +34,7 @@ from contracts.events import (
     MessageUpdated,
     NotificationCreated,
     NotificationRequested,
+    UserDeleted,
 )
 from servicekit.logs import get_logger
 from servicekit.presence_keys import Attention, PresenceReader
@@ -91,6 +93,8 @@ class MessageNotifications:
                 await self._store.revise_preview(edited.id, preview)
             case MessageDeleted(message_id=deleted):
                 await self._store.revise_preview(deleted, DELETED_PREVIEW)
+            case UserDeleted(user_id=deleted_user):
+                await self._store.forget_recipient(deleted_user)
             case _:
                 _log.info("notifications_event_ignored", event_type=envelope.type)
 

@@ -32,7 +32,16 @@ from contracts.events.notifications import (
 )
 from contracts.events.presence import PresenceOffline, PresenceOnline
 from contracts.events.sessions import RevocationReason, SessionRevoked
-from contracts.events.users import DisplayName, Email, Username, UserRegistered, UserUpdated
+from contracts.events.users import (
+    ContactBlocked,
+    ContactUnblocked,
+    DisplayName,
+    Email,
+    UserDeleted,
+    Username,
+    UserRegistered,
+    UserUpdated,
+)
 from contracts.wire import Event
 
 EVENT_TYPES: Final[Mapping[str, type[Event]]] = MappingProxyType(
@@ -41,7 +50,10 @@ EVENT_TYPES: Final[Mapping[str, type[Event]]] = MappingProxyType(
         for payload in (
             UserRegistered,
             UserUpdated,
+            UserDeleted,
             SessionRevoked,
+            ContactBlocked,
+            ContactUnblocked,
             ConversationCreated,
             ConversationUpdated,
             ConversationMemberAdded,
@@ -67,6 +79,8 @@ EVENT_TYPES: Final[Mapping[str, type[Event]]] = MappingProxyType(
 __all__ = [
     "EVENT_TYPES",
     "ActivityKind",
+    "ContactBlocked",
+    "ContactUnblocked",
     "ConversationActivity",
     "ConversationCreated",
     "ConversationEngaged",
@@ -94,6 +108,7 @@ __all__ = [
     "PresenceOnline",
     "RevocationReason",
     "SessionRevoked",
+    "UserDeleted",
     "UserRegistered",
     "UserUpdated",
     "Username",

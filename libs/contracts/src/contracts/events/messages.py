@@ -65,7 +65,7 @@ class MessageCreated(Event, frozen=True, kw_only=True):
     message: MessageView
 
 
-RefusalCode = Literal["invalid", "not_found", "conflict"]
+RefusalCode = Literal["invalid", "not_found", "conflict", "forbidden"]
 
 
 class MessageRefused(Event, frozen=True, kw_only=True):

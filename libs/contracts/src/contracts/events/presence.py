@@ -3,6 +3,7 @@
 from typing import Annotated
 from uuid import UUID
 
+import msgspec
 from msgspec import Meta
 
 from contracts import names
@@ -20,6 +21,10 @@ class PresenceOnline(Event, frozen=True, kw_only=True):
     at: UtcDatetime
     conversation_ids: Annotated[list[UUID], Meta(max_length=MAX_AUDIENCE)]
     """Whose members are told: the conversations the user shares with them."""
+    hidden_from: Annotated[list[UUID], Meta(max_length=MAX_AUDIENCE)] = msgspec.field(
+        default_factory=list
+    )
+    """Members who are not told all the same: the user blocked them or they blocked the user."""
 
 
 class PresenceOffline(Event, frozen=True, kw_only=True):
@@ -30,3 +35,6 @@ class PresenceOffline(Event, frozen=True, kw_only=True):
     user_id: UUID
     last_seen_at: UtcDatetime
     conversation_ids: Annotated[list[UUID], Meta(max_length=MAX_AUDIENCE)]
+    hidden_from: Annotated[list[UUID], Meta(max_length=MAX_AUDIENCE)] = msgspec.field(
+        default_factory=list
+    )

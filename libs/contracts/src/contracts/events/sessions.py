@@ -6,7 +6,7 @@ from uuid import UUID
 from contracts import names
 from contracts.wire import Event, UtcDatetime
 
-RevocationReason = Literal["logout", "refresh_reuse", "admin"]
+RevocationReason = Literal["logout", "refresh_reuse", "admin", "account_deleted"]
 
 
 class SessionRevoked(Event, frozen=True, kw_only=True):

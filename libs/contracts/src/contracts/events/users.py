@@ -1,4 +1,5 @@
-"""Events auth publishes about user accounts; chat keeps its user directory from them."""
+"""Events about user accounts (auth publishes; chat keeps its user directory from them) and
+between users (chat publishes who blocked whom; the gateways keep presence apart)."""
 
 from typing import Annotated
 from uuid import UUID
@@ -34,3 +35,34 @@ class UserUpdated(Event, frozen=True, kw_only=True):
     username: Username
     display_name: DisplayName
     updated_at: UtcDatetime
+
+
+class UserDeleted(Event, frozen=True, kw_only=True):
+    """The account was deleted: its sessions are revoked, its tokens refused, and every service
+    forgets what it kept of the user (chat shows their past messages as a deleted account)."""
+
+    event_type = names.USER_DELETED
+
+    user_id: UUID
+    deleted_at: UtcDatetime
+
+
+class ContactBlocked(Event, frozen=True, kw_only=True):
+    """`blocker_id` blocked `blocked_id`: neither sees the other's presence, and neither can
+    open or write a direct conversation with the other, until the block is lifted."""
+
+    event_type = names.CONTACT_BLOCKED
+
+    blocker_id: UUID
+    blocked_id: UUID
+    at: UtcDatetime
+
+
+class ContactUnblocked(Event, frozen=True, kw_only=True):
+    """`blocker_id` lifted their block of `blocked_id`."""
+
+    event_type = names.CONTACT_UNBLOCKED
+
+    blocker_id: UUID
+    blocked_id: UUID
+    at: UtcDatetime
