@@ -74,7 +74,8 @@ async def test_a_block_bars_the_direct_conversation_and_hides_presence_both_ways
             assert [b["userId"] for b in listed] == [bob["user"]["id"]]
 
             async def hidden_from_bob() -> bool:
-                return (await presence_of(bobs, alice))["notFound"] == [alice["user"]["id"]]
+                hidden: list[str] = (await presence_of(bobs, alice))["notFound"]
+                return hidden == [alice["user"]["id"]]
 
             await eventually(hidden_from_bob)
             assert (await presence_of(alices, bob))["notFound"] == [bob["user"]["id"]]
@@ -121,7 +122,8 @@ async def test_a_block_bars_the_direct_conversation_and_hides_presence_both_ways
         assert await send(http, bob, direct) == 201
 
         async def bob_sees_alice_again() -> bool:
-            return (await presence_of(bobs, alice))["notFound"] == []
+            hidden: list[str] = (await presence_of(bobs, alice))["notFound"]
+            return hidden == []
 
         await eventually(bob_sees_alice_again)
 
