@@ -29,6 +29,7 @@ from servicekit.tokens import (
     InvalidTokenError,
     IssuedToken,
     RevocationList,
+    RevocationsUnknownError,
     TokenIssuer,
     TokenVerifier,
     authenticate,
@@ -112,8 +113,10 @@ async def keys(isolated_infra: IsolatedInfra, redis: Redis) -> AsyncIterator[Key
 
 
 @pytest.fixture
-def revocations(redis: Redis, keys: KeySpace) -> RevocationList:
-    return RevocationList(redis, keys)
+async def revocations(redis: Redis, keys: KeySpace) -> RevocationList:
+    revocations = RevocationList(redis, keys)
+    await revocations.rebuild([], [])  # whole, as auth keeps them
+    return revocations
 
 
 @pytest.fixture
@@ -349,8 +352,31 @@ async def test_revocation_keys_live_under_the_prefix(
 ) -> None:
     claims: AccessClaims = issue().claims
     await revocations.revoke_token(claims.token_id, ttl_seconds=60)
-    found = [key async for key in redis.scan_iter(match=keys.key("*"))]
-    assert found == [keys.key("auth", "revoked", "jti", str(claims.token_id)).encode()]
+    found = sorted([key async for key in redis.scan_iter(match=keys.key("*"))])
+    assert found == [
+        keys.key("auth", "revoked", "complete").encode(),
+        keys.key("auth", "revoked", "jti", str(claims.token_id)).encode(),
+    ]
+
+
+async def test_without_the_marker_no_token_is_accepted_until_the_keys_are_rebuilt(
+    verifier: TokenVerifier, revocations: RevocationList, redis: Redis, keys: KeySpace
+) -> None:
+    issued, revoked, deleted = issue(), issue(), issue()
+    await redis.delete(keys.key("auth", "revoked", "complete"))  # as a flush would
+
+    for token in (issued, revoked, deleted):
+        with pytest.raises(RevocationsUnknownError):
+            await verifier.verify(token.token)
+
+    await revocations.rebuild([(revoked.claims.session_id, 120)], [(deleted.claims.user_id, 0)])
+    assert await verifier.verify(issued.token) == issued.claims
+    for token in (revoked, deleted):
+        with pytest.raises(InvalidTokenError, match="revoked"):
+            await verifier.verify(token.token)
+    ttl = await redis.ttl(keys.key("auth", "revoked", "sid", str(revoked.claims.session_id)))
+    assert 0 < ttl <= 120
+    assert await redis.ttl(keys.key("auth", "revoked", "sub", str(deleted.claims.user_id))) == 1
 
 
 # --- bearer header parsing -----------------------------------------------------------------

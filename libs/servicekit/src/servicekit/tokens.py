@@ -2,6 +2,13 @@
 
 Auth issues tokens; every service verifies them the same way and checks the revocation keys auth
 writes in Redis (a logged-out session, a single revoked token, a deleted account).
+
+Those keys are a cache of auth's durable record (revoked sessions and deleted accounts in its
+Postgres). Beside them auth keeps ``auth:revoked:complete``: present only while the keys are
+whole. Should Redis lose its data (a restart without persistence, a failover, a flush), the
+marker is gone with the keys, and every verifier refuses to guess (``RevocationsUnknownError``,
+a 503 with ``Retry-After``) until auth has rebuilt the keys from Postgres and written the
+marker again in the same transaction (docs/auth.md).
 """
 
 from __future__ import annotations
@@ -23,6 +30,11 @@ _REQUIRED_CLAIMS = ["sub", "sid", "jti", "iat", "exp", "iss", "aud"]
 
 class InvalidTokenError(Exception):
     """The token is malformed, forged, expired, for someone else, or revoked."""
+
+
+class RevocationsUnknownError(Exception):
+    """Redis lost the revocation keys and auth has not rebuilt them yet: whether a token is
+    revoked cannot be told, so it is not accepted (ask again in a moment)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +101,26 @@ class RevocationList:
         """Every token of the user: the account no longer exists."""
         await self._redis.set(self._user_key(user_id), b"1", ex=max(ttl_seconds, 1))
 
+    def _complete_key(self) -> str:
+        return self._keys.key("auth", "revoked", "complete")
+
+    async def is_complete(self) -> bool:
+        return bool(await self._redis.exists(self._complete_key()))
+
+    async def rebuild(
+        self, sessions: list[tuple[uuid.UUID, int]], users: list[tuple[uuid.UUID, int]]
+    ) -> None:
+        """Write the keys of revoked sessions and deleted users, each with its remaining
+        seconds, and the marker that says they are whole, all in one transaction: a loss in
+        the middle takes the marker too."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for session_id, seconds in sessions:
+                pipe.set(self._session_key(session_id), b"1", ex=max(seconds, 1))
+            for user_id, seconds in users:
+                pipe.set(self._user_key(user_id), b"1", ex=max(seconds, 1))
+            pipe.set(self._complete_key(), b"1")
+            await pipe.execute()
+
     async def revoke_session(self, session_id: uuid.UUID, ttl_seconds: int) -> None:
         await self._redis.set(self._session_key(session_id), b"1", ex=max(ttl_seconds, 1))
 
@@ -96,12 +128,16 @@ class RevocationList:
         await self._redis.set(self._token_key(token_id), b"1", ex=max(ttl_seconds, 1))
 
     async def is_revoked(self, claims: AccessClaims) -> bool:
-        found: int = await self._redis.exists(
+        """One round trip; raises ``RevocationsUnknownError`` while the keys are not whole."""
+        *found, complete = await self._redis.mget(
             self._session_key(claims.session_id),
             self._token_key(claims.token_id),
             self._user_key(claims.user_id),
+            self._complete_key(),
         )
-        return found > 0
+        if complete is None:
+            raise RevocationsUnknownError("revocations are being rebuilt")
+        return any(value is not None for value in found)
 
 
 class TokenVerifier:
@@ -164,6 +200,13 @@ async def authenticate(request: web.Request) -> AccessClaims:
         )
     try:
         return await request.app[TOKEN_VERIFIER].verify(token)
+    except RevocationsUnknownError:
+        raise ProblemError(
+            503,
+            "Tokens cannot be checked for a moment; retry",
+            title="Service Unavailable",
+            headers={"Retry-After": "1"},
+        ) from None
     except InvalidTokenError as error:
         raise ProblemError(
             401,

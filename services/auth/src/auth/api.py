@@ -41,6 +41,30 @@ class DeleteAccountRequest(Body):
     password: Text
 
 
+class ChangePasswordRequest(Body):
+    current_password: Text
+    new_password: Text
+
+
+class SessionView(Body):
+    """One signed-in device: a login and the refresh tokens that continue it."""
+
+    id: UUID
+    device: str | None
+    """The User-Agent it signed in with."""
+    ip_address: str | None
+    created_at: datetime
+    last_used_at: datetime
+    """The last sign-in or refresh."""
+    expires_at: datetime
+    current: bool
+    """Whether the token that asked belongs to this session."""
+
+
+class SessionList(Body):
+    sessions: list[SessionView]
+
+
 class UpdateMeRequest(Body):
     display_name: Text
 

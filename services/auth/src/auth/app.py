@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from auth.account_service import AccountService
 from auth.config import SERVICE, AuthSettings
-from auth.handlers import AUTH_SERVICE
+from auth.handlers import ACCOUNT_SERVICE, AUTH_SERVICE
 from auth.passwords import PasswordHasher
 from auth.profiles import ProfileStore
 from auth.repository import AccountRepository
+from auth.revocation_rebuild import RevocationRebuilder
 from auth.routes import ENDPOINTS, OPENAPI_PATH
 from auth.service import AuthService
 from servicekit.migrations import MigrationSet, service_kit_migrations
@@ -38,19 +42,42 @@ def create_app(settings: AuthSettings) -> web.Application:
         hasher = PasswordHasher(settings.bcrypt_rounds, settings.bcrypt_max_pending)
         await hasher.warm_up()
         app[TOKEN_VERIFIER] = TokenVerifier(platform.jwt, revocations)
+        accounts, profiles = AccountRepository(), ProfileStore(app[MONGO])
+        limiter = RateLimiter(app[REDIS], keys)
         app[AUTH_SERVICE] = AuthService(
             pool=app[POSTGRES],
-            accounts=AccountRepository(),
-            profiles=ProfileStore(app[MONGO]),
+            accounts=accounts,
+            profiles=profiles,
             hasher=hasher,
             issuer=TokenIssuer(platform.jwt),
             revocations=revocations,
-            limiter=RateLimiter(app[REDIS], keys),
+            limiter=limiter,
             limits=settings.limits,
             access_token_seconds=platform.jwt.expiration_seconds,
             refresh_token_seconds=settings.refresh_token_seconds,
         )
+        app[ACCOUNT_SERVICE] = AccountService(
+            pool=app[POSTGRES],
+            accounts=accounts,
+            profiles=profiles,
+            hasher=hasher,
+            revocations=revocations,
+            limiter=limiter,
+            limits=settings.limits,
+            access_token_seconds=platform.jwt.expiration_seconds,
+        )
+        rebuilder = RevocationRebuilder(
+            pool=app[POSTGRES],
+            accounts=accounts,
+            revocations=revocations,
+            access_token_seconds=platform.jwt.expiration_seconds,
+        )
+        await rebuilder.ensure()  # before the first request: tokens are checked from the start
+        watching = asyncio.create_task(rebuilder.watch(), name="revocation-rebuild")
         yield
+        watching.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watching
 
     app.cleanup_ctx.append(auth_service)
     return app

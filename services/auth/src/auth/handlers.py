@@ -6,7 +6,9 @@ import uuid
 
 from aiohttp import web
 
+from auth.account_service import AccountService
 from auth.api import (
+    ChangePasswordRequest,
     DeleteAccountRequest,
     LoginRequest,
     MeResponse,
@@ -25,6 +27,7 @@ from servicekit.request_body import read_json, read_query
 from servicekit.tokens import authenticate
 
 AUTH_SERVICE = web.AppKey("auth_service", AuthService)
+ACCOUNT_SERVICE = web.AppKey("account_service", AccountService)
 
 
 def client_info(request: web.Request) -> ClientInfo:
@@ -72,7 +75,29 @@ async def update_me(request: web.Request) -> web.Response:
 async def delete_me(request: web.Request) -> web.Response:
     claims = await authenticate(request)
     body = await read_json(request, DeleteAccountRequest)
-    await request.app[AUTH_SERVICE].delete_account(claims, body, client_info(request))
+    await request.app[ACCOUNT_SERVICE].delete_account(claims, body, client_info(request).ip)
+    return web.Response(status=204)
+
+
+async def change_password(request: web.Request) -> web.Response:
+    claims = await authenticate(request)
+    body = await read_json(request, ChangePasswordRequest)
+    await request.app[ACCOUNT_SERVICE].change_password(claims, body, client_info(request).ip)
+    return web.Response(status=204)
+
+
+async def list_sessions(request: web.Request) -> web.Response:
+    claims = await authenticate(request)
+    return json_response(await request.app[ACCOUNT_SERVICE].sessions(claims))
+
+
+async def sign_out_session(request: web.Request) -> web.Response:
+    claims = await authenticate(request)
+    try:
+        session_id = uuid.UUID(request.match_info["session_id"])
+    except ValueError:
+        raise not_found("No such session") from None
+    await request.app[ACCOUNT_SERVICE].sign_out(claims, session_id)
     return web.Response(status=204)
 
 

@@ -36,6 +36,16 @@ class RefreshTokenState:
     session_expires_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    id: UUID
+    user_agent: str | None
+    client_ip: str | None
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+
+
 class AccountRepository:
     async def taken_fields(self, conn: Connection, email: str, username: str) -> list[str]:
         row = await conn.fetchrow(
@@ -90,9 +100,20 @@ class AccountRepository:
         )
         return found
 
-    async def delete_user(self, conn: Connection, user_id: UUID) -> list[UUID]:
-        """Delete the account (its credentials, sessions and refresh tokens go with it); the
-        sessions that were still live. Email and username are free again."""
+    async def update_password(
+        self, conn: Connection, user_id: UUID, password_hash: str, now: datetime
+    ) -> None:
+        await conn.execute(
+            "UPDATE credentials SET password_hash = $2, updated_at = $3 WHERE user_id = $1",
+            user_id,
+            password_hash,
+            now,
+        )
+
+    async def delete_user(self, conn: Connection, user_id: UUID, now: datetime) -> list[UUID]:
+        """Delete the account (its credentials, sessions and refresh tokens go with it) and
+        record the deletion; the sessions that were still live. Email and username are free
+        again."""
         rows = await conn.fetch(
             """
             WITH live AS (
@@ -102,7 +123,65 @@ class AccountRepository:
             """,
             user_id,
         )
+        await conn.execute(
+            "INSERT INTO deleted_accounts (user_id, deleted_at) VALUES ($1, $2) "
+            "ON CONFLICT DO NOTHING",
+            user_id,
+            now,
+        )
         return [row["id"] for row in rows]
+
+    async def live_sessions(
+        self, conn: Connection, user_id: UUID, now: datetime
+    ) -> list[SessionRow]:
+        """The user's sessions that are neither revoked nor expired, most recently used first."""
+        rows = await conn.fetch(
+            """
+            SELECT id, user_agent, client_ip, created_at, last_used_at, expires_at
+            FROM sessions
+            WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2
+            ORDER BY last_used_at DESC, id
+            """,
+            user_id,
+            now,
+        )
+        return [
+            SessionRow(
+                id=row["id"],
+                user_agent=row["user_agent"],
+                client_ip=row["client_ip"],
+                created_at=row["created_at"],
+                last_used_at=row["last_used_at"],
+                expires_at=row["expires_at"],
+            )
+            for row in rows
+        ]
+
+    async def session_owner(self, conn: Connection, session_id: UUID) -> UUID | None:
+        owner: UUID | None = await conn.fetchval(
+            "SELECT user_id FROM sessions WHERE id = $1", session_id
+        )
+        return owner
+
+    # --- the durable record the revocation keys are rebuilt from ---
+
+    async def revoked_since(
+        self, conn: Connection, since: datetime
+    ) -> tuple[list[tuple[UUID, datetime]], list[tuple[UUID, datetime]]]:
+        """Sessions revoked and accounts deleted after ``since``, with when."""
+        sessions = await conn.fetch(
+            "SELECT id, revoked_at FROM sessions WHERE revoked_at > $1", since
+        )
+        accounts = await conn.fetch(
+            "SELECT user_id, deleted_at FROM deleted_accounts WHERE deleted_at > $1", since
+        )
+        return (
+            [(row["id"], row["revoked_at"]) for row in sessions],
+            [(row["user_id"], row["deleted_at"]) for row in accounts],
+        )
+
+    async def forget_deletions_before(self, conn: Connection, before: datetime) -> None:
+        await conn.execute("DELETE FROM deleted_accounts WHERE deleted_at <= $1", before)
 
     async def get_user(self, conn: Connection, user_id: UUID) -> User | None:
         row = await conn.fetchrow(

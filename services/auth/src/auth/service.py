@@ -18,7 +18,6 @@ import msgspec
 
 from auth.api import (
     AuthResult,
-    DeleteAccountRequest,
     LoginRequest,
     Profile,
     PublicUser,
@@ -46,8 +45,9 @@ from auth.domain import (
 from auth.passwords import PasswordHasher
 from auth.profiles import ProfileStore
 from auth.repository import AccountRepository
+from auth.session_revocation import revoke_session
 from contracts import make_envelope
-from contracts.events import SessionRevoked, UserDeleted, UserRegistered, UserUpdated
+from contracts.events import RevocationReason, SessionRevoked, UserRegistered, UserUpdated
 from servicekit.display_text import normalized_name
 from servicekit.outbox import add_to_outbox
 from servicekit.postgres import Connection, Pool
@@ -204,46 +204,6 @@ class AuthService:
         # Written even when already revoked: a retried logout repairs a lost Redis write.
         await self._revocations.revoke_session(claims.session_id, self._access_token_seconds)
 
-    async def delete_account(
-        self, claims: AccessClaims, request: DeleteAccountRequest, client: ClientInfo
-    ) -> None:
-        """Delete the caller's account with its password: every session ends, every token of
-        the user is refused at once, and ``user.deleted`` tells the other services to forget
-        the user. Wrong passwords count against the same lockout as logins."""
-        subject = f"{claims.user_id}|{client.ip or 'unknown'}"
-        await self._check(
-            self._account_failures, subject, "Too many wrong passwords for this account"
-        )
-        async with self._pool.acquire() as conn:
-            password_hash = await self._accounts.password_hash(conn, claims.user_id)
-        if password_hash is None:
-            raise ProblemError(401, "The account no longer exists", title="Unauthorized")
-        if not await self._hasher.verify(request.password, password_hash):
-            raise ProblemError(
-                403,
-                "The password is wrong",
-                errors=[FieldError("password", "is not this account's password")],
-            )
-        await self._limiter.reset(self._account_failures, subject)
-        now = self._clock()
-        async with self._pool.acquire() as conn, conn.transaction():
-            sessions = await self._accounts.delete_user(conn, claims.user_id)
-            events: list[SessionRevoked | UserDeleted] = [
-                SessionRevoked(
-                    user_id=claims.user_id,
-                    session_id=session_id,
-                    reason="account_deleted",
-                    revoked_at=now,
-                    expires_at=now + timedelta(seconds=self._access_token_seconds),
-                )
-                for session_id in sessions
-            ]
-            events.append(UserDeleted(user_id=claims.user_id, deleted_at=now))
-            await add_to_outbox(conn, [make_envelope(e, producer=SERVICE) for e in events])
-        # After the commit, as a logout writes its session's key.
-        await self._revocations.revoke_user(claims.user_id, self._access_token_seconds)
-        await self._profiles.delete(claims.user_id)
-
     # --- users and profiles -------------------------------------------------------------
 
     async def me(self, user_id: uuid.UUID) -> UserView:
@@ -341,20 +301,16 @@ class AuthService:
         return NewSession(session_id, token, session_expires_at)
 
     async def _revoke(
-        self, conn: Connection, session_id: uuid.UUID, reason: str, now: datetime
+        self, conn: Connection, session_id: uuid.UUID, reason: RevocationReason, now: datetime
     ) -> SessionRevoked | None:
-        owner = await self._accounts.revoke_session(conn, session_id, reason, now)
-        if owner is None:
-            return None
-        event = SessionRevoked(
-            user_id=owner,
-            session_id=session_id,
-            reason="logout" if reason == "logout" else "refresh_reuse",
-            revoked_at=now,
-            expires_at=now + timedelta(seconds=self._access_token_seconds),
+        return await revoke_session(
+            conn,
+            self._accounts,
+            session_id,
+            reason=reason,
+            now=now,
+            access_token_seconds=self._access_token_seconds,
         )
-        await add_to_outbox(conn, [make_envelope(event, producer=SERVICE)])
-        return event
 
     def _result(
         self, user: User, profile: dict[str, Any], session: NewSession, now: datetime

@@ -275,6 +275,7 @@ async def test_a_revoked_token_gets_401_on_every_service(api: Api, peer: Client,
     for endpoint in ENDPOINTS:
         if endpoint.authenticated:
             path = endpoint.path.replace("{user_id}", account.id)
+            path = path.replace("{session_id}", account.session_id)
             reply = await api.call(endpoint.method, path, token=account.token, json={})
             assert "revoked" in reply.problem(401)["detail"], (endpoint.method, path)
 
@@ -286,6 +287,9 @@ def test_the_protected_routes_are_the_ones_expected() -> None:
     protected = {(e.method, e.path) for e in ENDPOINTS if e.authenticated}
     assert protected == {
         ("POST", "/api/auth/logout"),
+        ("POST", "/api/auth/password"),
+        ("GET", "/api/auth/sessions"),
+        ("DELETE", "/api/auth/sessions/{session_id}"),
         ("GET", "/api/auth/me"),
         ("PATCH", "/api/users/me"),
         ("DELETE", "/api/users/me"),
@@ -309,6 +313,7 @@ async def test_every_protected_route_answers_401_without_a_valid_token(
     api: Api, endpoint: Endpoint, authorization: str | None
 ) -> None:
     path = endpoint.path.replace("{user_id}", str(uuid.uuid4()))
+    path = path.replace("{session_id}", str(uuid.uuid4()))
     headers = {} if authorization is None else {"Authorization": authorization}
     params = {"q": "someone"} if endpoint.path == "/api/users" else None
     reply = await api.call(endpoint.method, path, headers=headers, json={}, params=params)

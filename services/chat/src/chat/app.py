@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from chat.block_repository import BlockRepository
@@ -20,6 +21,7 @@ from chat.media_service import MediaService
 from chat.repository import ChatRepository
 from chat.routes import ENDPOINTS, OPENAPI_PATH
 from chat.service import ChatService
+from chat.user_directory import UserDirectory
 from chat.user_limits import UserLimits
 from contracts.envelope import Envelope
 from contracts.names import CHAT_EVENTS_QUEUE, MESSAGES_QUEUE
@@ -32,6 +34,7 @@ from servicekit.inbox import IdempotentEffects, PostgresInbox
 from servicekit.messaging import ConsumerFactory, Messaging
 from servicekit.migrations import MigrationSet, service_kit_migrations
 from servicekit.openapi import add_endpoints, openapi_document, openapi_route
+from servicekit.peer_api import PeerApi
 from servicekit.postgres import Connection
 from servicekit.redis_store import KeySpace
 from servicekit.resources import MONGO, POSTGRES, REDIS, build_service_app
@@ -70,9 +73,14 @@ def create_app(settings: ChatSettings) -> web.Application:
                 create=settings.create_limit,
                 upload=settings.upload_limit,
             )
+            http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
+            app.on_cleanup.append(lambda _: http.close())
+            store = ChatRepository()
+            auth = PeerApi(http, settings.auth_url, "auth")
             app[CHAT_SERVICE] = ChatService(
                 pool=app[POSTGRES],
-                store=ChatRepository(),
+                store=store,
+                directory=UserDirectory(app[POSTGRES], store, auth),
                 blocks=BlockRepository(),
                 bodies=MessageBodies(app[MONGO]),
                 inline_body_bytes=settings.inline_body_bytes,

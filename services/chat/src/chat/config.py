@@ -33,6 +33,8 @@ class ChatSettings(ExtendsServiceSettings):
     """New conversations per user."""
     upload_limit: Bucket
     """Media uploads per user."""
+    auth_url: str
+    """Auth's REST API: users chat has not heard of yet are asked for there."""
 
 
 def _per_user(env: Environment, kind: str, default: str) -> Bucket:
@@ -51,4 +53,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ChatSettings:
         send_limit=_per_user(env, "rest_send", "20:10"),
         create_limit=_per_user(env, "conversations", "10:0.2"),
         upload_limit=_per_user(env, "uploads", "10:0.5"),
+        auth_url=env.url("AUTH_URL", ("http", "https"), "http://127.0.0.1:8001"),
     )

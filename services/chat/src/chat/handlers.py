@@ -27,7 +27,7 @@ from chat.user_limits import UserLimits
 from servicekit.http_app import json_response
 from servicekit.problems import not_found
 from servicekit.request_body import read_json, read_query
-from servicekit.tokens import authenticate
+from servicekit.tokens import authenticate, bearer_token
 
 CHAT_SERVICE = web.AppKey("chat_service", ChatService)
 USER_LIMITS = web.AppKey("user_limits", UserLimits)
@@ -40,6 +40,11 @@ def _id(request: web.Request, name: str, missing: str) -> uuid.UUID:
         return uuid.UUID(request.match_info[name])
     except ValueError:
         raise not_found(missing) from None
+
+
+def _token(request: web.Request) -> str:
+    """The caller's bearer token (already authenticated), to ask another service as them."""
+    return bearer_token(request.headers.get("Authorization")) or ""
 
 
 def _conversation_id(request: web.Request) -> uuid.UUID:
@@ -61,7 +66,9 @@ async def list_conversation_ids(request: web.Request) -> web.Response:
 async def create_conversation(request: web.Request) -> web.Response:
     claims = await authenticate(request)
     body = await read_json(request, CreateConversationRequest)
-    view, created = await request.app[CHAT_SERVICE].create_conversation(claims.user_id, body)
+    view, created = await request.app[CHAT_SERVICE].create_conversation(
+        claims.user_id, body, _token(request)
+    )
     return json_response(ConversationResponse(conversation=view), status=201 if created else 200)
 
 
@@ -85,7 +92,9 @@ async def add_participants(request: web.Request) -> web.Response:
     conversation_id = _conversation_id(request)
     body = await read_json(request, AddParticipantsRequest)
     service = request.app[CHAT_SERVICE]
-    view = await service.add_participants(claims.user_id, conversation_id, body.user_ids)
+    view = await service.add_participants(
+        claims.user_id, conversation_id, body.user_ids, _token(request)
+    )
     return json_response(ConversationResponse(conversation=view))
 
 

@@ -112,6 +112,17 @@ class ChatRepository:
             at,
         )
 
+    async def never_heard_of(self, conn: Connection, user_ids: list[UUID]) -> list[UUID]:
+        """Those of ``user_ids`` with no row at all (a deleted account's tombstone is a row)."""
+        rows = await conn.fetch(
+            """
+            SELECT wanted FROM unnest($1::uuid[]) AS wanted
+            WHERE NOT EXISTS (SELECT 1 FROM users WHERE id = wanted)
+            """,
+            list(dict.fromkeys(user_ids)),
+        )
+        return [row["wanted"] for row in rows]
+
     async def known_users(self, conn: Connection, user_ids: list[UUID]) -> set[UUID]:
         rows = await conn.fetch(
             "SELECT id FROM users WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL", user_ids

@@ -46,6 +46,7 @@ from chat.domain import (
 )
 from chat.media_service import MediaService
 from chat.repository import ChatRepository, ConversationRow, LockedConversation, Membership
+from chat.user_directory import UserDirectory
 from contracts import make_envelope
 from contracts.envelope import Envelope
 from contracts.events import (
@@ -65,9 +66,13 @@ from contracts.events import (
 from contracts.events.messages import RefusalCode
 from contracts.wire import Event
 from servicekit.display_text import message_problem, name_problem, normalized_name
+from servicekit.logs import get_logger
 from servicekit.outbox import add_to_outbox
+from servicekit.peer_api import PeerUnavailableError
 from servicekit.postgres import Connection, Pool
 from servicekit.problems import FieldError, ProblemError, not_found, validation_problem
+
+_log = get_logger("chat.service")
 
 NO_CONVERSATION = "No such conversation"
 BARRED = "This conversation no longer accepts messages (a block, or a deleted account)"
@@ -105,6 +110,7 @@ class ChatService:
         inline_body_bytes: int,
         attachments: MediaService,
         creations: CreationLimit,
+        directory: UserDirectory,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._pool = pool
@@ -114,14 +120,16 @@ class ChatService:
         self._inline_body_bytes = inline_body_bytes
         self._attachments = attachments
         self._creations = creations
+        self._directory = directory
         self._clock = clock
 
     # --- conversations ------------------------------------------------------------------
 
     async def create_conversation(
-        self, creator: uuid.UUID, request: CreateConversationRequest
+        self, creator: uuid.UUID, request: CreateConversationRequest, token: str
     ) -> tuple[ConversationView, bool]:
-        """The conversation and whether it is new (a direct pair returns the existing one)."""
+        """The conversation and whether it is new (a direct pair returns the existing one).
+        ``token`` is the caller's, to ask auth about users chat has not heard of yet."""
         others = list(dict.fromkeys(i for i in request.participant_ids if i != creator))
         kind = request.type or ("direct" if len(others) == 1 and request.title is None else "group")
         if kind == "direct" and len(others) != 1:
@@ -139,6 +147,7 @@ class ChatService:
         row = ConversationRow(uuid.uuid4(), kind, title, creator, now, now, 0)
         key = direct_key(creator, others[0]) if kind == "direct" else None
         existing: uuid.UUID | None = None
+        await self._learn_missing(token, others)
         async with self._pool.acquire() as conn, conn.transaction():
             await self._check_reachable(conn, creator, others, "participantIds")
             if key is None or await self._store.direct_conversation_id(conn, key) is None:
@@ -217,9 +226,14 @@ class ChatService:
         return await self.conversation(user_id, conversation_id)
 
     async def add_participants(
-        self, user_id: uuid.UUID, conversation_id: uuid.UUID, user_ids: list[uuid.UUID]
+        self,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        user_ids: list[uuid.UUID],
+        token: str,
     ) -> ConversationView:
         now = self._clock()
+        await self._learn_missing(token, user_ids)
         async with self._pool.acquire() as conn, conn.transaction():
             membership = await self._member(conn, conversation_id, user_id)
             if membership.conversation.type == "direct":
@@ -516,6 +530,14 @@ class ChatService:
             )
             events.append(_envelope(removed))
         await add_to_outbox(conn, events)
+
+    async def _learn_missing(self, token: str, user_ids: list[uuid.UUID]) -> None:
+        """Users auth has issued but whose event has not arrived yet (``UserDirectory``). If
+        auth cannot be asked, the directory decides as it stands."""
+        try:
+            await self._directory.learn_missing(token, user_ids)
+        except PeerUnavailableError as error:
+            _log.warning("user_lookup_failed", error=str(error))
 
     async def _check_reachable(
         self, conn: Connection, user_id: uuid.UUID, others: list[uuid.UUID], field: str

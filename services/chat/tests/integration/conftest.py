@@ -41,9 +41,10 @@ from devstack.isolation import RABBITMQ_URL, IsolatedInfra, free_port
 from servicekit.amqp.connection import connect
 from servicekit.amqp.publisher import ConfirmedPublisher, OutgoingMessage
 from servicekit.http_app import METRICS
-from servicekit.resources import MONGO, POSTGRES
+from servicekit.redis_store import KeySpace
+from servicekit.resources import MONGO, POSTGRES, REDIS
 from servicekit.service_main import migrate
-from servicekit.tokens import TokenIssuer
+from servicekit.tokens import RevocationList, TokenIssuer
 
 INLINE_BYTES = 256
 SETTINGS = {
@@ -333,6 +334,10 @@ async def chat_server(
     app = create_app(settings)
     publisher = await ConfirmedPublisher.open(broker, app_id="chat-tests")
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        # Auth, which marks the revocation keys whole, does not run here: mark them as it would.
+        await RevocationList(app[REDIS], KeySpace(settings.platform.redis.key_prefix)).rebuild(
+            [], []
+        )
         yield ChatServer(
             app,
             client,

@@ -6,13 +6,13 @@ from chat, so chat's authorization (404 for what the user may not see) applies u
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
 import aiohttp
 import msgspec
 
 from contracts.events import MessageView
+from servicekit.peer_api import PeerApi, PeerUnavailableError
 
 
 class Participants(msgspec.Struct):
@@ -41,18 +41,17 @@ class MessagePage(msgspec.Struct):
     has_more: bool = msgspec.field(name="hasMore")
 
 
-class ChatUnavailableError(RuntimeError):
-    """Chat did not answer as expected; the caller reports an internal error."""
+ChatUnavailableError = PeerUnavailableError
+"""Chat did not answer as expected; the caller reports an internal error."""
 
 
 class ChatClient:
     def __init__(self, session: aiohttp.ClientSession, base_url: str) -> None:
-        self._session = session
-        self._base = base_url.rstrip("/")
+        self._get = PeerApi(session, base_url, "chat").get_as
 
     async def conversation(self, token: str, conversation_id: UUID) -> ConversationSummary | None:
         """The conversation if the token's user is a participant, else None."""
-        body = await self._get(token, f"/api/chat/{conversation_id}", {})
+        body = await self._get(token, f"/api/chat/{conversation_id}")
         return (
             None
             if body is None
@@ -61,7 +60,7 @@ class ChatClient:
 
     async def conversation_ids(self, token: str) -> ConversationIds:
         """Every conversation the token's user is in: ids only, one request."""
-        body = await self._get(token, "/api/chat/ids", {})
+        body = await self._get(token, "/api/chat/ids")
         if body is None:
             raise ChatUnavailableError("conversation list refused")
         return msgspec.json.decode(body, type=ConversationIds)
@@ -75,16 +74,3 @@ class ChatClient:
             {"after": str(after), "limit": str(limit)},
         )
         return None if body is None else msgspec.json.decode(body, type=MessagePage)
-
-    async def _get(self, token: str, path: str, params: dict[str, Any]) -> bytes | None:
-        try:
-            async with self._session.get(
-                self._base + path, params=params, headers={"Authorization": f"Bearer {token}"}
-            ) as response:
-                if response.status == 404:
-                    return None
-                if response.status != 200:
-                    raise ChatUnavailableError(f"chat answered {response.status} for {path}")
-                return await response.read()
-        except aiohttp.ClientError as error:
-            raise ChatUnavailableError(f"chat unreachable: {error!r}") from error

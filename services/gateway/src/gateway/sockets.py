@@ -50,7 +50,12 @@ from gateway.uncompressed_websocket import disable_websocket_compression
 from servicekit.amqp.publisher import ConfirmedPublisher, PublishFailedError
 from servicekit.logs import get_logger
 from servicekit.token_buckets import Bucket, TokenBuckets
-from servicekit.tokens import InvalidTokenError, TokenVerifier, bearer_token
+from servicekit.tokens import (
+    InvalidTokenError,
+    RevocationsUnknownError,
+    TokenVerifier,
+    bearer_token,
+)
 
 _log = get_logger("gateway.sockets")
 
@@ -194,6 +199,8 @@ class SocketHandlers:
             raise socketio.exceptions.ConnectionRefusedError("authentication required")
         try:
             claims = await self._verifier.verify(token)
+        except RevocationsUnknownError:
+            raise socketio.exceptions.ConnectionRefusedError("temporarily unavailable") from None
         except InvalidTokenError as error:
             raise socketio.exceptions.ConnectionRefusedError(f"invalid token: {error}") from None
         try:

@@ -35,9 +35,10 @@ from gateway.config import GatewaySettings, load_settings
 from servicekit.amqp.connection import connect
 from servicekit.amqp.publisher import ConfirmedPublisher
 from servicekit.redis_store import KeySpace, Redis, create_redis
+from servicekit.resources import REDIS
 from servicekit.settings import RedisSettings
 from servicekit.token_buckets import Bucket
-from servicekit.tokens import TokenIssuer
+from servicekit.tokens import RevocationList, TokenIssuer
 
 ACK_TIMEOUT_SECONDS = 2.0
 # Barely refilling (one token in ~17 minutes): a test's count of allowed events is exact.
@@ -236,6 +237,9 @@ async def gateway(
         broker = await connect(isolated_infra.amqp_url, "gateway-tests")
         try:
             async with TestServer(app, host="127.0.0.1", port=port) as server:
+                # Auth, which marks the revocation keys whole, does not run here.
+                keys = KeySpace(settings.platform.redis.key_prefix)
+                await RevocationList(app[REDIS], keys).rebuild([], [])
                 publisher = await ConfirmedPublisher.open(broker, app_id="gateway-tests")
                 try:
                     yield Gateway(

@@ -18,6 +18,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from devstack.isolation import IsolatedInfra, free_port
+from servicekit.redis_store import KeySpace
+from servicekit.resources import REDIS
+from servicekit.tokens import RevocationList
 from workers.app import create_app
 from workers.config import load_settings
 
@@ -48,6 +51,9 @@ async def start_workers() -> AsyncIterator[StartWorkers]:
         server = TestServer(create_app(load_settings(env)), host="127.0.0.1")
         await server.start_server()
         servers.append(server)
+        # Auth, which marks the revocation keys whole, does not run here.
+        keys = KeySpace(env["REDIS_KEY_PREFIX"])
+        await RevocationList(server.app[REDIS], keys).rebuild([], [])
         return StartedWorkers(server.app, str(server.make_url("")).rstrip("/"))
 
     yield start

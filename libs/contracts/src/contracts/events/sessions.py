@@ -6,7 +6,9 @@ from uuid import UUID
 from contracts import names
 from contracts.wire import Event, UtcDatetime
 
-RevocationReason = Literal["logout", "refresh_reuse", "admin", "account_deleted"]
+RevocationReason = Literal[
+    "logout", "refresh_reuse", "admin", "account_deleted", "password_changed", "signed_out"
+]
 
 
 class SessionRevoked(Event, frozen=True, kw_only=True):
