@@ -60,12 +60,30 @@ _EVENTS: tuple[Event, ...] = (
         created_at=AT,
     ),
     events.ConversationUpdated(
-        conversation_id=CONVERSATION, title="Trip", updated_by=BOB, updated_at=AT
+        conversation_id=CONVERSATION, title="Trip", updated_by=BOB, updated_at=AT, change_seq=1
     ),
     events.ConversationMemberAdded(
-        conversation_id=CONVERSATION, user_id=BOB, role="member", by=ALICE, at=AT
+        conversation_id=CONVERSATION,
+        user_id=BOB,
+        role="member",
+        by=ALICE,
+        at=AT,
+        change_seq=2,
+        conversation=events.ConversationSnapshot(
+            conversation_id=CONVERSATION,
+            type="group",
+            title="Weekend plans",
+            created_by=ALICE,
+            participant_ids=[ALICE, BOB],
+            created_at=AT,
+        ),
     ),
-    events.ConversationMemberRemoved(conversation_id=CONVERSATION, user_id=BOB, by=BOB, at=AT),
+    events.ConversationMemberRemoved(
+        conversation_id=CONVERSATION, user_id=BOB, by=BOB, at=AT, change_seq=4
+    ),
+    events.ConversationMemberUpdated(
+        conversation_id=CONVERSATION, user_id=BOB, role="admin", by=ALICE, at=AT, change_seq=3
+    ),
     events.ConversationEngaged(conversation_id=CONVERSATION, user_id=BOB, at=AT),
     events.ConversationActivity(
         conversation_id=CONVERSATION,
@@ -157,12 +175,27 @@ _SOCKET: tuple[WireStruct, ...] = (
     sockets.TypingPayload(conversation_id=CONVERSATION),
     sockets.ConversationJoinPayload(conversation_id=CONVERSATION),
     sockets.ConversationLeavePayload(conversation_id=CONVERSATION),
-    sockets.SyncPayload(since={CONVERSATION: 41}),
+    sockets.SyncPayload(since={CONVERSATION: 41}, changes_since={CONVERSATION: 3}),
     sockets.PresenceGetPayload(user_ids=[ALICE, BOB]),
     sockets.RoomUserPayload(conversation_id=CONVERSATION, user_id=BOB),
     sockets.UserOnlinePayload(user_id=BOB),
     sockets.UserOfflinePayload(user_id=BOB, last_seen_at=AT),
-    sockets.ConversationReadPayload(conversation_id=CONVERSATION, user_id=BOB, seq=42),
+    sockets.ConversationReadPayload(
+        conversation_id=CONVERSATION, user_id=BOB, seq=42, change_seq=5
+    ),
+    sockets.ConversationUpdatedPayload(
+        conversation=sockets.ConversationTitle(id=CONVERSATION, title="Trip"),
+        updated_by=BOB,
+        updated_at=AT,
+        change_seq=1,
+    ),
+    sockets.MemberAddedPayload(
+        conversation_id=CONVERSATION, user_id=BOB, role="member", by=ALICE, change_seq=2
+    ),
+    sockets.MemberRemovedPayload(conversation_id=CONVERSATION, user_id=BOB, by=BOB, change_seq=4),
+    sockets.MemberUpdatedPayload(
+        conversation_id=CONVERSATION, user_id=BOB, role="admin", by=ALICE, change_seq=3
+    ),
     sockets.MessageDeletedPayload(
         conversation_id=CONVERSATION, message_id=MESSAGE, seq=42, deleted_at=AT
     ),

@@ -20,6 +20,7 @@ CONVERSATION_CREATED: Final = "conversation.created"
 CONVERSATION_UPDATED: Final = "conversation.updated"
 CONVERSATION_MEMBER_ADDED: Final = "conversation.member_added"
 CONVERSATION_MEMBER_REMOVED: Final = "conversation.member_removed"
+CONVERSATION_MEMBER_UPDATED: Final = "conversation.member_updated"
 CONVERSATION_ENGAGED: Final = "conversation.engaged"
 CONVERSATION_ACTIVITY: Final = "conversation.activity"
 MESSAGE_SEND: Final = "message.send"
@@ -46,6 +47,7 @@ ROUTING_KEYS: Final = (
     CONVERSATION_UPDATED,
     CONVERSATION_MEMBER_ADDED,
     CONVERSATION_MEMBER_REMOVED,
+    CONVERSATION_MEMBER_UPDATED,
     CONVERSATION_ENGAGED,
     CONVERSATION_ACTIVITY,
     MESSAGE_SEND,

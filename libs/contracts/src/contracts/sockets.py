@@ -14,9 +14,16 @@ import msgspec
 from msgspec import Meta
 
 from contracts.errors import ContractError
-from contracts.events import ConversationCreated, MediaProcessed, MessageView, NotificationCreated
+from contracts.events import (
+    ConversationCreated,
+    MediaProcessed,
+    MemberRole,
+    MessageView,
+    NotificationCreated,
+)
 from contracts.wire import (
     Attachments,
+    ChangeSeq,
     ClientMessageId,
     MessageContent,
     Seq,
@@ -45,6 +52,10 @@ class ServerEvent(StrEnum):
     MESSAGE_DELETED = "message:deleted"
     CONVERSATION_CREATED = "conversation:created"
     CONVERSATION_READ = "conversation:read"
+    CONVERSATION_UPDATED = "conversation:updated"
+    CONVERSATION_MEMBER_ADDED = "conversation:member-added"
+    CONVERSATION_MEMBER_REMOVED = "conversation:member-removed"
+    CONVERSATION_MEMBER_UPDATED = "conversation:member-updated"
     USER_TYPING = "user:typing"
     USER_STOPPED_TYPING = "user:stopped-typing"
     USER_JOINED = "user:joined"
@@ -82,13 +93,18 @@ class ConversationLeavePayload(WireStruct, frozen=True, kw_only=True):
     conversation_id: UUID
 
 
+Positions = Annotated[dict[UUID, Annotated[int, Meta(ge=0, le=2**63 - 1)]], Meta(max_length=100)]
+
+
 class SyncPayload(WireStruct, frozen=True, kw_only=True):
-    """`sync`: the last `seq` the client holds per conversation; it gets everything after.
+    """`sync`: the last `seq` the client holds per conversation, and optionally the last
+    `changeSeq`; it gets every message after the one and every change after the other.
 
-    At most 100 conversations a call (each is a read of chat's); a client holding more syncs them
-    in several calls, which the rate limit charges by size."""
+    At most 100 conversations a call in each map (each is a read of chat's); a client holding
+    more syncs them in several calls, which the rate limit charges by size."""
 
-    since: Annotated[dict[UUID, Annotated[int, Meta(ge=0, le=2**63 - 1)]], Meta(max_length=100)]
+    since: Positions
+    changes_since: Positions = msgspec.field(default_factory=dict)
 
 
 class PresenceGetPayload(WireStruct, frozen=True, kw_only=True):
@@ -123,6 +139,7 @@ class ConversationReadPayload(WireStruct, frozen=True, kw_only=True):
     conversation_id: UUID
     user_id: UUID
     seq: Seq
+    change_seq: ChangeSeq = 0
 
 
 class MessageDeletedPayload(WireStruct, frozen=True, kw_only=True):
@@ -132,6 +149,50 @@ class MessageDeletedPayload(WireStruct, frozen=True, kw_only=True):
     message_id: UUID
     seq: Seq
     deleted_at: UtcDatetime
+    change_seq: ChangeSeq = 0
+
+
+class ConversationTitle(WireStruct, frozen=True, kw_only=True):
+    id: UUID
+    title: str | None
+
+
+class ConversationUpdatedPayload(WireStruct, frozen=True, kw_only=True):
+    """`conversation:updated`: what changed of the conversation (its title)."""
+
+    conversation: ConversationTitle
+    updated_by: UUID
+    updated_at: UtcDatetime
+    change_seq: ChangeSeq = 0
+
+
+class MemberAddedPayload(WireStruct, frozen=True, kw_only=True):
+    """`conversation:member-added`."""
+
+    conversation_id: UUID
+    user_id: UUID
+    role: MemberRole
+    by: UUID
+    change_seq: ChangeSeq = 0
+
+
+class MemberRemovedPayload(WireStruct, frozen=True, kw_only=True):
+    """`conversation:member-removed` (`by` is `userId` when they left)."""
+
+    conversation_id: UUID
+    user_id: UUID
+    by: UUID
+    change_seq: ChangeSeq = 0
+
+
+class MemberUpdatedPayload(WireStruct, frozen=True, kw_only=True):
+    """`conversation:member-updated`: `userId` has a new role."""
+
+    conversation_id: UUID
+    user_id: UUID
+    role: MemberRole
+    by: UUID
+    change_seq: ChangeSeq = 0
 
 
 AckErrorCode = Literal[
@@ -179,6 +240,10 @@ SERVER_PAYLOADS: Final[Mapping[ServerEvent, type[WireStruct]]] = MappingProxyTyp
         ServerEvent.MESSAGE_DELETED: MessageDeletedPayload,
         ServerEvent.CONVERSATION_CREATED: ConversationCreated,
         ServerEvent.CONVERSATION_READ: ConversationReadPayload,
+        ServerEvent.CONVERSATION_UPDATED: ConversationUpdatedPayload,
+        ServerEvent.CONVERSATION_MEMBER_ADDED: MemberAddedPayload,
+        ServerEvent.CONVERSATION_MEMBER_REMOVED: MemberRemovedPayload,
+        ServerEvent.CONVERSATION_MEMBER_UPDATED: MemberUpdatedPayload,
         ServerEvent.USER_TYPING: RoomUserPayload,
         ServerEvent.USER_STOPPED_TYPING: RoomUserPayload,
         ServerEvent.USER_JOINED: RoomUserPayload,

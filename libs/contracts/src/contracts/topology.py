@@ -71,6 +71,7 @@ PRODUCERS: Final[Mapping[str, str]] = {
     names.CONVERSATION_UPDATED: "chat",
     names.CONVERSATION_MEMBER_ADDED: "chat",
     names.CONVERSATION_MEMBER_REMOVED: "chat",
+    names.CONVERSATION_MEMBER_UPDATED: "chat",
     names.CONVERSATION_ENGAGED: "chat",
     names.CONVERSATION_ACTIVITY: "gateway",
     names.MESSAGE_SEND: "gateway",

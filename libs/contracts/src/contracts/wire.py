@@ -34,6 +34,14 @@ class Event(WireStruct, frozen=True, kw_only=True):
 
 UtcDatetime = Annotated[datetime, Meta(tz=True, description="RFC 3339 timestamp with offset")]
 Seq = Annotated[int, Meta(ge=1, description="Per-conversation message sequence, gap-free")]
+ChangeSeq = Annotated[
+    int,
+    Meta(
+        ge=0,
+        description="Per-conversation change sequence (edits, deletes, read markers, "
+        "membership), gap-free; 0 before the first change",
+    ),
+]
 MessageContent = Annotated[
     str, Meta(min_length=1, max_length=16000, pattern=r"\S", description="Not blank")
 ]

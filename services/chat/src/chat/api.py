@@ -35,6 +35,10 @@ class AddParticipantsRequest(Body):
     user_ids: Annotated[list[UUID], Meta(min_length=1, max_length=MAX_PARTICIPANTS)]
 
 
+class UpdateParticipantRequest(Body):
+    role: Role
+
+
 class SendMessageRequest(Body):
     content: MessageContent
     client_message_id: ClientMessageId | None = None
@@ -82,6 +86,8 @@ class ConversationView(Body):
     unread_count: int
     # The caller's: which of this conversation's messages notify them.
     notification_level: NotificationLevel
+    last_change_seq: int = 0
+    """The newest change (``GET .../changes``): a client holding this view replays from it."""
 
 
 class ConversationIds(Body):
@@ -93,6 +99,29 @@ class ConversationIds(Body):
     """Those of them the caller has taken part in (created, written in or accepted)."""
     blocked_ids: list[UUID]
     """The users the caller blocked: no presence passes between them."""
+
+
+class ChangesQuery(Query):
+    after: Annotated[int, Meta(ge=0, le=MAX_SEQ)] = 0
+    limit: Annotated[int, Meta(ge=1, le=500)] = 100
+
+
+class Change(Body):
+    """One change: its position, the socket event a live client got for it, and its payload."""
+
+    change_seq: int
+    event: str
+    data: msgspec.Raw
+    at: datetime
+
+
+class ChangePage(Body):
+    """The changes after ``after``, oldest first; ``lastChangeSeq`` is the position of the
+    last one returned (or ``after`` when none): pass it as ``after`` to continue."""
+
+    changes: list[Change]
+    last_change_seq: int
+    has_more: bool
 
 
 class BlockedUser(Body):

@@ -11,6 +11,7 @@ from aiohttp import web
 from chat.block_repository import BlockRepository
 from chat.block_service import BlockService
 from chat.bodies import MessageBodies
+from chat.change_log import ChangeLog
 from chat.config import SERVICE, ChatSettings
 from chat.consumers import ChatEventsConsumer, MessageSendConsumer
 from chat.handlers import BLOCK_SERVICE, CHAT_SERVICE, USER_LIMITS
@@ -80,6 +81,7 @@ def create_app(settings: ChatSettings) -> web.Application:
             app[CHAT_SERVICE] = ChatService(
                 pool=app[POSTGRES],
                 store=store,
+                changes=ChangeLog(),
                 directory=UserDirectory(app[POSTGRES], store, auth),
                 blocks=BlockRepository(),
                 bodies=MessageBodies(app[MONGO]),

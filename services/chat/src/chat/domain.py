@@ -26,6 +26,7 @@ class StoredMessage:
     created_at: datetime
     edited_at: datetime | None
     deleted_at: datetime | None
+    change_seq: int = 0  # the change that made this version (an edit or the delete)
 
 
 NotificationLevel = Literal["all", "mentions", "none"]
@@ -49,6 +50,13 @@ def direct_key(first: UUID, second: UUID) -> str:
 
 def can_manage(role: str) -> bool:
     return role in MANAGER_ROLES
+
+
+def outranks(actor_role: str, target_role: str) -> bool:
+    """Whether a participant of ``actor_role`` may remove one of ``target_role``: an owner
+    anyone but another owner, an admin only members."""
+    order = {"owner": 2, "admin": 1, "member": 0}
+    return order[actor_role] > order[target_role]
 
 
 def can_delete(message: StoredMessage, user_id: UUID, role: str) -> bool:

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from chat.api import (
     AddParticipantsRequest,
+    ChangesQuery,
     ConversationListQuery,
     ConversationResponse,
     CreateConversationRequest,
@@ -20,6 +21,7 @@ from chat.api import (
     ReadRequest,
     SendMessageRequest,
     UpdateConversationRequest,
+    UpdateParticipantRequest,
 )
 from chat.block_service import BlockService
 from chat.service import ChatService, SendCommand
@@ -104,6 +106,27 @@ async def remove_participant(request: web.Request) -> web.Response:
     user_id = _id(request, "user_id", "Not a participant")
     await request.app[CHAT_SERVICE].remove_participant(claims.user_id, conversation_id, user_id)
     return web.Response(status=204)
+
+
+async def update_participant(request: web.Request) -> web.Response:
+    claims = await authenticate(request)
+    conversation_id = _conversation_id(request)
+    member_id = _id(request, "user_id", "Not a participant")
+    body = await read_json(request, UpdateParticipantRequest)
+    view = await request.app[CHAT_SERVICE].set_role(
+        claims.user_id, conversation_id, member_id, body.role
+    )
+    return json_response(ConversationResponse(conversation=view))
+
+
+async def list_changes(request: web.Request) -> web.Response:
+    claims = await authenticate(request)
+    conversation_id = _conversation_id(request)
+    query = read_query(request.query, ChangesQuery)
+    page = await request.app[CHAT_SERVICE].changes(
+        claims.user_id, conversation_id, query.after, query.limit
+    )
+    return json_response(page)
 
 
 async def list_messages(request: web.Request) -> web.Response:

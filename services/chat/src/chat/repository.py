@@ -14,7 +14,7 @@ from servicekit.postgres import Connection
 
 _MESSAGE_COLUMNS = (
     "id, conversation_id, seq, sender_id, client_message_id, content, body_in_mongo, "
-    "attachments, created_at, edited_at, deleted_at"
+    "attachments, created_at, edited_at, deleted_at, change_seq"
 )
 
 
@@ -31,6 +31,7 @@ def _message(row: asyncpg.Record) -> StoredMessage:
         created_at=row["created_at"],
         edited_at=row["edited_at"],
         deleted_at=row["deleted_at"],
+        change_seq=row["change_seq"],
     )
 
 
@@ -192,6 +193,24 @@ class ChatRepository:
             user_id,
         )
         return result.endswith(" 1")
+
+    async def role_of(self, conn: Connection, conversation_id: UUID, user_id: UUID) -> str | None:
+        role: str | None = await conn.fetchval(
+            "SELECT role FROM participants WHERE conversation_id = $1 AND user_id = $2",
+            conversation_id,
+            user_id,
+        )
+        return role
+
+    async def set_role(
+        self, conn: Connection, conversation_id: UUID, user_id: UUID, role: str
+    ) -> None:
+        await conn.execute(
+            "UPDATE participants SET role = $3 WHERE conversation_id = $1 AND user_id = $2",
+            conversation_id,
+            user_id,
+            role,
+        )
 
     async def hand_ownership_on(self, conn: Connection, conversation_id: UUID) -> UUID | None:
         """If the conversation has no owner left, its longest-standing admin (else member)
@@ -487,32 +506,39 @@ class ChatRepository:
         self,
         conn: Connection,
         message_id: UUID,
+        *,
         content: str | None,
         body_in_mongo: bool,
         at: datetime,
+        change_seq: int,
     ) -> StoredMessage:
         row = await conn.fetchrow(
             f"""
-            UPDATE messages SET content = $2, body_in_mongo = $3, edited_at = $4 WHERE id = $1
+            UPDATE messages SET content = $2, body_in_mongo = $3, edited_at = $4, change_seq = $5
+            WHERE id = $1
             RETURNING {_MESSAGE_COLUMNS}
             """,  # noqa: S608
             message_id,
             content,
             body_in_mongo,
             at,
+            change_seq,
         )
         assert row is not None  # locked by the caller
         return _message(row)
 
-    async def tombstone_message(self, conn: Connection, message_id: UUID, at: datetime) -> None:
+    async def tombstone_message(
+        self, conn: Connection, message_id: UUID, at: datetime, change_seq: int
+    ) -> None:
         await conn.execute(
             """
             UPDATE messages SET content = NULL, body_in_mongo = false, attachments = '{}',
-                                deleted_at = $2
+                                deleted_at = $2, change_seq = $3
             WHERE id = $1
             """,
             message_id,
             at,
+            change_seq,
         )
 
     async def page_after(

@@ -6,6 +6,8 @@ from chat import handlers
 from chat.api import (
     AddParticipantsRequest,
     BlockList,
+    ChangePage,
+    ChangesQuery,
     ConversationIds,
     ConversationListQuery,
     ConversationPage,
@@ -23,6 +25,7 @@ from chat.api import (
     ReadResponse,
     SendMessageRequest,
     UpdateConversationRequest,
+    UpdateParticipantRequest,
 )
 from servicekit.openapi import Endpoint
 
@@ -124,9 +127,29 @@ ENDPOINTS = (
         "DELETE",
         CONVERSATION + "/participants/{user_id:" + UUID_PATTERN + "}",
         handlers.remove_participant,
-        "Leave a group, or remove someone (owners and admins)",
+        "Leave a group, or remove someone (owners anyone but an owner, admins members)",
         responses={204: None},
         errors=(401, 403, 404, 409),
+        tags=("conversations",),
+    ),
+    Endpoint(
+        "PATCH",
+        CONVERSATION + "/participants/{user_id:" + UUID_PATTERN + "}",
+        handlers.update_participant,
+        "An owner grants or revokes admin, or hands ownership over (becoming an admin)",
+        request=UpdateParticipantRequest,
+        responses={200: ConversationResponse},
+        errors=(*BODY, 403, 404, 409),
+        tags=("conversations",),
+    ),
+    Endpoint(
+        "GET",
+        CONVERSATION + "/changes",
+        handlers.list_changes,
+        "Edits, deletes, read markers, title, member and role changes after a changeSeq",
+        query=ChangesQuery,
+        responses={200: ChangePage},
+        errors=(401, 404, 422),
         tags=("conversations",),
     ),
     Endpoint(

@@ -21,6 +21,7 @@ import asyncpg
 import msgspec
 
 from chat.api import (
+    ChangePage,
     ConversationIds,
     ConversationPage,
     ConversationView,
@@ -33,6 +34,7 @@ from chat.api import (
 )
 from chat.block_repository import BlockRepository
 from chat.bodies import MessageBodies
+from chat.change_log import ChangeLog
 from chat.config import SERVICE
 from chat.domain import (
     NotificationLevel,
@@ -42,19 +44,24 @@ from chat.domain import (
     direct_key,
     mentioned_usernames,
     notification_level,
+    outranks,
     unread,
 )
 from chat.media_service import MediaService
 from chat.repository import ChatRepository, ConversationRow, LockedConversation, Membership
 from chat.user_directory import UserDirectory
 from contracts import make_envelope
+from contracts.changes import NumberedChange
 from contracts.envelope import Envelope
 from contracts.events import (
     ConversationCreated,
     ConversationEngaged,
     ConversationMemberAdded,
     ConversationMemberRemoved,
+    ConversationMemberUpdated,
+    ConversationSnapshot,
     ConversationUpdated,
+    MemberRole,
     MessageCreated,
     MessageDeleted,
     MessageRead,
@@ -105,6 +112,7 @@ class ChatService:
         *,
         pool: Pool,
         store: ChatRepository,
+        changes: ChangeLog,
         blocks: BlockRepository,
         bodies: MessageBodies,
         inline_body_bytes: int,
@@ -115,6 +123,7 @@ class ChatService:
     ) -> None:
         self._pool = pool
         self._store = store
+        self._changes = changes
         self._blocks = blocks
         self._bodies = bodies
         self._inline_body_bytes = inline_body_bytes
@@ -187,6 +196,14 @@ class ChatService:
             [view] = await self._conversation_views(conn, [membership], user_id)
         return view
 
+    async def _view_of(
+        self, conn: Connection, user_id: uuid.UUID, conversation_id: uuid.UUID
+    ) -> ConversationView:
+        [view] = await self._conversation_views(
+            conn, [await self._member(conn, conversation_id, user_id)], user_id
+        )
+        return view
+
     async def conversations(
         self, user_id: uuid.UUID, limit: int, cursor: str | None
     ) -> ConversationPage:
@@ -219,10 +236,17 @@ class ChatService:
             if not can_manage(membership.role):
                 raise ProblemError(403, "Only owners and admins rename a conversation")
             await self._store.update_title(conn, conversation_id, title, now)
-            event = ConversationUpdated(
-                conversation_id=conversation_id, title=title, updated_by=user_id, updated_at=now
+            await self._change(
+                conn,
+                conversation_id,
+                now,
+                ConversationUpdated(
+                    conversation_id=conversation_id,
+                    title=title,
+                    updated_by=user_id,
+                    updated_at=now,
+                ),
             )
-            await add_to_outbox(conn, [_envelope(event)])
         return await self.conversation(user_id, conversation_id)
 
     async def add_participants(
@@ -244,13 +268,29 @@ class ChatService:
             added = await self._store.add_participants(
                 conn, conversation_id, [(i, "member") for i in dict.fromkeys(user_ids)], now
             )
-            events = [
-                ConversationMemberAdded(
-                    conversation_id=conversation_id, user_id=i, role="member", by=user_id, at=now
+            if added:
+                snapshot = ConversationSnapshot(
+                    conversation_id=conversation_id,
+                    type="group",
+                    title=membership.conversation.title,
+                    created_by=membership.conversation.created_by,
+                    participant_ids=await self._store.member_ids(conn, conversation_id),
+                    created_at=membership.conversation.created_at,
                 )
-                for i in added
-            ]
-            await add_to_outbox(conn, [_envelope(e) for e in events])
+            for added_id in added:
+                await self._change(
+                    conn,
+                    conversation_id,
+                    now,
+                    ConversationMemberAdded(
+                        conversation_id=conversation_id,
+                        user_id=added_id,
+                        role="member",
+                        by=user_id,
+                        at=now,
+                        conversation=snapshot,
+                    ),
+                )
         return await self.conversation(user_id, conversation_id)
 
     async def remove_participant(
@@ -263,14 +303,12 @@ class ChatService:
                 raise ProblemError(409, "Nobody leaves a direct conversation", title="Conflict")
             if removed_id != user_id and not can_manage(membership.role):
                 raise ProblemError(403, "Only owners and admins remove others")
-            if not await self._store.remove_participant(conn, conversation_id, removed_id):
+            removed_role = await self._store.role_of(conn, conversation_id, removed_id)
+            if removed_role is None:
                 raise not_found("Not a participant")
-            # A group is never left without an owner: the last one leaving hands it on.
-            await self._store.hand_ownership_on(conn, conversation_id)
-            event = ConversationMemberRemoved(
-                conversation_id=conversation_id, user_id=removed_id, by=user_id, at=now
-            )
-            await add_to_outbox(conn, [_envelope(event)])
+            if removed_id != user_id and not outranks(membership.role, removed_role):
+                raise ProblemError(403, "Only an owner removes an owner or an admin")
+            await self._remove_member(conn, conversation_id, removed_id, user_id, now)
 
     # --- messages -----------------------------------------------------------------------
 
@@ -428,14 +466,20 @@ class ChatService:
             in_mongo = len(content.encode()) > self._inline_body_bytes
             if in_mongo:
                 await self._bodies.put(message_id, content)
+            change_seq = await self._changes.next_seq(conn, conversation_id)
             edited = await self._store.edit_message(
-                conn, message_id, None if in_mongo else content, in_mongo, now
+                conn,
+                message_id,
+                content=None if in_mongo else content,
+                body_in_mongo=in_mongo,
+                at=now,
+                change_seq=change_seq,
             )
             view = _message_view(edited, content)
             members = await self._store.member_ids(conn, conversation_id)
-            await add_to_outbox(
-                conn, [_envelope(MessageUpdated(message=view, recipient_ids=members))]
-            )
+            updated = MessageUpdated(message=view, recipient_ids=members)
+            await self._changes.keep(conn, conversation_id, updated, now)
+            await add_to_outbox(conn, [_envelope(updated)])
         if message.body_in_mongo and not in_mongo:
             await self._bodies.delete(message_id)
         return view
@@ -453,7 +497,8 @@ class ChatService:
                 raise ProblemError(403, "Only the sender or an owner or admin deletes a message")
             if message.deleted_at is not None:
                 return
-            await self._store.tombstone_message(conn, message_id, now)
+            change_seq = await self._changes.next_seq(conn, conversation_id)
+            await self._store.tombstone_message(conn, message_id, now, change_seq)
             members = await self._store.member_ids(conn, conversation_id)
             event = MessageDeleted(
                 conversation_id=conversation_id,
@@ -462,7 +507,9 @@ class ChatService:
                 deleted_by=user_id,
                 deleted_at=now,
                 recipient_ids=members,
+                change_seq=change_seq,
             )
+            await self._changes.keep(conn, conversation_id, event, now)
             await add_to_outbox(conn, [_envelope(event)])
         if message.body_in_mongo:
             await self._bodies.delete(message_id)
@@ -479,10 +526,17 @@ class ChatService:
             # Read markers are shared only by who has taken part (an unsolicited sender does
             # not learn that it was read).
             if moved and engaged:
-                event = MessageRead(
-                    conversation_id=conversation_id, user_id=user_id, seq=read_seq, read_at=now
+                await self._change(
+                    conn,
+                    conversation_id,
+                    now,
+                    MessageRead(
+                        conversation_id=conversation_id,
+                        user_id=user_id,
+                        seq=read_seq,
+                        read_at=now,
+                    ),
                 )
-                await add_to_outbox(conn, [_envelope(event)])
         return ReadResponse(last_read_seq=read_seq, unread_count=unread(last_seq, read_seq))
 
     async def accept(self, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
@@ -521,15 +575,117 @@ class ChatService:
         """A deleted account: a tombstone in the directory, out of every group (handing
         ownership on), its blocks gone. Direct conversations keep its past messages."""
         await self._blocks.mark_deleted(conn, user_id, at)
-        events: list[Envelope[Event]] = []
         for conversation_id in await self._blocks.groups_of(conn, user_id):
-            await self._store.remove_participant(conn, conversation_id, user_id)
-            await self._store.hand_ownership_on(conn, conversation_id)
-            removed = ConversationMemberRemoved(
-                conversation_id=conversation_id, user_id=user_id, by=user_id, at=at
+            await self._remove_member(conn, conversation_id, user_id, user_id, at)
+
+    async def set_role(
+        self,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        member_id: uuid.UUID,
+        role: MemberRole,
+    ) -> ConversationView:
+        """An owner grants or revokes admin, or hands ownership over (becoming an admin)."""
+        now = self._clock()
+        async with self._pool.acquire() as conn, conn.transaction():
+            membership = await self._member(conn, conversation_id, user_id)
+            if membership.conversation.type == "direct":
+                raise ProblemError(409, "A direct conversation has no roles", title="Conflict")
+            current = await self._store.role_of(conn, conversation_id, member_id)
+            if current is None:
+                raise not_found("Not a participant")
+            if membership.role != "owner":
+                raise ProblemError(403, "Only an owner changes roles")
+            if member_id == user_id:
+                if role != "owner":
+                    raise ProblemError(
+                        409, "Hand ownership to someone else instead", title="Conflict"
+                    )
+                return await self._view_of(conn, user_id, conversation_id)
+            if current == "owner":
+                raise ProblemError(403, "An owner's role is theirs to hand over")
+            changes = [(member_id, role)] if role != current else []
+            if role == "owner":
+                changes.append((user_id, "admin"))
+            for changed_id, new_role in changes:
+                await self._store.set_role(conn, conversation_id, changed_id, new_role)
+                await self._change(
+                    conn,
+                    conversation_id,
+                    now,
+                    (
+                        ConversationMemberUpdated(
+                            conversation_id=conversation_id,
+                            user_id=changed_id,
+                            role=new_role,
+                            by=user_id,
+                            at=now,
+                        )
+                    ),
+                )
+            return await self._view_of(conn, user_id, conversation_id)
+
+    async def changes(
+        self, user_id: uuid.UUID, conversation_id: uuid.UUID, after: int, limit: int
+    ) -> ChangePage:
+        async with self._pool.acquire() as conn:
+            await self._member(conn, conversation_id, user_id)
+            found = await self._changes.after(conn, conversation_id, after, limit + 1)
+        page = found[:limit]
+        return ChangePage(
+            changes=page,
+            last_change_seq=page[-1].change_seq if page else after,
+            has_more=len(found) > limit,
+        )
+
+    async def _remove_member(
+        self,
+        conn: Connection,
+        conversation_id: uuid.UUID,
+        removed_id: uuid.UUID,
+        by: uuid.UUID,
+        now: datetime,
+    ) -> None:
+        """Out of the group; a group is never left without an owner: the last one leaving
+        hands it on (a role change of its own)."""
+        await self._store.remove_participant(conn, conversation_id, removed_id)
+        await self._change(
+            conn,
+            conversation_id,
+            now,
+            ConversationMemberRemoved(
+                conversation_id=conversation_id,
+                user_id=removed_id,
+                by=by,
+                at=now,
+            ),
+        )
+        promoted = await self._store.hand_ownership_on(conn, conversation_id)
+        if promoted is not None:
+            await self._change(
+                conn,
+                conversation_id,
+                now,
+                ConversationMemberUpdated(
+                    conversation_id=conversation_id,
+                    user_id=promoted,
+                    role="owner",
+                    by=by,
+                    at=now,
+                ),
             )
-            events.append(_envelope(removed))
-        await add_to_outbox(conn, events)
+
+    async def _change(
+        self,
+        conn: Connection,
+        conversation_id: uuid.UUID,
+        at: datetime,
+        change: NumberedChange,
+    ) -> None:
+        """A change numbered, kept in the change log and published, in the caller's
+        transaction."""
+        event = await self._changes.record(conn, conversation_id, at, change)
+        await add_to_outbox(conn, [_envelope(event)])
 
     async def _learn_missing(self, token: str, user_ids: list[uuid.UUID]) -> None:
         """Users auth has issued but whose event has not arrived yet (``UserDirectory``). If
@@ -586,6 +742,7 @@ class ChatService:
             conn, [c.id for c in with_messages], [c.last_seq for c in with_messages]
         )
         last_views = {view.conversation_id: view for view in await self._views(last)}
+        heads = await self._changes.heads(conn, ids)
         return [
             ConversationView(
                 id=m.conversation.id,
@@ -615,6 +772,7 @@ class ChatService:
                 last_message=last_views.get(m.conversation.id),
                 unread_count=unread(m.conversation.last_seq, m.last_read_seq),
                 notification_level=notification_level(m.conversation.type, m.notify),
+                last_change_seq=heads.get(m.conversation.id, 0),
             )
             for m in memberships
         ]
@@ -632,6 +790,7 @@ def _message_view(message: StoredMessage, content: str | None) -> MessageView:
         created_at=message.created_at,
         edited_at=message.edited_at,
         deleted_at=message.deleted_at,
+        change_seq=message.change_seq,
     )
 
 

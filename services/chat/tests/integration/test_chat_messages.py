@@ -34,6 +34,7 @@ MESSAGE_KEYS = {
     "createdAt",
     "editedAt",
     "deletedAt",
+    "changeSeq",
 }
 
 
@@ -285,8 +286,10 @@ async def test_only_the_sender_edits_a_message(
     assert edited["content"] == "final"
     assert edited["editedAt"] is not None
     assert datetime.fromisoformat(edited["editedAt"]) >= datetime.fromisoformat(edited["createdAt"])
-    assert {k: v for k, v in edited.items() if k not in ("content", "editedAt")} == {
-        k: v for k, v in message.items() if k not in ("content", "editedAt")
+    assert edited["changeSeq"] == message["changeSeq"] + 1 == 1  # the conversation's first change
+    changed = ("content", "editedAt", "changeSeq")
+    assert {k: v for k, v in edited.items() if k not in changed} == {
+        k: v for k, v in message.items() if k not in changed
     }
     for refused_by in (other, owner):
         reply = await api.call("PATCH", path, user=refused_by, json={"content": "hijacked"})

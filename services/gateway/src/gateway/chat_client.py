@@ -41,6 +41,19 @@ class MessagePage(msgspec.Struct):
     has_more: bool = msgspec.field(name="hasMore")
 
 
+class Change(msgspec.Struct):
+    change_seq: int = msgspec.field(name="changeSeq")
+    event: str
+    data: msgspec.Raw
+    at: str
+
+
+class ChangePage(msgspec.Struct):
+    changes: list[Change]
+    last_change_seq: int = msgspec.field(name="lastChangeSeq")
+    has_more: bool = msgspec.field(name="hasMore")
+
+
 ChatUnavailableError = PeerUnavailableError
 """Chat did not answer as expected; the caller reports an internal error."""
 
@@ -74,3 +87,13 @@ class ChatClient:
             {"after": str(after), "limit": str(limit)},
         )
         return None if body is None else msgspec.json.decode(body, type=MessagePage)
+
+    async def changes_after(
+        self, token: str, conversation_id: UUID, after: int, limit: int
+    ) -> ChangePage | None:
+        body = await self._get(
+            token,
+            f"/api/chat/{conversation_id}/changes",
+            {"after": str(after), "limit": str(limit)},
+        )
+        return None if body is None else msgspec.json.decode(body, type=ChangePage)

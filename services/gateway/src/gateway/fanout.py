@@ -10,9 +10,12 @@ slow socket loses those first and never a message.
 
 from __future__ import annotations
 
+from uuid import UUID
+
 import socketio
 from aio_pika.abc import AbstractIncomingMessage
 
+from contracts.changes import ChangeEvent, client_change
 from contracts.envelope import decode_envelope
 from contracts.errors import ContractError
 from contracts.events import (
@@ -23,6 +26,8 @@ from contracts.events import (
     ConversationEngaged,
     ConversationMemberAdded,
     ConversationMemberRemoved,
+    ConversationMemberUpdated,
+    ConversationUpdated,
     MediaProcessed,
     MessageCreated,
     MessageDeleted,
@@ -35,8 +40,6 @@ from contracts.events import (
     SessionRevoked,
 )
 from contracts.sockets import (
-    ConversationReadPayload,
-    MessageDeletedPayload,
     RoomUserPayload,
     ServerEvent,
     UserOfflinePayload,
@@ -108,21 +111,15 @@ class FanOut:
                 send(ServerEvent.MESSAGE_RECEIVED, view, conversation_room(view.conversation_id))
             case MessageRefused():
                 self._pending.refused(event)
-            case MessageUpdated(message=view):
-                send(ServerEvent.MESSAGE_UPDATED, view, conversation_room(view.conversation_id))
-            case MessageDeleted():
-                deleted = MessageDeletedPayload(
-                    conversation_id=event.conversation_id,
-                    message_id=event.message_id,
-                    seq=event.seq,
-                    deleted_at=event.deleted_at,
-                )
-                send(ServerEvent.MESSAGE_DELETED, deleted, conversation_room(event.conversation_id))
-            case MessageRead():
-                read = ConversationReadPayload(
-                    conversation_id=event.conversation_id, user_id=event.user_id, seq=event.seq
-                )
-                send(ServerEvent.CONVERSATION_READ, read, conversation_room(event.conversation_id))
+            case (
+                MessageUpdated()
+                | MessageDeleted()
+                | MessageRead()
+                | ConversationUpdated()
+                | ConversationMemberUpdated()
+            ):
+                name, payload = client_change(event)
+                send(name, payload, conversation_room(_conversation_of(event)))
             case ConversationCreated():
                 room = conversation_room(event.conversation_id)
                 await self._memberships.remember(event.conversation_id, event.participant_ids)
@@ -132,17 +129,15 @@ class FanOut:
                 await self._audience.joined([event.created_by], event.conversation_id)
                 send(ServerEvent.CONVERSATION_CREATED, event, room)
             case ConversationMemberAdded():
-                await self._memberships.added(event.conversation_id, event.user_id)
-                await add_user_to_room(
-                    self._sio, event.user_id, conversation_room(event.conversation_id)
-                )
+                await self._member_added(event)
             case ConversationEngaged():
                 await self._audience.joined([event.user_id], event.conversation_id)
             case ConversationMemberRemoved():
+                room = conversation_room(event.conversation_id)
+                name, payload = client_change(event)
+                send(name, payload, [room, user_room(event.user_id)])  # then nothing more
                 await self._memberships.removed(event.conversation_id, event.user_id)
-                await remove_user_from_room(
-                    self._sio, event.user_id, conversation_room(event.conversation_id)
-                )
+                await remove_user_from_room(self._sio, event.user_id, room)
                 await self._audience.left(event.user_id, event.conversation_id)
             case ConversationActivity():
                 who = RoomUserPayload(conversation_id=event.conversation_id, user_id=event.user_id)
@@ -179,6 +174,27 @@ class FanOut:
             case _:
                 pass
 
+    async def _member_added(self, event: ConversationMemberAdded) -> None:
+        """To the room and to the newcomer, whose devices also get the whole conversation
+        (as ``conversation:created``)."""
+        send = self._broadcast.send
+        room = conversation_room(event.conversation_id)
+        await self._memberships.added(event.conversation_id, event.user_id)
+        await add_user_to_room(self._sio, event.user_id, room)
+        name, payload = client_change(event)
+        send(name, payload, [room, user_room(event.user_id)])
+        if event.conversation is not None:
+            snapshot = event.conversation
+            created = ConversationCreated(
+                conversation_id=snapshot.conversation_id,
+                type=snapshot.type,
+                title=snapshot.title,
+                created_by=snapshot.created_by,
+                participant_ids=snapshot.participant_ids,
+                created_at=snapshot.created_at,
+            )
+            send(ServerEvent.CONVERSATION_CREATED, created, user_room(event.user_id))
+
     def _presence_changed(
         self, event: PresenceOnline | PresenceOffline, name: ServerEvent, body: object
     ) -> None:
@@ -192,3 +208,11 @@ class FanOut:
                 for sid in local_sockets(self._sio, user_room(user_id))
             ]
             self._broadcast.send(name, body, rooms, skip_sid=skipped, droppable=True)
+
+
+def _conversation_of(event: ChangeEvent) -> UUID:
+    return (
+        event.message.conversation_id
+        if isinstance(event, MessageUpdated)
+        else (event.conversation_id)
+    )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import socketio
 
 from contracts import make_envelope
@@ -73,8 +74,9 @@ class SocketUser:
 
 
 def sync_cost(payload: SyncPayload) -> int:
-    """A ``sync`` asks chat once per conversation: one token, and one more per ten."""
-    return 1 + len(payload.since) // 10
+    """A ``sync`` asks chat once per conversation and position kind: one token, and one more
+    per ten asks."""
+    return 1 + (len(payload.since) + len(payload.changes_since)) // 10
 
 
 class Refused(Exception):
@@ -460,16 +462,40 @@ class SocketHandlers:
         )
 
     async def sync(self, sid: str, user: SocketUser, payload: SyncPayload) -> dict[str, Any]:
-        """Everything after the client's last seq per conversation, a page each."""
-        pages: dict[str, Any] = {}
-        missing: list[str] = []
+        """Every message after the client's last seq and every change after its last
+        changeSeq, per conversation, a page of each."""
+        pages: dict[str, dict[str, Any]] = {}
+        missing: set[str] = set()
         for conversation_id, last_seq in payload.since.items():
             page = await self._chat.messages_after(user.token, conversation_id, last_seq, SYNC_PAGE)
             if page is None:
-                missing.append(str(conversation_id))
+                missing.add(str(conversation_id))
                 continue
             pages[str(conversation_id)] = {"messages": page.messages, "hasMore": page.has_more}
-        return ack_ok(conversations=pages, notFound=missing)
+        for conversation_id, last_change in payload.changes_since.items():
+            if str(conversation_id) in missing:
+                continue
+            changes = await self._chat.changes_after(
+                user.token, conversation_id, last_change, SYNC_PAGE
+            )
+            if changes is None:
+                missing.add(str(conversation_id))
+                pages.pop(str(conversation_id), None)
+                continue
+            pages.setdefault(str(conversation_id), {}).update(
+                changes=[
+                    {
+                        "changeSeq": c.change_seq,
+                        "event": c.event,
+                        "data": msgspec.json.decode(c.data),
+                        "at": c.at,
+                    }
+                    for c in changes.changes
+                ],
+                lastChangeSeq=changes.last_change_seq,
+                hasMoreChanges=changes.has_more,
+            )
+        return ack_ok(conversations=pages, notFound=sorted(missing))
 
 
 def _too_fast(retry_after_seconds: int) -> str:

@@ -231,6 +231,7 @@ async def test_message_created_goes_to_the_conversation_room_and_resolves_the_pe
         "createdAt": AT_TEXT,
         "editedAt": None,
         "deletedAt": None,
+        "changeSeq": 0,
     }
 
 
@@ -260,6 +261,7 @@ async def test_message_deleted_sends_only_the_client_payload_in_camel_case(rig: 
             deleted_by=uuid.uuid4(),
             deleted_at=AT,
             recipient_ids=[uuid.uuid4()],
+            change_seq=9,
         )
     )
     [emitted] = rig.sio.emitted
@@ -269,17 +271,23 @@ async def test_message_deleted_sends_only_the_client_payload_in_camel_case(rig: 
         "messageId": str(message_id),
         "seq": 3,
         "deletedAt": AT_TEXT,
+        "changeSeq": 9,
     }
 
 
 async def test_message_read_is_emitted_as_conversation_read(rig: Rig) -> None:
     conversation, reader = uuid.uuid4(), uuid.uuid4()
     await rig.fanout.emit(
-        MessageRead(conversation_id=conversation, user_id=reader, seq=42, read_at=AT)
+        MessageRead(conversation_id=conversation, user_id=reader, seq=42, read_at=AT, change_seq=6)
     )
     [emitted] = rig.sio.emitted
     assert (emitted.event, emitted.room) == ("conversation:read", conversation_room(conversation))
-    assert emitted.data == {"conversationId": str(conversation), "userId": str(reader), "seq": 42}
+    assert emitted.data == {
+        "conversationId": str(conversation),
+        "userId": str(reader),
+        "seq": 42,
+        "changeSeq": 6,
+    }
 
 
 @pytest.mark.parametrize(

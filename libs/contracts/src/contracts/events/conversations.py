@@ -6,7 +6,7 @@ from uuid import UUID
 from msgspec import Meta
 
 from contracts import names
-from contracts.wire import ConversationTitle, Event, UtcDatetime
+from contracts.wire import ChangeSeq, ConversationTitle, Event, UtcDatetime, WireStruct
 
 ConversationType = Literal["direct", "group"]
 MemberRole = Literal["owner", "admin", "member"]
@@ -25,6 +25,18 @@ class ConversationCreated(Event, frozen=True, kw_only=True):
     created_at: UtcDatetime
 
 
+class ConversationSnapshot(WireStruct, frozen=True, kw_only=True):
+    """What a member newly added needs to show the conversation: the shape of
+    `conversation.created`."""
+
+    conversation_id: UUID
+    type: ConversationType
+    title: ConversationTitle | None = None
+    created_by: UUID
+    participant_ids: Annotated[list[UUID], Meta(min_length=1)]
+    created_at: UtcDatetime
+
+
 class ConversationUpdated(Event, frozen=True, kw_only=True):
     """A conversation's title changed (`null` clears it)."""
 
@@ -34,6 +46,7 @@ class ConversationUpdated(Event, frozen=True, kw_only=True):
     title: ConversationTitle | None
     updated_by: UUID
     updated_at: UtcDatetime
+    change_seq: ChangeSeq = 0
 
 
 class ConversationMemberAdded(Event, frozen=True, kw_only=True):
@@ -46,6 +59,23 @@ class ConversationMemberAdded(Event, frozen=True, kw_only=True):
     role: MemberRole
     by: UUID
     at: UtcDatetime
+    change_seq: ChangeSeq = 0
+    conversation: ConversationSnapshot | None = None
+    """The conversation as it is now, for the added member's devices."""
+
+
+class ConversationMemberUpdated(Event, frozen=True, kw_only=True):
+    """`userId`'s role changed, by `by` (an owner granting or revoking admin, or handing
+    ownership over: then the previous owner becomes an admin, as a second event)."""
+
+    event_type = names.CONVERSATION_MEMBER_UPDATED
+
+    conversation_id: UUID
+    user_id: UUID
+    role: MemberRole
+    by: UUID
+    at: UtcDatetime
+    change_seq: ChangeSeq = 0
 
 
 class ConversationEngaged(Event, frozen=True, kw_only=True):
@@ -70,6 +100,7 @@ class ConversationMemberRemoved(Event, frozen=True, kw_only=True):
     user_id: UUID
     by: UUID
     at: UtcDatetime
+    change_seq: ChangeSeq = 0
 
 
 ActivityKind = Literal["typing", "stopped-typing", "joined", "left"]

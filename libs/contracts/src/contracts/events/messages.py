@@ -9,6 +9,7 @@ from msgspec import Meta
 from contracts import names
 from contracts.wire import (
     Attachments,
+    ChangeSeq,
     ClientMessageId,
     Event,
     MessageContent,
@@ -31,6 +32,8 @@ class MessageView(WireStruct, frozen=True, kw_only=True):
     created_at: UtcDatetime
     edited_at: UtcDatetime | None = None
     deleted_at: UtcDatetime | None = None
+    change_seq: ChangeSeq = 0
+    """The conversation change that made this version (an edit or the delete); 0 if none."""
 
 
 class MessageSend(Event, frozen=True, kw_only=True):
@@ -103,6 +106,7 @@ class MessageDeleted(Event, frozen=True, kw_only=True):
     deleted_by: UUID
     deleted_at: UtcDatetime
     recipient_ids: list[UUID]
+    change_seq: ChangeSeq = 0
 
 
 class MessageRead(Event, frozen=True, kw_only=True):
@@ -114,3 +118,4 @@ class MessageRead(Event, frozen=True, kw_only=True):
     user_id: UUID
     seq: Seq
     read_at: UtcDatetime
+    change_seq: ChangeSeq = 0

@@ -1,0 +1,244 @@
+"""Conversation changes live on sockets and replayed after an absence, through the API gateway
+with real Socket.IO clients: members, titles, roles, edits, deletes and read markers."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+
+from e2e.accounts import accept, create_conversation, direct_conversation, register
+from e2e.clients import connected_socket
+from e2e.fleet import RunningFleet
+
+
+def bearer(user: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {user['token']}"}
+
+
+class Recorder:
+    """Every event of the given names a socket receives, in order."""
+
+    def __init__(self, socket: Any, *names: str) -> None:
+        self.seen: list[tuple[str, Any]] = []
+        for name in names:
+            socket.on(name, lambda data, name=name: self.seen.append((name, data)))
+
+    def named(self, name: str) -> list[Any]:
+        return [data for seen, data in self.seen if seen == name]
+
+    async def wait_for(self, name: str, count: int = 1, seconds: float = 10) -> list[Any]:
+        async with asyncio.timeout(seconds):
+            while len(self.named(name)) < count:
+                await asyncio.sleep(0.05)
+        return self.named(name)
+
+
+async def group_of(
+    http: aiohttp.ClientSession, owner: dict[str, Any], *members: dict[str, Any]
+) -> str:
+    body = {"participantIds": [m["user"]["id"] for m in members], "title": "Trip", "type": "group"}
+    status, created = await create_conversation(http, owner["token"], body)
+    assert status == 201, created
+    return str(created["conversation"]["id"])
+
+
+async def api(
+    http: aiohttp.ClientSession, method: str, path: str, user: dict[str, Any], **kwargs: Any
+) -> tuple[int, Any]:
+    async with http.request(method, path, headers=bearer(user), **kwargs) as reply:
+        body = await reply.json(content_type=None) if reply.status != 204 else None
+        return reply.status, body
+
+
+async def test_a_member_added_while_online_gets_the_conversation_and_the_others_see_it(
+    http: aiohttp.ClientSession, fleet: RunningFleet
+) -> None:
+    owner, bob, carol = [await register(http, tag="chg") for _ in range(3)]
+    group = await group_of(http, owner, bob)
+    await direct_conversation(http, owner, carol)  # chat knows carol
+    names = ("conversation:created", "conversation:member-added", "message:received")
+    async with (
+        connected_socket(fleet.public_url, auth={"token": bob["token"]}) as bobs,
+        connected_socket(fleet.public_url, auth={"token": carol["token"]}) as carols,
+    ):
+        bob_saw, carol_saw = Recorder(bobs, *names), Recorder(carols, *names)
+        status, _ = await api(
+            http,
+            "POST",
+            f"/api/chat/{group}/participants",
+            owner,
+            json={"userIds": [carol["user"]["id"]]},
+        )
+        assert status == 200
+        [added] = await bob_saw.wait_for("conversation:member-added")
+        assert added["conversationId"] == group
+        assert (added["userId"], added["role"]) == (carol["user"]["id"], "member")
+        assert added["by"] == owner["user"]["id"]
+        assert added["changeSeq"] >= 1
+        [created] = await carol_saw.wait_for("conversation:created")
+        assert created["conversationId"] == group
+        assert created["title"] == "Trip"
+        assert set(created["participantIds"]) == {
+            owner["user"]["id"],
+            bob["user"]["id"],
+            carol["user"]["id"],
+        }
+        assert [a["userId"] for a in await carol_saw.wait_for("conversation:member-added")] == [
+            carol["user"]["id"]
+        ]
+
+        # Carol's socket is in the room from now on, without reconnecting.
+        status, _ = await api(
+            http, "POST", f"/api/chat/{group}/messages", owner, json={"content": "welcome"}
+        )
+        assert status == 201
+        [welcome] = await carol_saw.wait_for("message:received")
+        assert welcome["content"] == "welcome"
+
+
+async def test_a_renamed_group_shows_the_new_title_on_every_device(
+    http: aiohttp.ClientSession, fleet: RunningFleet
+) -> None:
+    owner, bob = await register(http, tag="chg"), await register(http, tag="chg")
+    group = await group_of(http, owner, bob)
+    async with (
+        connected_socket(fleet.public_url, auth={"token": bob["token"]}) as phone,
+        connected_socket(fleet.public_url, auth={"token": bob["token"]}) as laptop,
+        connected_socket(fleet.public_url, auth={"token": owner["token"]}) as owners,
+    ):
+        devices = [Recorder(s, "conversation:updated") for s in (phone, laptop, owners)]
+        status, _ = await api(http, "PATCH", f"/api/chat/{group}", owner, json={"title": "Rome"})
+        assert status == 200
+        for device in devices:
+            [updated] = await device.wait_for("conversation:updated")
+            assert updated["conversation"] == {"id": group, "title": "Rome"}
+            assert updated["updatedBy"] == owner["user"]["id"]
+
+
+async def test_an_admin_granted_by_the_owner_removes_a_member_who_then_hears_nothing_more(
+    http: aiohttp.ClientSession, fleet: RunningFleet
+) -> None:
+    owner, admin, member = [await register(http, tag="adm") for _ in range(3)]
+    group = await group_of(http, owner, admin, member)
+    participant = f"/api/chat/{group}/participants"
+
+    status, problem = await api(http, "DELETE", f"{participant}/{member['user']['id']}", admin)
+    assert status == 403, problem  # not an admin yet
+    status, problem = await api(
+        http, "PATCH", f"{participant}/{member['user']['id']}", admin, json={"role": "admin"}
+    )
+    assert status == 403, problem  # only the owner grants roles
+
+    async with (
+        connected_socket(fleet.public_url, auth={"token": member["token"]}) as members,
+        connected_socket(fleet.public_url, auth={"token": owner["token"]}) as owners,
+    ):
+        member_saw = Recorder(
+            members,
+            "conversation:member-updated",
+            "conversation:member-removed",
+            "message:received",
+        )
+        owner_saw = Recorder(owners, "conversation:member-removed", "message:received")
+        status, view = await api(
+            http, "PATCH", f"{participant}/{admin['user']['id']}", owner, json={"role": "admin"}
+        )
+        assert status == 200, view
+        roles = {p["userId"]: p["role"] for p in view["conversation"]["participants"]}
+        assert roles[admin["user"]["id"]] == "admin"
+        [granted] = await member_saw.wait_for("conversation:member-updated")
+        assert (granted["userId"], granted["role"]) == (admin["user"]["id"], "admin")
+
+        # An admin removes a member, but not the owner.
+        status, _ = await api(http, "DELETE", f"{participant}/{owner['user']['id']}", admin)
+        assert status == 403
+        status, _ = await api(http, "DELETE", f"{participant}/{member['user']['id']}", admin)
+        assert status == 204
+        [removed] = await member_saw.wait_for("conversation:member-removed")
+        assert (removed["userId"], removed["by"]) == (member["user"]["id"], admin["user"]["id"])
+        await owner_saw.wait_for("conversation:member-removed")
+
+        status, _ = await api(
+            http, "POST", f"/api/chat/{group}/messages", owner, json={"content": "after"}
+        )
+        assert status == 201
+        await owner_saw.wait_for("message:received")
+        await asyncio.sleep(0.3)
+        assert member_saw.named("message:received") == []  # left the room at once
+
+    # The owner hands ownership over and becomes an admin.
+    status, view = await api(
+        http, "PATCH", f"{participant}/{admin['user']['id']}", owner, json={"role": "owner"}
+    )
+    assert status == 200, view
+    roles = {p["userId"]: p["role"] for p in view["conversation"]["participants"]}
+    assert (roles[admin["user"]["id"]], roles[owner["user"]["id"]]) == ("owner", "admin")
+
+
+async def test_a_client_away_across_an_edit_a_delete_and_a_read_gets_each_once_on_return(
+    http: aiohttp.ClientSession, fleet: RunningFleet
+) -> None:
+    alice, bob = await register(http, tag="away"), await register(http, tag="away")
+    conversation = await direct_conversation(http, alice, bob)
+    await accept(http, bob, conversation)
+    sent = []
+    for text in ("one", "two", "three"):
+        status, body = await api(
+            http, "POST", f"/api/chat/{conversation}/messages", alice, json={"content": text}
+        )
+        assert status == 201
+        sent.append(body["message"])
+    status, view = await api(http, "GET", f"/api/chat/{conversation}", bob)
+    held_seq = view["conversation"]["lastSeq"]
+    held_change = view["conversation"]["lastChangeSeq"]  # what Bob's device holds
+
+    # While this device of Bob's is away (he reads on another one):
+    path = f"/api/chat/{conversation}/messages"
+    assert (await api(http, "PATCH", f"{path}/{sent[0]['id']}", alice, json={"content": "1"}))[
+        0
+    ] == 200
+    assert (await api(http, "DELETE", f"{path}/{sent[1]['id']}", alice))[0] == 204
+    assert (await api(http, "POST", f"/api/chat/{conversation}/read", bob, json={"seq": 3}))[
+        0
+    ] == 200
+
+    async def sync(socket: Any, since: int) -> dict[str, Any]:
+        answer: dict[str, Any] = await socket.call(
+            "sync",
+            {"since": {conversation: held_seq}, "changesSince": {conversation: since}},
+            timeout=10,
+        )
+        assert answer["ok"] is True, answer
+        return dict(answer["conversations"][conversation])
+
+    async with connected_socket(fleet.public_url, auth={"token": bob["token"]}) as bobs:
+        caught_up = await sync(bobs, held_change)
+        assert caught_up["messages"] == []  # no new message, only changes
+        changes = caught_up["changes"]
+        assert [c["event"] for c in changes] == [
+            "message:updated",
+            "message:deleted",
+            "conversation:read",
+        ]
+        seqs = [c["changeSeq"] for c in changes]
+        assert seqs == list(range(held_change + 1, held_change + 4))  # no gap, no repeat
+        assert changes[0]["data"]["content"] == "1"
+        assert changes[1]["data"]["messageId"] == sent[1]["id"]
+        assert (changes[2]["data"]["userId"], changes[2]["data"]["seq"]) == (bob["user"]["id"], 3)
+        assert caught_up["lastChangeSeq"] == seqs[-1]
+        assert caught_up["hasMoreChanges"] is False
+        # From the new position there is nothing more: nothing is returned twice.
+        again = await sync(bobs, caught_up["lastChangeSeq"])
+        assert again["changes"] == []
+
+    status, page = await api(
+        http, "GET", f"/api/chat/{conversation}/changes?after={held_change}&limit=2", bob
+    )
+    assert status == 200
+    assert [c["changeSeq"] for c in page["changes"]] == seqs[:2]
+    assert page["hasMore"] is True
+    outsider = await register(http, tag="away")
+    status, _ = await api(http, "GET", f"/api/chat/{conversation}/changes", outsider)
+    assert status == 404
