@@ -130,3 +130,51 @@ async def test_uploads_past_a_users_quota_are_refused_and_leave_nothing(
     # Someone else's quota is their own.
     status, body = await upload(http, bob, image, "bobs.png")
     assert status == 202, body
+
+
+async def test_an_avatar_is_an_image_of_ones_own_that_anyone_signed_in_may_fetch(
+    http: aiohttp.ClientSession,
+) -> None:
+    alice, bob, stranger = await asyncio.gather(register(http), register(http), register(http))
+    image = sample_images.noisy_png(400, 400)
+    status, body = await upload(http, alice, image, "me.png")
+    assert status == 202, body
+    media_id = body["media"]["id"]
+    profile = "/api/users/me/profile"
+
+    async def choose(user: dict[str, Any], chosen: str) -> tuple[int, Any]:
+        async with http.patch(
+            profile, json={"avatarMediaId": chosen}, headers=bearer(user)
+        ) as response:
+            return response.status, await response.json(content_type=None)
+
+    # Not yet processed, someone else's, or unknown: refused, and the profile is unchanged.
+    status, problem = await choose(alice, media_id)
+    if status == 422:  # the worker had not finished: the reason says so
+        assert problem["errors"][0]["message"] == "the image is not processed yet"
+    await until_settled(http, media_id, alice)
+    for user, chosen in ((bob, media_id), (alice, "00000000-0000-4000-8000-000000000000")):
+        status, problem = await choose(user, chosen)
+        assert status == 422, problem
+        assert problem["errors"][0]["field"] == "avatarMediaId"
+
+    status, body = await choose(alice, media_id)
+    assert status == 200, body
+    assert body["profile"]["avatarMediaId"] == media_id
+
+    # Anyone signed in sees the profile, and so the avatar and its thumbnail.
+    async with http.get(f"/api/users/{alice['user']['id']}", headers=bearer(stranger)) as reply:
+        assert (await reply.json())["user"]["profile"]["avatarMediaId"] == media_id
+    async with asyncio.timeout(10):
+        while (await get(http, f"/api/media/{media_id}/thumbnail", stranger))[0] != 200:
+            await asyncio.sleep(0.1)  # until chat has the avatar event
+    status, content_type, content = await get(http, f"/api/media/{media_id}/content", stranger)
+    assert (status, content_type) == (200, "image/png")
+    assert sample_images.decoded_size(content) == (400, 400)
+
+    # Once it is no longer the avatar, it is Alice's alone again.
+    async with http.patch(profile, json={"avatarMediaId": None}, headers=bearer(alice)) as reply:
+        assert reply.status == 200
+    async with asyncio.timeout(10):
+        while (await get(http, f"/api/media/{media_id}", stranger))[0] != 404:
+            await asyncio.sleep(0.1)

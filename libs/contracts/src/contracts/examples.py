@@ -42,6 +42,7 @@ _EVENTS: tuple[Event, ...] = (
     ),
     events.UserUpdated(user_id=ALICE, username="alice_w", display_name="Alice W.", updated_at=AT),
     events.UserDeleted(user_id=ALICE, deleted_at=AT),
+    events.UserAvatarChanged(user_id=ALICE, avatar_media_id=MEDIA, changed_at=AT),
     events.ContactBlocked(blocker_id=ALICE, blocked_id=BOB, at=AT),
     events.ContactUnblocked(blocker_id=ALICE, blocked_id=BOB, at=AT),
     events.SessionRevoked(

@@ -13,6 +13,7 @@ CHAT_EVENTS_QUEUE: Final = "chat.events.queue"
 USER_REGISTERED: Final = "user.registered"
 USER_UPDATED: Final = "user.updated"
 USER_DELETED: Final = "user.deleted"
+USER_AVATAR_CHANGED: Final = "user.avatar_changed"
 SESSION_REVOKED: Final = "session.revoked"
 CONTACT_BLOCKED: Final = "contact.blocked"
 CONTACT_UNBLOCKED: Final = "contact.unblocked"
@@ -40,6 +41,7 @@ ROUTING_KEYS: Final = (
     USER_REGISTERED,
     USER_UPDATED,
     USER_DELETED,
+    USER_AVATAR_CHANGED,
     SESSION_REVOKED,
     CONTACT_BLOCKED,
     CONTACT_UNBLOCKED,

@@ -64,6 +64,7 @@ PRODUCERS: Final[Mapping[str, str]] = {
     names.USER_REGISTERED: "auth",
     names.USER_UPDATED: "auth",
     names.USER_DELETED: "auth",
+    names.USER_AVATAR_CHANGED: "auth",
     names.SESSION_REVOKED: "auth",
     names.CONTACT_BLOCKED: "chat",
     names.CONTACT_UNBLOCKED: "chat",

@@ -98,6 +98,8 @@ class FleetPlan:
         }
         if service in POSTGRES_OWNERS:
             env["DATABASE_URL"] = self.database_url(service)
+        if service == "auth":
+            env["CHAT_URL"] = f"http://127.0.0.1:{self.service_ports['chat'][0]}"
         if service == "chat":
             env["AUTH_URL"] = f"http://127.0.0.1:{self.service_ports['auth'][0]}"
         if service == "gateway":

@@ -6,12 +6,15 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import aiohttp
 from aiohttp import web
 
 from auth.account_service import AccountService
+from auth.avatar_check import AvatarCheck
 from auth.config import SERVICE, AuthSettings
-from auth.handlers import ACCOUNT_SERVICE, AUTH_SERVICE
+from auth.handlers import ACCOUNT_SERVICE, AUTH_SERVICE, PROFILE_SERVICE
 from auth.passwords import PasswordHasher
+from auth.profile_service import ProfileService
 from auth.profiles import ProfileStore
 from auth.repository import AccountRepository
 from auth.revocation_rebuild import RevocationRebuilder
@@ -19,6 +22,7 @@ from auth.routes import ENDPOINTS, OPENAPI_PATH
 from auth.service import AuthService
 from servicekit.migrations import MigrationSet, service_kit_migrations
 from servicekit.openapi import add_endpoints, openapi_document, openapi_route
+from servicekit.peer_api import PeerApi
 from servicekit.rate_limit import RateLimiter
 from servicekit.redis_store import KeySpace
 from servicekit.resources import MONGO, POSTGRES, REDIS, build_service_app
@@ -66,6 +70,12 @@ def create_app(settings: AuthSettings) -> web.Application:
             limits=settings.limits,
             access_token_seconds=platform.jwt.expiration_seconds,
         )
+        http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
+        app[PROFILE_SERVICE] = ProfileService(
+            pool=app[POSTGRES],
+            profiles=profiles,
+            avatars=AvatarCheck(PeerApi(http, settings.chat_url, "chat")),
+        )
         rebuilder = RevocationRebuilder(
             pool=app[POSTGRES],
             accounts=accounts,
@@ -78,6 +88,7 @@ def create_app(settings: AuthSettings) -> web.Application:
         watching.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watching
+        await http.close()
 
     app.cleanup_ctx.append(auth_service)
     return app

@@ -34,6 +34,8 @@ class AuthSettings(ExtendsServiceSettings):
     bcrypt_max_pending: int
     refresh_token_seconds: int
     limits: LoginLimits
+    chat_url: str
+    """Chat's REST API: an avatar is checked there, with the user's own token."""
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> AuthSettings:
@@ -52,4 +54,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> AuthSettings:
             ip_registrations=env.integer("REGISTER_MAX_PER_IP", 20, minimum=1),
             window_seconds=env.duration("LOGIN_LIMIT_WINDOW", "15m"),
         ),
+        chat_url=env.url("CHAT_URL", ("http", "https"), "http://127.0.0.1:8002"),
     )

@@ -20,14 +20,16 @@ from auth.api import (
     UpdateProfileRequest,
     UserResponse,
 )
+from auth.profile_service import ProfileService
 from auth.service import AuthService, ClientInfo
 from servicekit.http_app import json_response
 from servicekit.problems import not_found
 from servicekit.request_body import read_json, read_query
-from servicekit.tokens import authenticate
+from servicekit.tokens import authenticate, bearer_token
 
 AUTH_SERVICE = web.AppKey("auth_service", AuthService)
 ACCOUNT_SERVICE = web.AppKey("account_service", AccountService)
+PROFILE_SERVICE = web.AppKey("profile_service", ProfileService)
 
 
 def client_info(request: web.Request) -> ClientInfo:
@@ -104,7 +106,8 @@ async def sign_out_session(request: web.Request) -> web.Response:
 async def update_profile(request: web.Request) -> web.Response:
     claims = await authenticate(request)
     body = await read_json(request, UpdateProfileRequest)
-    profile = await request.app[AUTH_SERVICE].update_profile(claims.user_id, body)
+    token = bearer_token(request.headers.get("Authorization")) or ""
+    profile = await request.app[PROFILE_SERVICE].update(claims.user_id, body, token)
     return json_response(ProfileResponse(profile=profile))
 
 

@@ -24,14 +24,11 @@ from auth.api import (
     RegisterRequest,
     SearchQuery,
     UpdateMeRequest,
-    UpdateProfileRequest,
     UserPage,
     UserView,
 )
 from auth.config import SERVICE, LoginLimits
 from auth.domain import (
-    MAX_BIO,
-    MAX_STATUS_TEXT,
     NewSession,
     User,
     display_name_errors,
@@ -39,7 +36,6 @@ from auth.domain import (
     new_refresh_token,
     password_errors,
     refresh_token_hash,
-    timezone_errors,
     username_errors,
 )
 from auth.passwords import PasswordHasher
@@ -251,28 +247,6 @@ class AuthService:
             await add_to_outbox(conn, [make_envelope(event, producer=SERVICE)])
         return _user_view(user, await self._profiles.get(user_id))
 
-    async def update_profile(self, user_id: uuid.UUID, request: UpdateProfileRequest) -> Profile:
-        changes = {
-            key: value
-            for key, value in msgspec.structs.asdict(request).items()
-            if value is not msgspec.UNSET
-        }
-        errors: list[FieldError] = []
-        if isinstance(changes.get("bio"), str) and len(changes["bio"]) > MAX_BIO:
-            errors.append(FieldError("bio", f"must be at most {MAX_BIO} characters"))
-        status = changes.get("status_text")
-        if isinstance(status, str) and len(status) > MAX_STATUS_TEXT:
-            errors.append(FieldError("statusText", f"must be at most {MAX_STATUS_TEXT} characters"))
-        if isinstance(changes.get("timezone"), str):
-            errors += timezone_errors(changes["timezone"])
-        if errors:
-            raise validation_problem(errors)
-        stored = {
-            _camel(key): str(value) if isinstance(value, uuid.UUID) else value
-            for key, value in changes.items()
-        }
-        return _profile(await self._profiles.update(user_id, stored))
-
     # --- sessions -----------------------------------------------------------------------
 
     async def _open_session(
@@ -362,11 +336,6 @@ def _public_user(user: User, profile: dict[str, Any]) -> PublicUser:
         created_at=user.created_at,
         profile=_profile(profile),
     )
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
 
 
 def _encode_cursor(user: User) -> str:

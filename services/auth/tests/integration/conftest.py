@@ -84,12 +84,44 @@ def new_identity(tag: str = "u") -> tuple[str, str]:
 
 
 @dataclass
+class ChatMediaStandin:
+    """Chat's ``GET /api/media/{id}``, which auth asks to check an avatar. A media id the test
+    has not described is a ready image of the caller's (so profile tests need no uploads);
+    ``described`` answers others, ``missing`` ids are 404."""
+
+    described: dict[str, dict[str, Any]] = field(default_factory=dict)
+    missing: set[str] = field(default_factory=set)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/api/media/{media_id}", self._media)
+        return app
+
+    async def _media(self, request: web.Request) -> web.Response:
+        media_id = request.match_info["media_id"]
+        if media_id in self.missing:
+            return web.json_response({"title": "Not Found"}, status=404)
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        caller = token_payload(token)["sub"]
+        media = {
+            "id": media_id,
+            "ownerId": caller,
+            "status": "ready",
+            "contentType": "image/png",
+            "hasThumbnail": True,
+            **self.described.get(media_id, {}),
+        }
+        return web.json_response({"media": media})
+
+
+@dataclass
 class AuthServer:
     app: web.Application
     client: Client
     plan: FleetPlan
     settings: AuthSettings
     database_url: str
+    chat: ChatMediaStandin
 
     @property
     def jwt(self) -> JwtSettings:
@@ -209,11 +241,18 @@ async def auth_server(
     env = plan.service_env("auth", free_port())
     database_url = await isolated_infra.create_database(f"auth_{uuid.uuid4().hex[:10]}")
     await migrate(database_url, migration_sets())
-    env.update(DATABASE_URL=database_url, BCRYPT_ROUNDS="4", **LIMITS)
-    settings = load_settings(env)
-    app = create_app(settings)
-    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
-        yield AuthServer(app, client, plan, settings, database_url)
+    chat = ChatMediaStandin()
+    async with TestServer(chat.app(), host="127.0.0.1") as chat_server:
+        env.update(
+            DATABASE_URL=database_url,
+            BCRYPT_ROUNDS="4",
+            CHAT_URL=str(chat_server.make_url("")).rstrip("/"),
+            **LIMITS,
+        )
+        settings = load_settings(env)
+        app = create_app(settings)
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            yield AuthServer(app, client, plan, settings, database_url, chat)
 
 
 @pytest.fixture

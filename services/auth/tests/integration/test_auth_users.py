@@ -13,7 +13,7 @@ from openapi_spec_validator import validate
 
 from auth.routes import OPENAPI_PATH
 from contracts.envelope import decode_envelope
-from contracts.names import USER_UPDATED
+from contracts.names import USER_AVATAR_CHANGED, USER_UPDATED
 from devstack.broker_probe import collect, collect_settled
 
 if TYPE_CHECKING:
@@ -416,3 +416,39 @@ async def test_openapi_document_is_valid_and_lists_every_api_route(
         assert ("security" in operation) == (key not in public), key
         if "security" in operation:
             assert "401" in operation["responses"], key
+
+
+async def test_an_avatar_must_be_a_processed_image_of_the_callers_and_is_announced(
+    api: Api, auth_server: AuthServer, probe: Probe
+) -> None:
+    account = await api.register()
+    queue = await probe(USER_AVATAR_CHANGED)
+    refusals: dict[str, tuple[dict[str, Any], str]] = {
+        str(uuid.uuid4()): ({"ownerId": str(uuid.uuid4())}, "must be an image you uploaded"),
+        str(uuid.uuid4()): ({"status": "pending"}, "the image is not processed yet"),
+        str(uuid.uuid4()): ({"status": "rejected"}, "the image was rejected"),
+        str(uuid.uuid4()): (
+            {"contentType": "video/mp4", "hasThumbnail": False},
+            "must be an image",
+        ),
+    }
+    for media_id, (described, reason) in refusals.items():
+        auth_server.chat.described[media_id] = described
+        problem = (await patch_profile(api, account, {"avatarMediaId": media_id})).problem(422)
+        assert problem["errors"] == [{"field": "avatarMediaId", "message": reason}]
+    missing = str(uuid.uuid4())
+    auth_server.chat.missing.add(missing)
+    problem = (await patch_profile(api, account, {"avatarMediaId": missing})).problem(422)
+    assert problem["errors"][0]["message"] == "no such media of yours"
+    assert await collect_settled(queue, quiet=0.3) == []  # nothing changed, nothing announced
+
+    chosen = str(uuid.uuid4())
+    assert (await patch_profile(api, account, {"avatarMediaId": chosen})).ok() == {
+        "profile": {"avatarMediaId": chosen}
+    }
+    (await patch_profile(api, account, {"avatarMediaId": None})).ok()
+    events = [decode_envelope(m.body).data for m in await collect(queue, 2)]
+    assert [(str(e.user_id), e.avatar_media_id) for e in events] == [
+        (account.id, uuid.UUID(chosen)),
+        (account.id, None),
+    ]

@@ -8,7 +8,6 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from chat.block_repository import BlockRepository
 from chat.block_service import BlockService
 from chat.bodies import MessageBodies
 from chat.change_log import ChangeLog
@@ -19,6 +18,7 @@ from chat.media_handlers import MEDIA_SERVICE
 from chat.media_repository import MediaRepository
 from chat.media_routes import MEDIA_ENDPOINTS
 from chat.media_service import MediaService
+from chat.people_repository import PeopleRepository
 from chat.repository import ChatRepository
 from chat.routes import ENDPOINTS, OPENAPI_PATH
 from chat.service import ChatService
@@ -83,13 +83,13 @@ def create_app(settings: ChatSettings) -> web.Application:
                 store=store,
                 changes=ChangeLog(),
                 directory=UserDirectory(app[POSTGRES], store, auth),
-                blocks=BlockRepository(),
+                people=PeopleRepository(),
                 bodies=MessageBodies(app[MONGO]),
                 inline_body_bytes=settings.inline_body_bytes,
                 attachments=media(app),
                 creations=app[USER_LIMITS],
             )
-            app[BLOCK_SERVICE] = BlockService(pool=app[POSTGRES], store=BlockRepository())
+            app[BLOCK_SERVICE] = BlockService(pool=app[POSTGRES], store=PeopleRepository())
             app[TOKEN_VERIFIER] = TokenVerifier(platform.jwt, RevocationList(app[REDIS], keys))
         return app[CHAT_SERVICE]
 

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from chat.api import BlockedUser, BlockList
-from chat.block_repository import BlockRepository
 from chat.config import SERVICE
+from chat.people_repository import PeopleRepository
 from contracts import make_envelope
 from contracts.events import ContactBlocked, ContactUnblocked
 from servicekit.outbox import add_to_outbox
@@ -27,7 +27,7 @@ class BlockService:
         self,
         *,
         pool: Pool,
-        store: BlockRepository,
+        store: PeopleRepository,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._pool = pool

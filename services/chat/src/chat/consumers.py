@@ -16,6 +16,7 @@ from contracts.envelope import Envelope
 from contracts.events import (
     MediaProcessed,
     MessageSend,
+    UserAvatarChanged,
     UserDeleted,
     UserRegistered,
     UserUpdated,
@@ -83,5 +84,9 @@ class ChatEventsConsumer:
             )
         elif isinstance(data, UserDeleted):
             await self._service.forget_user(conn, data.user_id, data.deleted_at)
+        elif isinstance(data, UserAvatarChanged):
+            await self._service.remember_avatar(
+                conn, data.user_id, data.avatar_media_id, data.changed_at
+            )
         else:
             _log.info("chat_event_ignored", event_type=envelope.type)

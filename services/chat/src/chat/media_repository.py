@@ -87,8 +87,8 @@ class MediaRepository:
     async def visible_media(
         self, conn: Connection, media_id: UUID, user_id: UUID
     ) -> MediaRow | None:
-        """The media if ``user_id`` uploaded it or shares a conversation with a (not deleted)
-        message that carries it."""
+        """The media if ``user_id`` uploaded it, shares a conversation with a (not deleted)
+        message that carries it, or it is its owner's avatar (anyone signed in sees those)."""
         row = await conn.fetchrow(
             f"""
             SELECT {_COLUMNS} FROM media
@@ -99,6 +99,11 @@ class MediaRepository:
                     JOIN participants p
                       ON p.conversation_id = m.conversation_id AND p.user_id = $2
                     WHERE m.attachments @> ARRAY[$1]::uuid[] AND m.deleted_at IS NULL
+                )
+                OR EXISTS (
+                    SELECT 1 FROM users u
+                    WHERE u.avatar_media_id = $1 AND u.id = media.owner_id
+                      AND u.deleted_at IS NULL
                 )
             )
             """,  # noqa: S608 - column list is a constant

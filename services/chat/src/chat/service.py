@@ -32,7 +32,6 @@ from chat.api import (
     Participant,
     ReadResponse,
 )
-from chat.block_repository import BlockRepository
 from chat.bodies import MessageBodies
 from chat.change_log import ChangeLog
 from chat.config import SERVICE
@@ -48,6 +47,7 @@ from chat.domain import (
     unread,
 )
 from chat.media_service import MediaService
+from chat.people_repository import PeopleRepository
 from chat.repository import ChatRepository, ConversationRow, LockedConversation, Membership
 from chat.user_directory import UserDirectory
 from contracts import make_envelope
@@ -85,6 +85,10 @@ NO_CONVERSATION = "No such conversation"
 BARRED = "This conversation no longer accepts messages (a block, or a deleted account)"
 
 
+class UserNotYetKnownError(RuntimeError):
+    """An event about a user arrived before their registration: retried later."""
+
+
 @dataclass(frozen=True, slots=True)
 class SendCommand:
     conversation_id: uuid.UUID
@@ -113,7 +117,7 @@ class ChatService:
         pool: Pool,
         store: ChatRepository,
         changes: ChangeLog,
-        blocks: BlockRepository,
+        people: PeopleRepository,
         bodies: MessageBodies,
         inline_body_bytes: int,
         attachments: MediaService,
@@ -124,7 +128,7 @@ class ChatService:
         self._pool = pool
         self._store = store
         self._changes = changes
-        self._blocks = blocks
+        self._people = people
         self._bodies = bodies
         self._inline_body_bytes = inline_body_bytes
         self._attachments = attachments
@@ -221,7 +225,7 @@ class ChatService:
     async def conversation_ids(self, user_id: uuid.UUID) -> ConversationIds:
         async with self._pool.acquire() as conn:
             ids, engaged = await self._store.conversation_ids_of(conn, user_id)
-            blocked = [user for user, _ in await self._blocks.blocked_by(conn, user_id)]
+            blocked = [user for user, _ in await self._people.blocked_by(conn, user_id)]
         return ConversationIds(conversation_ids=ids, engaged_ids=engaged, blocked_ids=blocked)
 
     async def rename(
@@ -574,8 +578,8 @@ class ChatService:
     async def forget_user(self, conn: Connection, user_id: uuid.UUID, at: datetime) -> None:
         """A deleted account: a tombstone in the directory, out of every group (handing
         ownership on), its blocks gone. Direct conversations keep its past messages."""
-        await self._blocks.mark_deleted(conn, user_id, at)
-        for conversation_id in await self._blocks.groups_of(conn, user_id):
+        await self._people.mark_deleted(conn, user_id, at)
+        for conversation_id in await self._people.groups_of(conn, user_id):
             await self._remove_member(conn, conversation_id, user_id, user_id, at)
 
     async def set_role(
@@ -701,7 +705,7 @@ class ChatService:
         """422 unless each of ``others`` exists and no block stands between them and the user.
         Who blocked the user reads as unknown: a block is not announced to the blocked."""
         wanted = list(dict.fromkeys(others))
-        blocked, blocking = await self._blocks.barred(conn, user_id, wanted)
+        blocked, blocking = await self._people.barred(conn, user_id, wanted)
         unknown = (set(wanted) - await self._store.known_users(conn, wanted)) | blocking
         if unknown:
             raise validation_problem(
@@ -711,6 +715,12 @@ class ChatService:
             raise validation_problem(
                 [FieldError(field, f"you blocked: {sorted(map(str, blocked))}; unblock first")]
             )
+
+    async def remember_avatar(
+        self, conn: Connection, user_id: uuid.UUID, media_id: uuid.UUID | None, at: datetime
+    ) -> None:
+        if not await self._people.set_avatar(conn, user_id, media_id, at):
+            raise UserNotYetKnownError(f"user {user_id} has not reached the directory yet")
 
     # --- views --------------------------------------------------------------------------
 

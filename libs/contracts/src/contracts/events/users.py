@@ -37,6 +37,17 @@ class UserUpdated(Event, frozen=True, kw_only=True):
     updated_at: UtcDatetime
 
 
+class UserAvatarChanged(Event, frozen=True, kw_only=True):
+    """The user chose a processed image of theirs as avatar (`null`: none): anyone signed in
+    may then fetch it, as they may see the profile."""
+
+    event_type = names.USER_AVATAR_CHANGED
+
+    user_id: UUID
+    avatar_media_id: UUID | None
+    changed_at: UtcDatetime
+
+
 class UserDeleted(Event, frozen=True, kw_only=True):
     """The account was deleted: its sessions are revoked, its tokens refused, and every service
     forgets what it kept of the user (chat shows their past messages as a deleted account)."""

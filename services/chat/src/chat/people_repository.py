@@ -1,4 +1,5 @@
-"""The SQL of blocks between users and of deleted accounts in chat's user directory."""
+"""The SQL of what chat keeps about people beyond conversations: who blocked whom, deleted
+accounts (tombstones in the directory) and the avatar each user shows."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from servicekit.postgres import Connection
 DELETED_DISPLAY_NAME = "Deleted account"
 
 
-class BlockRepository:
+class PeopleRepository:
     async def block(
         self, conn: Connection, blocker_id: UUID, blocked_id: UUID, at: datetime
     ) -> bool:
@@ -83,6 +84,25 @@ class BlockRepository:
             at,
         )
         await conn.execute("DELETE FROM blocks WHERE blocker_id = $1 OR blocked_id = $1", user_id)
+
+    async def set_avatar(
+        self, conn: Connection, user_id: UUID, media_id: UUID | None, at: datetime
+    ) -> bool:
+        """False when the user is not in the directory yet (its registration is still on the
+        way): the caller retries later. An older change than the one kept changes nothing."""
+        found = await conn.fetchval(
+            """
+            WITH user_row AS (SELECT id FROM users WHERE id = $1), changed AS (
+                UPDATE users SET avatar_media_id = $2, avatar_changed_at = $3
+                WHERE id = $1 AND (avatar_changed_at IS NULL OR avatar_changed_at <= $3)
+            )
+            SELECT count(*) FROM user_row
+            """,
+            user_id,
+            media_id,
+            at,
+        )
+        return bool(found)
 
     async def groups_of(self, conn: Connection, user_id: UUID) -> list[UUID]:
         rows = await conn.fetch(
