@@ -29,6 +29,7 @@ from contracts.events import (
     ConversationEngaged,
     ConversationMemberAdded,
     ConversationMemberRemoved,
+    ConversationSnapshot,
     MessageCreated,
     MessageDeleted,
     MessageRead,
@@ -450,6 +451,51 @@ async def test_member_added_and_removed_update_the_directory_and_move_the_users_
     ]
     # Being added is not taking part: carol's audience only loses the conversation.
     assert rig.audience.calls == [("left", carol, conversation)]
+
+
+async def test_member_events_reach_the_room_and_the_member_and_a_removed_one_hears_it_last(
+    rig: Rig,
+) -> None:
+    conversation, carol, owner = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    room = conversation_room(conversation)
+    rig.sio.join("carol", user_room(carol))
+    rig.sio.join("dave", user_room(uuid.uuid4()), room)
+    snapshot = ConversationSnapshot(
+        conversation_id=conversation,
+        type="group",
+        title="Trip",
+        created_by=owner,
+        participant_ids=[owner, carol],
+        created_at=AT,
+    )
+
+    await rig.fanout.emit(
+        ConversationMemberAdded(
+            conversation_id=conversation,
+            user_id=carol,
+            role="member",
+            by=owner,
+            at=AT,
+            change_seq=4,
+            conversation=snapshot,
+        )
+    )
+    added, created = rig.sio.emitted
+    assert added.event == "conversation:member-added"
+    assert added.reached == {"carol", "dave"}
+    assert added.data["changeSeq"] == 4
+    assert (created.event, created.reached) == ("conversation:created", {"carol"})
+    assert created.data["participantIds"] == [str(owner), str(carol)]
+
+    rig.sio.emitted.clear()
+    await rig.fanout.emit(
+        ConversationMemberRemoved(
+            conversation_id=conversation, user_id=carol, by=owner, at=AT, change_seq=5
+        )
+    )
+    [removed] = rig.sio.emitted
+    assert (removed.event, removed.reached) == ("conversation:member-removed", {"carol", "dave"})
+    assert rig.sio.members(room) == {"dave"}  # and nothing more reaches carol from it
 
 
 async def test_taking_part_adds_to_the_audience_even_of_a_user_with_no_socket_here(
