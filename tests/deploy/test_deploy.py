@@ -61,6 +61,9 @@ ARCHITECTURE_FLOWS: frozenset[tuple[str, str]] = frozenset(
         *(("edge", service) for service in SERVICES),
         *(("monitoring", service) for service in SERVICES),
         ("gateway", "chat"),
+        ("chat", "auth"),
+        ("auth", "chat"),
+        ("workers", "push services"),
         ("auth", "postgres"),
         ("auth", "mongo"),
         ("chat", "postgres"),
@@ -72,7 +75,7 @@ ARCHITECTURE_FLOWS: frozenset[tuple[str, str]] = frozenset(
     }
 )
 STORE_PORTS = {5432: "postgres", 27017: "mongo", 6379: "redis", 6380: "redis"}
-STORE_PORTS |= {5672: "rabbitmq", 5671: "rabbitmq", 53: "dns"}
+STORE_PORTS |= {5672: "rabbitmq", 5671: "rabbitmq", 53: "dns", 443: "push services"}
 PEER_NAMESPACES = {
     "ingress-nginx": "edge",
     "gateway-system": "edge",

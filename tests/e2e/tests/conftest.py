@@ -15,6 +15,7 @@ import pytest
 import redis.asyncio as redis
 
 from devstack.isolation import IsolatedInfra
+from devstack.push_standins import PushStandins, running_push_standins
 from e2e.fleet import FleetShutdownWarning, FleetStartError, RunningFleet
 
 _HERE = Path(__file__).parent.resolve()
@@ -27,13 +28,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
+async def push_standins() -> AsyncIterator[PushStandins]:
+    """Web Push, APNs and FCM stand-ins the fleet's workers push to (docs/notifications.md)."""
+    async with running_push_standins() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
 def fleet(
     isolated_infra_factory: Callable[[], IsolatedInfra],
     tmp_path_factory: pytest.TempPathFactory,
+    push_standins: PushStandins,
 ) -> Iterator[RunningFleet]:
     """auth, chat, two gateways and workers behind nginx, until the session ends."""
     infra = isolated_infra_factory()  # its own vhost, databases and keys: no shared queues
-    running = RunningFleet(infra, tmp_path_factory.mktemp("e2e-fleet"), gateways=2)
+    running = RunningFleet(
+        infra,
+        tmp_path_factory.mktemp("e2e-fleet"),
+        gateways=2,
+        extra_env=push_standins.env(),
+    )
     failure: str | None = None
     try:
         running.start()

@@ -8,6 +8,7 @@ DEAD_LETTER_EXCHANGE: Final = "chat.dlx"
 MESSAGES_QUEUE: Final = "messages.queue"
 NOTIFICATIONS_QUEUE: Final = "notifications.queue"
 MEDIA_QUEUE: Final = "media.queue"
+PUSH_QUEUE: Final = "push.queue"
 CHAT_EVENTS_QUEUE: Final = "chat.events.queue"
 
 USER_REGISTERED: Final = "user.registered"

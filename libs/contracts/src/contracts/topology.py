@@ -35,6 +35,12 @@ QUEUES: Final = (
         consumer="workers",
     ),
     QueueSpec(name=names.MEDIA_QUEUE, binding_keys=(names.MEDIA_UPLOADED,), consumer="workers"),
+    # Pushes to offline devices; a signed-out session's or deleted user's devices go.
+    QueueSpec(
+        name=names.PUSH_QUEUE,
+        binding_keys=(names.NOTIFICATION_CREATED, names.SESSION_REVOKED, names.USER_DELETED),
+        consumer="workers",
+    ),
     # Chat's user directory and media metadata are replicas; a durable queue keeps them
     # complete across chat restarts.
     QueueSpec(

@@ -3,9 +3,11 @@ built on the service kit."""
 
 from __future__ import annotations
 
+import aiohttp
+import httpx
 from aiohttp import web
 
-from contracts.names import MEDIA_QUEUE, NOTIFICATIONS_QUEUE
+from contracts.names import MEDIA_QUEUE, NOTIFICATIONS_QUEUE, PUSH_QUEUE
 from servicekit.amqp.consumer import ConsumerRunner
 from servicekit.amqp.topology import queue_spec
 from servicekit.blob_store import FilesystemBlobStore
@@ -18,12 +20,20 @@ from servicekit.redis_store import KeySpace
 from servicekit.resources import MONGO, REDIS, build_service_app
 from servicekit.tokens import TOKEN_VERIFIER, RevocationList, TokenVerifier
 from workers.announcements import AnnouncementPacer
-from workers.config import WorkersSettings
+from workers.config import PushSettings, WorkersSettings
+from workers.device_api import DEVICE_REGISTRATIONS
+from workers.device_registrations import DeviceRegistrations
+from workers.devices import DeviceStore, Platform
 from workers.media import MediaUploads
 from workers.media_images import ImageLimits, guard_against_bombs
 from workers.notification_store import NotificationStore
 from workers.notifications import MessageNotifications
 from workers.notifications_api import NOTIFICATION_STORE
+from workers.push_apns import ApnsSender
+from workers.push_delivery import PushDelivery, PushMetrics
+from workers.push_fcm import FcmSender
+from workers.push_sender import PushSender
+from workers.push_web import WebPushSender
 from workers.routes import ENDPOINTS, OPENAPI_PATH
 
 
@@ -47,6 +57,61 @@ class NotificationsConsumer:
         await self._announcements.close()
 
 
+class PushConsumer:
+    """The push runner, started once the device indexes exist; its HTTP clients close after
+    it stops."""
+
+    def __init__(self, devices: DeviceStore, runner: Consumer, clients: PushClients) -> None:
+        self._devices = devices
+        self._runner = runner
+        self._clients = clients
+
+    async def start(self) -> None:
+        await self._devices.create_indexes()
+        await self._runner.start()
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        await self._runner.stop(timeout)
+        await self._clients.close()
+
+
+class PushClients:
+    """The HTTP clients of the push adapters: aiohttp for Web Push and FCM, httpx over HTTP/2
+    for APNs; opened on first use, inside the running loop."""
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+        self._http2: httpx.AsyncClient | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+        return self._session
+
+    def http2(self) -> httpx.AsyncClient:
+        if self._http2 is None:
+            self._http2 = httpx.AsyncClient(http1=False, http2=True, timeout=15.0)
+        return self._http2
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+        if self._http2 is not None:
+            await self._http2.aclose()
+
+
+def push_senders(settings: PushSettings, clients: PushClients) -> dict[Platform, PushSender]:
+    """One adapter per platform whose credentials are configured."""
+    senders: dict[Platform, PushSender] = {}
+    if settings.web_push is not None:
+        senders["webpush"] = WebPushSender(settings.web_push, clients.session())
+    if settings.fcm is not None:
+        senders["fcm"] = FcmSender(settings.fcm, clients.session())
+    if settings.apns is not None:
+        senders["apns"] = ApnsSender(settings.apns, clients.http2())
+    return senders
+
+
 def create_app(settings: WorkersSettings) -> web.Application:
     platform = settings.platform
     limits = ImageLimits(settings.media.max_pixels, settings.media.thumbnail_size)
@@ -54,12 +119,42 @@ def create_app(settings: WorkersSettings) -> web.Application:
     blobs = FilesystemBlobStore(settings.media.root)
     keys = KeySpace(platform.redis.key_prefix)
 
+    clients = PushClients()
+
     def stores(app: web.Application) -> NotificationStore:
         """Built once, when the stores are open (the first consumer or request needs them)."""
         if NOTIFICATION_STORE not in app:
             app[NOTIFICATION_STORE] = NotificationStore(app[MONGO])
             app[TOKEN_VERIFIER] = TokenVerifier(platform.jwt, RevocationList(app[REDIS], keys))
+            app[DEVICE_REGISTRATIONS] = DeviceRegistrations(
+                DeviceStore(app[MONGO]),
+                push_senders(settings.push, clients),
+                allow_plain_http=platform.profile != "production",
+            )
         return app[NOTIFICATION_STORE]
+
+    def push_consumer(app: web.Application, messaging: Messaging) -> Consumer:
+        stores(app)
+        devices = DeviceStore(app[MONGO])
+        runner = ConsumerRunner(
+            name="workers.push",
+            queue=queue_spec(PUSH_QUEUE),
+            handle=PushDelivery(
+                devices=devices,
+                presence=PresenceReader(app[REDIS], keys),
+                senders=push_senders(settings.push, clients),
+                max_attempts=settings.push.max_attempts,
+                metrics=PushMetrics(app[METRICS].registry),
+            ),
+            # A repeat pushes again; the platforms' collapse keys fold it (push_delivery).
+            inbox=IdempotentEffects(),
+            connection=messaging.connection,
+            publisher=messaging.publisher,
+            settings=platform.amqp,
+            metrics=app[METRICS],
+            handler_timeout=120.0,
+        )
+        return PushConsumer(devices, runner, clients)
 
     def notifications_consumer(app: web.Application, messaging: Messaging) -> Consumer:
         store = stores(app)
@@ -99,7 +194,9 @@ def create_app(settings: WorkersSettings) -> web.Application:
             handler_timeout=120.0,
         )
 
-    app = build_service_app(settings.service, consumers=[notifications_consumer, media_consumer])
+    app = build_service_app(
+        settings.service, consumers=[notifications_consumer, media_consumer, push_consumer]
+    )
     add_readiness_check(app, "media", blobs.probe)
     add_endpoints(app, ENDPOINTS)
     document = openapi_document(title="Notifications API", version="1", endpoints=ENDPOINTS)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from servicekit.openapi import Endpoint
-from workers import notifications_api
+from workers import device_api, notifications_api
+from workers.device_api import DeviceList, DeviceView, PushConfig, RegisterDeviceRequest
 from workers.notifications_api import (
     MarkReadRequest,
     MarkReadResponse,
@@ -33,5 +34,42 @@ ENDPOINTS = (
         responses={200: MarkReadResponse},
         errors=(400, 401, 413, 415, 422),
         tags=("notifications",),
+    ),
+    Endpoint(
+        "GET",
+        "/api/notifications/push",
+        device_api.push_config,
+        "The push platforms this server delivers to, and the Web Push public key",
+        responses={200: PushConfig},
+        errors=(401,),
+        tags=("devices",),
+    ),
+    Endpoint(
+        "POST",
+        "/api/notifications/devices",
+        device_api.register_device,
+        "Register this device for pushes while its user is not looking (again: updated)",
+        request=RegisterDeviceRequest,
+        responses={201: DeviceView},
+        errors=(400, 401, 413, 415, 422),
+        tags=("devices",),
+    ),
+    Endpoint(
+        "GET",
+        "/api/notifications/devices",
+        device_api.list_devices,
+        "The caller's push devices",
+        responses={200: DeviceList},
+        errors=(401,),
+        tags=("devices",),
+    ),
+    Endpoint(
+        "DELETE",
+        "/api/notifications/devices/{device_id}",
+        device_api.remove_device,
+        "Stop pushing to one of the caller's devices",
+        responses={204: None},
+        errors=(401, 404),
+        tags=("devices",),
     ),
 )

@@ -9,7 +9,7 @@ the end of the test.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,16 +35,18 @@ StartWorkers = Callable[[dict[str, str]], Awaitable[StartedWorkers]]
 
 
 @pytest.fixture
-def workers_env(isolated_infra: IsolatedInfra, tmp_path: Path) -> dict[str, str]:
+def workers_env(isolated_infra: IsolatedInfra, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The test's own vhost (removed when the test ends, after its workers stopped)."""
     env = isolated_infra.fleet_plan(tmp_path).service_env("workers", free_port())
     tag = uuid.uuid4().hex[:6]
     env["RABBITMQ_URL"] = isolated_infra.own_vhost(f"workers{tag}")
     env["REDIS_KEY_PREFIX"] = f"{isolated_infra.redis_prefix}w{tag}:"
-    return env
+    yield env
+    isolated_infra.drop_own_vhost(f"workers{tag}")
 
 
 @pytest.fixture
-async def start_workers() -> AsyncIterator[StartWorkers]:
+async def start_workers(workers_env: dict[str, str]) -> AsyncIterator[StartWorkers]:
     servers: list[TestServer] = []
 
     async def start(env: dict[str, str]) -> StartedWorkers:

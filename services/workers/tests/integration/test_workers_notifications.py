@@ -400,6 +400,10 @@ async def test_the_openapi_document_is_valid_and_covers_every_notifications_rout
         == {
             ("get", "/api/notifications"),
             ("post", "/api/notifications/read"),
+            ("get", "/api/notifications/push"),
+            ("get", "/api/notifications/devices"),
+            ("post", "/api/notifications/devices"),
+            ("delete", "/api/notifications/devices/{device_id}"),
         }
     )
 

@@ -15,6 +15,7 @@ the descendants it recorded while the fleet ran.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -23,7 +24,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
@@ -124,9 +125,13 @@ class RunningFleet:
         *,
         gateways: int = 2,
         ready_timeout: float = READY_TIMEOUT_SECONDS,
+        extra_env: Mapping[str, str] | None = None,
     ) -> None:
         self.infra = infra
-        self.plan: FleetPlan = infra.fleet_plan(run_dir, gateways=gateways)
+        plan = infra.fleet_plan(run_dir, gateways=gateways)
+        self.plan: FleetPlan = dataclasses.replace(
+            plan, extra_env={**plan.extra_env, **(extra_env or {})}
+        )
         self.log_path = run_dir / "fleet.log"
         self.ready_timeout = ready_timeout
         self._process: subprocess.Popen[bytes] | None = None

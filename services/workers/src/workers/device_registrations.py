@@ -1,0 +1,128 @@
+"""Registering push devices: what a client may register, checked before it is stored.
+
+A platform is offered only when its credentials are configured. A Web Push subscription must
+name an ``https`` endpoint on one of the push-service hosts (``WEB_PUSH_ALLOWED_HOSTS``) and
+carry a P-256 key and a 16-byte secret; an FCM or APNs token must look like one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import uuid
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from servicekit.problems import FieldError, not_found, validation_problem
+from servicekit.tokens import AccessClaims
+from workers.device_api import (
+    DeviceList,
+    DeviceView,
+    PushConfig,
+    RegisterDeviceRequest,
+)
+from workers.devices import Device, DeviceStore, Platform
+from workers.push_sender import PushSender
+from workers.push_web import WebPushSender
+
+APNS_TOKEN = re.compile(r"[0-9a-fA-F]{64,200}")
+FCM_TOKEN = re.compile(r"[\x21-\x7e]{1,4096}")
+
+
+class DeviceRegistrations:
+    def __init__(
+        self,
+        store: DeviceStore,
+        senders: Mapping[Platform, PushSender],
+        *,
+        allow_plain_http: bool = False,
+    ) -> None:
+        self._store = store
+        self._senders = senders
+        self._allow_plain_http = allow_plain_http
+
+    def config(self) -> PushConfig:
+        web = self._senders.get("webpush")
+        return PushConfig(
+            platforms=sorted(self._senders),
+            web_push_public_key=web.public_key if isinstance(web, WebPushSender) else None,
+        )
+
+    async def register(self, claims: AccessClaims, request: RegisterDeviceRequest) -> DeviceView:
+        if request.platform not in self._senders:
+            raise validation_problem(
+                [FieldError("platform", f"{request.platform} is not enabled on this server")]
+            )
+        token, keys = self._address(request)
+        device = await self._store.register(
+            user_id=claims.user_id,
+            session_id=claims.session_id,
+            platform=request.platform,
+            token=token,
+            keys=keys,
+            previews=request.previews,
+        )
+        return _view(device, claims.session_id)
+
+    async def devices(self, claims: AccessClaims) -> DeviceList:
+        found = await self._store.of_user(claims.user_id)
+        return DeviceList(devices=[_view(device, claims.session_id) for device in found])
+
+    async def remove(self, claims: AccessClaims, device_id: uuid.UUID) -> None:
+        if not await self._store.remove(claims.user_id, device_id):
+            raise not_found("No such device")
+
+    def _address(self, request: RegisterDeviceRequest) -> tuple[str, dict[str, str]]:
+        if request.platform != "webpush":
+            pattern = APNS_TOKEN if request.platform == "apns" else FCM_TOKEN
+            if request.token is None or not pattern.fullmatch(request.token):
+                raise validation_problem(
+                    [FieldError("token", f"must be the {request.platform} device token")]
+                )
+            return request.token, {}
+        subscription = request.subscription
+        if subscription is None:
+            raise validation_problem(
+                [FieldError("subscription", "a Web Push device needs its PushSubscription")]
+            )
+        parts = urlsplit(subscription.endpoint)
+        schemes = ("https", "http") if self._allow_plain_http else ("https",)
+        sender = self._senders["webpush"]
+        if (
+            parts.scheme not in schemes
+            or not isinstance(sender, WebPushSender)
+            or not sender.allows(subscription.endpoint)
+        ):
+            raise validation_problem(
+                [FieldError("subscription.endpoint", "must be a push service's https endpoint")]
+            )
+        errors = []
+        if len(_b64url(subscription.keys.p256dh)) != 65:
+            errors.append(FieldError("subscription.keys.p256dh", "must be a P-256 public key"))
+        if len(_b64url(subscription.keys.auth)) != 16:
+            errors.append(FieldError("subscription.keys.auth", "must be a 16-byte secret"))
+        if errors:
+            raise validation_problem(errors)
+        keys = {"p256dh": subscription.keys.p256dh, "auth": subscription.keys.auth}
+        return subscription.endpoint, keys
+
+
+def _b64url(text: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def _view(device: Device, current_session: uuid.UUID) -> DeviceView:
+    web = device.platform == "webpush"
+    return DeviceView(
+        id=device.id,
+        platform=device.platform,
+        token=None if web else device.token,
+        endpoint=device.token if web else None,
+        previews=device.previews,
+        created_at=device.created_at,
+        current=device.session_id == current_session,
+    )
