@@ -65,7 +65,7 @@ def test_derived_queue_names() -> None:
         ("media.uploaded", True),
         ("user.registered", True),
         ("media.processed", True),
-        ("session.revoked", False),
+        ("session.revoked", True),  # push.queue: a signed-out session's devices go
         ("presence.online", False),
         ("message.read", False),
     ],

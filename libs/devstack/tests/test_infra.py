@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from pymongo import AsyncMongoClient
 
 from devstack import infra
+from devstack.isolation import RABBITMQ_URL
 from devstack.mongo_standin import start_mongo_standin
 
 pytestmark = pytest.mark.integration
@@ -30,7 +31,7 @@ def _unique(prefix: str) -> str:
 
 
 def test_ensure_running_reports_each_server_up(capsys: pytest.CaptureFixture[str]) -> None:
-    infra.ensure_running()
+    infra.ensure_running(rabbitmq_url=RABBITMQ_URL)
     out = capsys.readouterr().out
     for name in ("postgres", "redis", "rabbitmq"):
         assert f"[infra] {name}: up" in out
@@ -38,7 +39,7 @@ def test_ensure_running_reports_each_server_up(capsys: pytest.CaptureFixture[str
 
 async def test_a_stopped_local_redis_is_started(capsys: pytest.CaptureFixture[str]) -> None:
     url = f"redis://127.0.0.1:{_free_port()}/0"  # a private instance; the shared one is untouched
-    infra.ensure_running(redis_url=url)
+    infra.ensure_running(redis_url=url, rabbitmq_url=RABBITMQ_URL)
     client = aioredis.from_url(url)
     try:
         assert await client.ping()
@@ -58,7 +59,7 @@ def test_a_stopped_server_that_is_not_installed_names_the_package(
     port = _free_port()  # a loopback port nobody listens on
     monkeypatch.setattr(shutil, "which", lambda _name: None)
     with pytest.raises(infra.InfraError, match="apt-get install -y redis-server"):
-        infra.ensure_running(redis_url=f"redis://127.0.0.1:{port}/0")
+        infra.ensure_running(redis_url=f"redis://127.0.0.1:{port}/0", rabbitmq_url=RABBITMQ_URL)
 
 
 def test_a_remote_server_is_never_started() -> None:
@@ -100,7 +101,7 @@ def test_amqp_url_for_vhost_quotes_the_name() -> None:
 
 async def test_vhost_create_connect_delete() -> None:
     vhost = _unique("t_devstack")
-    url = infra.amqp_url_for_vhost(infra.DEFAULT_RABBITMQ_URL, vhost)
+    url = infra.amqp_url_for_vhost(RABBITMQ_URL, vhost)
     infra.create_vhost(vhost)
     try:
         infra.create_vhost(vhost)  # idempotent

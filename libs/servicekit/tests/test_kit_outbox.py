@@ -17,7 +17,7 @@ from contracts.events import MessageRead
 from contracts.examples import EVENT_EXAMPLES
 from contracts.names import MESSAGE_CREATED, MESSAGE_READ
 from devstack.broker_probe import collect, collect_settled, declare_probe_queue
-from devstack.isolation import IsolatedInfra
+from devstack.isolation import RABBITMQ_PORT, IsolatedInfra
 from devstack.tcp_proxy import TcpProxy
 from servicekit.amqp.connection import connect
 from servicekit.amqp.publisher import ConfirmedPublisher, OutgoingMessage, PublishFailedError
@@ -153,9 +153,9 @@ async def test_relay_publishes_every_row_across_a_broker_outage(
     client) and restored: every row is published and marked, none is lost; a row whose confirm
     was lost with the connection may arrive twice, with the same event id for consumers."""
     queue = await declare_probe_queue(broker, MESSAGE_READ)
-    proxy = await TcpProxy("127.0.0.1", 5672).start()
+    proxy = await TcpProxy("127.0.0.1", RABBITMQ_PORT).start()
     relay_connection = await connect(
-        proxy.url_for(isolated_infra.amqp_url, 5672), "relay-under-test"
+        proxy.url_for(isolated_infra.amqp_url, RABBITMQ_PORT), "relay-under-test"
     )
     relay_publisher = await ConfirmedPublisher.open(relay_connection, app_id="relay")
     relay = OutboxRelay(pool, relay_publisher, database_url=kit_database_url, batch_size=20)

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from devstack.isolation import IsolatedInfra
+from devstack.isolation import RABBITMQ_PORT, IsolatedInfra
 from devstack.tcp_proxy import TcpProxy
 from servicekit.http_app import create_service_app
 from servicekit.resources import service_resources
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 async def proxies() -> AsyncIterator[dict[str, TcpProxy]]:
     started = {
         "postgres": await TcpProxy("127.0.0.1", 5432).start(),
-        "rabbitmq": await TcpProxy("127.0.0.1", 5672).start(),
+        "rabbitmq": await TcpProxy("127.0.0.1", RABBITMQ_PORT).start(),
     }
     yield started
     for proxy in started.values():
@@ -38,7 +38,7 @@ async def service_url(
             {
                 "JWT_SECRET": "x" * 40,
                 "APP_ENV": "test",
-                "RABBITMQ_URL": proxies["rabbitmq"].url_for(isolated_infra.amqp_url, 5672),
+                "RABBITMQ_URL": proxies["rabbitmq"].url_for(isolated_infra.amqp_url, RABBITMQ_PORT),
                 "REDIS_KEY_PREFIX": isolated_infra.redis_prefix,
             }
         ),
