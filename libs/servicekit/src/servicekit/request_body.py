@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 from aiohttp import web
 
-from servicekit.problems import FieldError, ProblemError, validation_problem
+from servicekit.problems import FieldError, ProblemError, not_found, validation_problem
 
 _LOCATION = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 _NAMED_FIELD = re.compile(r"(?:missing required|contains unknown) field `(?P<name>[^`]+)`")
@@ -67,3 +68,12 @@ def read_query[T](query: Mapping[str, str], model: type[T]) -> T:
         return msgspec.convert(dict(query), model, strict=False)
     except msgspec.ValidationError as error:
         raise validation_problem([field_error_from(error)]) from None
+
+
+def path_id(request: web.Request, name: str, missing: str) -> uuid.UUID:
+    """The UUID in the path parameter ``name``; a malformed one is as unknown as a missing one:
+    404 with ``missing`` as the detail, never a 500."""
+    try:
+        return uuid.UUID(request.match_info[name])
+    except ValueError:
+        raise not_found(missing) from None

@@ -191,6 +191,11 @@ def bearer_token(header: str | None) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
+def caller_token(request: web.Request) -> str:
+    """The bearer token of an authenticated request, to ask another service as the caller."""
+    return bearer_token(request.headers.get("Authorization")) or ""
+
+
 async def authenticate(request: web.Request) -> AccessClaims:
     """The caller's verified claims, or a 401 problem with ``WWW-Authenticate``."""
     token = bearer_token(request.headers.get("Authorization"))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from aiohttp import web
 
 from auth.account_service import AccountService
@@ -23,9 +21,8 @@ from auth.api import (
 from auth.profile_service import ProfileService
 from auth.service import AuthService, ClientInfo
 from servicekit.http_app import json_response
-from servicekit.problems import not_found
-from servicekit.request_body import read_json, read_query
-from servicekit.tokens import authenticate, bearer_token
+from servicekit.request_body import path_id, read_json, read_query
+from servicekit.tokens import authenticate, caller_token
 
 AUTH_SERVICE = web.AppKey("auth_service", AuthService)
 ACCOUNT_SERVICE = web.AppKey("account_service", AccountService)
@@ -95,10 +92,7 @@ async def list_sessions(request: web.Request) -> web.Response:
 
 async def sign_out_session(request: web.Request) -> web.Response:
     claims = await authenticate(request)
-    try:
-        session_id = uuid.UUID(request.match_info["session_id"])
-    except ValueError:
-        raise not_found("No such session") from None
+    session_id = path_id(request, "session_id", "No such session")
     await request.app[ACCOUNT_SERVICE].sign_out(claims, session_id)
     return web.Response(status=204)
 
@@ -106,17 +100,13 @@ async def sign_out_session(request: web.Request) -> web.Response:
 async def update_profile(request: web.Request) -> web.Response:
     claims = await authenticate(request)
     body = await read_json(request, UpdateProfileRequest)
-    token = bearer_token(request.headers.get("Authorization")) or ""
-    profile = await request.app[PROFILE_SERVICE].update(claims.user_id, body, token)
+    profile = await request.app[PROFILE_SERVICE].update(claims.user_id, body, caller_token(request))
     return json_response(ProfileResponse(profile=profile))
 
 
 async def get_user(request: web.Request) -> web.Response:
     await authenticate(request)
-    try:
-        user_id = uuid.UUID(request.match_info["user_id"])
-    except ValueError:
-        raise not_found("No such user") from None
+    user_id = path_id(request, "user_id", "No such user")
     return json_response(UserResponse(user=await request.app[AUTH_SERVICE].public_user(user_id)))
 
 

@@ -27,30 +27,16 @@ from chat.block_service import BlockService
 from chat.service import ChatService, SendCommand
 from chat.user_limits import UserLimits
 from servicekit.http_app import json_response
-from servicekit.problems import not_found
-from servicekit.request_body import read_json, read_query
-from servicekit.tokens import authenticate, bearer_token
+from servicekit.request_body import path_id, read_json, read_query
+from servicekit.tokens import authenticate, caller_token
 
 CHAT_SERVICE = web.AppKey("chat_service", ChatService)
 USER_LIMITS = web.AppKey("user_limits", UserLimits)
 BLOCK_SERVICE = web.AppKey("block_service", BlockService)
 
 
-def _id(request: web.Request, name: str, missing: str) -> uuid.UUID:
-    """A path id; a malformed one is as unknown as a missing one (404, never 500)."""
-    try:
-        return uuid.UUID(request.match_info[name])
-    except ValueError:
-        raise not_found(missing) from None
-
-
-def _token(request: web.Request) -> str:
-    """The caller's bearer token (already authenticated), to ask another service as them."""
-    return bearer_token(request.headers.get("Authorization")) or ""
-
-
 def _conversation_id(request: web.Request) -> uuid.UUID:
-    return _id(request, "conversation_id", "No such conversation")
+    return path_id(request, "conversation_id", "No such conversation")
 
 
 async def list_conversations(request: web.Request) -> web.Response:
@@ -69,7 +55,7 @@ async def create_conversation(request: web.Request) -> web.Response:
     claims = await authenticate(request)
     body = await read_json(request, CreateConversationRequest)
     view, created = await request.app[CHAT_SERVICE].create_conversation(
-        claims.user_id, body, _token(request)
+        claims.user_id, body, caller_token(request)
     )
     return json_response(ConversationResponse(conversation=view), status=201 if created else 200)
 
@@ -95,7 +81,7 @@ async def add_participants(request: web.Request) -> web.Response:
     body = await read_json(request, AddParticipantsRequest)
     service = request.app[CHAT_SERVICE]
     view = await service.add_participants(
-        claims.user_id, conversation_id, body.user_ids, _token(request)
+        claims.user_id, conversation_id, body.user_ids, caller_token(request)
     )
     return json_response(ConversationResponse(conversation=view))
 
@@ -103,7 +89,7 @@ async def add_participants(request: web.Request) -> web.Response:
 async def remove_participant(request: web.Request) -> web.Response:
     claims = await authenticate(request)
     conversation_id = _conversation_id(request)
-    user_id = _id(request, "user_id", "Not a participant")
+    user_id = path_id(request, "user_id", "Not a participant")
     await request.app[CHAT_SERVICE].remove_participant(claims.user_id, conversation_id, user_id)
     return web.Response(status=204)
 
@@ -111,7 +97,7 @@ async def remove_participant(request: web.Request) -> web.Response:
 async def update_participant(request: web.Request) -> web.Response:
     claims = await authenticate(request)
     conversation_id = _conversation_id(request)
-    member_id = _id(request, "user_id", "Not a participant")
+    member_id = path_id(request, "user_id", "Not a participant")
     body = await read_json(request, UpdateParticipantRequest)
     view = await request.app[CHAT_SERVICE].set_role(
         claims.user_id, conversation_id, member_id, body.role
@@ -157,7 +143,7 @@ async def send_message(request: web.Request) -> web.Response:
 async def edit_message(request: web.Request) -> web.Response:
     claims = await authenticate(request)
     conversation_id = _conversation_id(request)
-    message_id = _id(request, "message_id", "No such message")
+    message_id = path_id(request, "message_id", "No such message")
     body = await read_json(request, EditMessageRequest)
     service = request.app[CHAT_SERVICE]
     message = await service.edit(claims.user_id, conversation_id, message_id, body.content)
@@ -167,7 +153,7 @@ async def edit_message(request: web.Request) -> web.Response:
 async def delete_message(request: web.Request) -> web.Response:
     claims = await authenticate(request)
     conversation_id = _conversation_id(request)
-    message_id = _id(request, "message_id", "No such message")
+    message_id = path_id(request, "message_id", "No such message")
     await request.app[CHAT_SERVICE].delete(claims.user_id, conversation_id, message_id)
     return web.Response(status=204)
 
@@ -215,13 +201,13 @@ async def list_blocks(request: web.Request) -> web.Response:
 
 async def block_user(request: web.Request) -> web.Response:
     claims = await authenticate(request)
-    blocked_id = _id(request, "user_id", "No such user")
+    blocked_id = path_id(request, "user_id", "No such user")
     await request.app[BLOCK_SERVICE].block(claims.user_id, blocked_id)
     return web.Response(status=204)
 
 
 async def unblock_user(request: web.Request) -> web.Response:
     claims = await authenticate(request)
-    blocked_id = _id(request, "user_id", "You have not blocked this user")
+    blocked_id = path_id(request, "user_id", "You have not blocked this user")
     await request.app[BLOCK_SERVICE].unblock(claims.user_id, blocked_id)
     return web.Response(status=204)

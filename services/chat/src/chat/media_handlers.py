@@ -17,7 +17,8 @@ from chat.handlers import USER_LIMITS
 from chat.media_api import MediaResponse
 from chat.media_service import NO_MEDIA, Download, MediaService
 from servicekit.http_app import json_response
-from servicekit.problems import FieldError, ProblemError, not_found, validation_problem
+from servicekit.problems import FieldError, ProblemError, validation_problem
+from servicekit.request_body import path_id
 from servicekit.tokens import authenticate
 
 MEDIA_SERVICE = web.AppKey("media_service", MediaService)
@@ -28,10 +29,7 @@ MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 
 def _media_id(request: web.Request) -> uuid.UUID:
-    try:
-        return uuid.UUID(request.match_info["media_id"])
-    except ValueError:
-        raise not_found(NO_MEDIA) from None
+    return path_id(request, "media_id", NO_MEDIA)
 
 
 async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:

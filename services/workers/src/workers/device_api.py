@@ -10,8 +10,7 @@ from aiohttp import web
 from msgspec import Meta
 
 from servicekit.http_app import json_response
-from servicekit.problems import not_found
-from servicekit.request_body import Body, read_json
+from servicekit.request_body import Body, path_id, read_json
 from servicekit.tokens import authenticate
 
 if TYPE_CHECKING:
@@ -88,9 +87,6 @@ async def list_devices(request: web.Request) -> web.Response:
 
 async def remove_device(request: web.Request) -> web.Response:
     claims = await authenticate(request)
-    try:
-        device_id = uuid.UUID(request.match_info["device_id"])
-    except ValueError:
-        raise not_found("No such device") from None
+    device_id = path_id(request, "device_id", "No such device")
     await request.app[DEVICE_REGISTRATIONS].remove(claims, device_id)
     return web.Response(status=204)
