@@ -265,10 +265,15 @@ async def test_request_id_is_forwarded_logged_and_returned(gateway: Gateway) -> 
         body = await response.json()
         assert response.headers.getall("X-Request-Id") == ["client-id-123"]
     assert body["requestId"] == "client-id-123"
-    logged = [
-        json.loads(line) for line in (gateway.run_dir / "access.log").read_text().splitlines()
-    ]
-    assert any(entry["requestId"] == "client-id-123" and entry["status"] == 200 for entry in logged)
+
+    def logged() -> list[dict[str, object]]:
+        lines = (gateway.run_dir / "access.log").read_text().splitlines()
+        return [json.loads(line) for line in lines]
+
+    # nginx writes the line once the response is done, a moment after the client has it.
+    async with asyncio.timeout(5):
+        while not any(e["requestId"] == "client-id-123" and e["status"] == 200 for e in logged()):
+            await asyncio.sleep(0.05)
 
     async with gateway.session.get(gateway.base + "/api/chat") as response:
         body = await response.json()
