@@ -49,17 +49,25 @@ class PresenceAudience:
         """The user's own blocks as they are now: new ones added and lifted ones removed, at
         both ends; blocks of the user by others are left as they are."""
         mine = f"{blocker_id}:"
-        stored = await self._redis.smembers(self._blocks_key(blocker_id))
-        current = {_pair(blocker_id, blocked) for blocked in blocked_ids}
+        own_key = self._blocks_key(blocker_id)
+        stored = await self._redis.smembers(own_key)
+        current = {_pair(blocker_id, blocked): blocked for blocked in blocked_ids}
         stale = {
             pair
             for raw in stored
             if (pair := raw.decode() if isinstance(raw, bytes) else raw).startswith(mine)
-        } - current
-        for pair in stale:
-            await self.unblocked(blocker_id, UUID(pair.partition(":")[2]))
-        for blocked in blocked_ids:
-            await self.blocked(blocker_id, blocked)
+        } - set(current)
+        if not stale and not current:
+            return  # the common case: one round trip per connect
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for pair in stale:
+                pipe.srem(own_key, pair)
+                pipe.srem(self._blocks_key(UUID(pair.partition(":")[2])), pair)
+            for pair, blocked in current.items():
+                for end in (own_key, self._blocks_key(blocked)):
+                    pipe.sadd(end, pair)
+                    pipe.expire(end, AUDIENCE_SECONDS)
+            await pipe.execute()
 
     async def blocked(self, blocker_id: UUID, blocked_id: UUID) -> None:
         pair = _pair(blocker_id, blocked_id)

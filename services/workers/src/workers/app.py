@@ -120,6 +120,13 @@ def create_app(settings: WorkersSettings) -> web.Application:
     keys = KeySpace(platform.redis.key_prefix)
 
     clients = PushClients()
+    senders: dict[Platform, PushSender] = {}
+
+    def shared_senders() -> dict[Platform, PushSender]:
+        """One adapter per platform for the API and the consumer (one key, one token cache)."""
+        if not senders:
+            senders.update(push_senders(settings.push, clients))
+        return senders
 
     def stores(app: web.Application) -> NotificationStore:
         """Built once, when the stores are open (the first consumer or request needs them)."""
@@ -128,7 +135,7 @@ def create_app(settings: WorkersSettings) -> web.Application:
             app[TOKEN_VERIFIER] = TokenVerifier(platform.jwt, RevocationList(app[REDIS], keys))
             app[DEVICE_REGISTRATIONS] = DeviceRegistrations(
                 DeviceStore(app[MONGO]),
-                push_senders(settings.push, clients),
+                shared_senders(),
                 allow_plain_http=platform.profile != "production",
             )
         return app[NOTIFICATION_STORE]
@@ -142,7 +149,7 @@ def create_app(settings: WorkersSettings) -> web.Application:
             handle=PushDelivery(
                 devices=devices,
                 presence=PresenceReader(app[REDIS], keys),
-                senders=push_senders(settings.push, clients),
+                senders=shared_senders(),
                 max_attempts=settings.push.max_attempts,
                 metrics=PushMetrics(app[METRICS].registry),
             ),
