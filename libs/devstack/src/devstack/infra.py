@@ -63,16 +63,16 @@ def ensure_running(
     servers = (
         _Server(
             "postgres", postgres_url, 5432, "pg_ctlcluster",
-            "apt-get install -y postgresql", _postgres_start, _port_open,
+            "apt-get install -y postgresql", _postgres_start, port_open,
         ),
         _Server(
             "redis", redis_url, 6379, "redis-server",
-            "apt-get install -y redis-server", _redis_start, _port_open,
+            "apt-get install -y redis-server", _redis_start, port_open,
         ),
         _Server(
             "rabbitmq", rabbitmq_url, 5672, "rabbitmq-server",
             "apt-get install -y rabbitmq-server", lambda _port: ["rabbitmq-server", "-detached"],
-            lambda host, port: _port_open(host, port) and _amqp_connects(rabbitmq_url),
+            lambda host, port: port_open(host, port) and amqp_connects(rabbitmq_url),
         ),
     )  # fmt: skip
     for server in servers:
@@ -89,7 +89,7 @@ def _ensure_one(server: _Server) -> None:
             f"{server.name} at {host}:{port} does not answer, and it is not on this machine, "
             "so devstack will not try to start it"
         )
-    if _port_open(host, port):
+    if port_open(host, port):
         _say(f"{server.name}: port {port} open but not ready yet, waiting…")
     else:
         if shutil.which(server.binary) is None:
@@ -147,7 +147,7 @@ def _redis_start(port: int) -> list[str]:
     ]  # fmt: skip
 
 
-def _port_open(host: str, port: int) -> bool:
+def port_open(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=1):
             return True
@@ -155,7 +155,7 @@ def _port_open(host: str, port: int) -> bool:
         return False
 
 
-def _amqp_connects(url: str) -> bool:
+def amqp_connects(url: str) -> bool:
     async def attempt() -> None:
         connection = await aio_pika.connect(url, timeout=5)
         await connection.close()
