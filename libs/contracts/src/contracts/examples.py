@@ -200,6 +200,7 @@ _SOCKET: tuple[WireStruct, ...] = (
     sockets.MessageDeletedPayload(
         conversation_id=CONVERSATION, message_id=MESSAGE, seq=42, deleted_at=AT
     ),
+    sockets.SyncRequiredPayload(),
     sockets.AckError(code="not_found", message="conversation not found"),
     sockets.AckFailure(error=sockets.AckError(code="rate_limited", message="slow down")),
     MESSAGE_VIEW,

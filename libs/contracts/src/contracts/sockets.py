@@ -64,6 +64,7 @@ class ServerEvent(StrEnum):
     USER_OFFLINE = "user:offline"
     NOTIFICATION_NEW = "notification:new"
     MEDIA_PROCESSED = "media:processed"
+    SYNC_REQUIRED = "sync:required"
 
 
 class MessageSendPayload(WireStruct, frozen=True, kw_only=True):
@@ -195,6 +196,13 @@ class MemberUpdatedPayload(WireStruct, frozen=True, kw_only=True):
     change_seq: ChangeSeq = 0
 
 
+class SyncRequiredPayload(WireStruct, frozen=True, kw_only=True):
+    """`sync:required`: this socket may have missed events (the instance lost its broker
+    connection, and with it its queue, for a while). Sync as after a reconnect."""
+
+    reason: Literal["events_missed"] = "events_missed"
+
+
 AckErrorCode = Literal[
     "invalid",
     "not_found",
@@ -252,6 +260,7 @@ SERVER_PAYLOADS: Final[Mapping[ServerEvent, type[WireStruct]]] = MappingProxyTyp
         ServerEvent.USER_OFFLINE: UserOfflinePayload,
         ServerEvent.NOTIFICATION_NEW: NotificationCreated,
         ServerEvent.MEDIA_PROCESSED: MediaProcessed,
+        ServerEvent.SYNC_REQUIRED: SyncRequiredPayload,
     }
 )
 

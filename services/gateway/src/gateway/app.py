@@ -19,6 +19,7 @@ from gateway.long_polls import LongPolls
 from gateway.memberships import MembershipDirectory
 from gateway.pending_sends import PendingSends
 from gateway.presence import Presence
+from gateway.resync import ResyncOnReconnect
 from gateway.room_broadcast import RoomBroadcast, WebSocketTransports
 from gateway.send_checks import SendChecks
 from gateway.sockets import SocketHandlers, create_socket_server
@@ -84,7 +85,10 @@ def create_app(settings: GatewaySettings) -> web.Application:
                 sio, RoomBroadcast(sio, transports), memberships, pending, audience, acks=acks
             )
             tag = await queue.consume(fanout.on_message)
+            resync = ResyncOnReconnect(sio)
+            resync.watch(messaging.connection)
             yield
+            resync.unwatch(messaging.connection)
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat

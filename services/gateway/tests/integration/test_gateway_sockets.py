@@ -32,6 +32,8 @@ from contracts.events import (
 )
 from contracts.names import MESSAGE_SEND, gateway_queue
 from devstack.broker_probe import collect, collect_settled
+from devstack.isolation import RABBITMQ_PORT
+from devstack.tcp_proxy import TcpProxy
 from gateway.app import create_app
 from gateway.config import load_settings
 
@@ -488,3 +490,54 @@ async def test_a_half_open_polling_session_does_not_hold_up_a_shutdown(gateway: 
     started = time.monotonic()
     await asyncio.wait_for(server.close(), 10)
     assert time.monotonic() - started < 5
+
+
+async def test_sockets_are_told_to_sync_once_the_instance_queue_is_back_after_a_broker_cut(
+    gateway: Gateway,
+) -> None:
+    """The instance's queue is exclusive: while its broker connection is down, what is
+    published never reaches it. Once aio-pika has declared it again, its sockets hear
+    ``sync:required`` (and not before: a sync made earlier could still miss events)."""
+    proxy = await TcpProxy("127.0.0.1", RABBITMQ_PORT).start()
+    instance = f"gateway-test-{uuid.uuid4().hex[:8]}"
+    env = {
+        **gateway.env,
+        "RABBITMQ_URL": proxy.url_for(gateway.env["RABBITMQ_URL"], RABBITMQ_PORT),
+        "INSTANCE_ID": instance,
+    }
+    told: list[Any] = []
+    heard = asyncio.Event()
+    client = socketio.AsyncClient(reconnection=False)
+
+    async def on_sync_required(data: Any) -> None:
+        told.append(data)
+        heard.set()
+
+    client.on("sync:required", on_sync_required)
+    try:
+        async with TestServer(create_app(load_settings(env)), host="127.0.0.1") as server:
+            alice = gateway.identity()
+            await client.connect(
+                str(server.make_url("")),
+                auth={"token": alice.token},
+                transports=["websocket"],
+                wait_timeout=5,
+            )
+            await proxy.cut()
+            await asyncio.sleep(1.5)  # aio-pika retries every second, into a closed port
+            assert told == []
+            await proxy.restore()
+            async with asyncio.timeout(15):
+                await heard.wait()
+            assert told == [{"reason": "events_missed"}]
+            # Declared and bound again: chat's news of a conversation reaches the socket.
+            created = asyncio.Event()
+            client.on("conversation:created", lambda *_: created.set())
+            conversation = uuid.uuid4()
+            gateway.chat.members[conversation] = [alice.user_id, uuid.uuid4()]
+            await announce_conversation(gateway, conversation)
+            async with asyncio.timeout(10):
+                await created.wait()
+            await client.disconnect()
+    finally:
+        await proxy.close()
