@@ -2,7 +2,7 @@
 VENV := .venv/bin
 PYTEST_ARGS ?=
 
-.PHONY: bootstrap run test lint typecheck deploy-check unit integration e2e contracts bench clean
+.PHONY: bootstrap run test lint typecheck deploy-check unit integration e2e chaos contracts bench clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -32,6 +32,10 @@ integration: bootstrap
 
 e2e: bootstrap
 	$(VENV)/pytest -m e2e $(PYTEST_ARGS)
+
+# Real faults under load on servers of its own (docs/reliability.md); writes the table there.
+chaos: bootstrap
+	$(VENV)/python -m chaos --write docs/reliability.md
 
 contracts: bootstrap
 	$(VENV)/python -m contracts export docs/contracts

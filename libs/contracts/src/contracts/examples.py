@@ -103,6 +103,7 @@ _EVENTS: tuple[Event, ...] = (
         socket_id="Vx1xY2bAAAB",
     ),
     events.MessageCreated(message=MESSAGE_VIEW),
+    events.MessageAlreadyStored(message=MESSAGE_VIEW),
     events.MessageRefused(
         conversation_id=CONVERSATION,
         sender_id=ALICE,

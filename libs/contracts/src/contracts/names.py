@@ -28,6 +28,7 @@ CONVERSATION_ACTIVITY: Final = "conversation.activity"
 MESSAGE_SEND: Final = "message.send"
 MESSAGE_CREATED: Final = "message.created"
 MESSAGE_REFUSED: Final = "message.refused"
+MESSAGE_ALREADY_STORED: Final = "message.already_stored"
 MESSAGE_UPDATED: Final = "message.updated"
 MESSAGE_DELETED: Final = "message.deleted"
 MESSAGE_READ: Final = "message.read"
@@ -56,6 +57,7 @@ ROUTING_KEYS: Final = (
     MESSAGE_SEND,
     MESSAGE_CREATED,
     MESSAGE_REFUSED,
+    MESSAGE_ALREADY_STORED,
     MESSAGE_UPDATED,
     MESSAGE_DELETED,
     MESSAGE_READ,

@@ -55,6 +55,7 @@ QUEUES: Final = (
 GATEWAY_BINDING_KEYS: Final = (
     names.MESSAGE_CREATED,
     names.MESSAGE_REFUSED,
+    names.MESSAGE_ALREADY_STORED,
     names.MESSAGE_UPDATED,
     names.MESSAGE_DELETED,
     names.MESSAGE_READ,
@@ -84,6 +85,7 @@ PRODUCERS: Final[Mapping[str, str]] = {
     names.MESSAGE_SEND: "gateway",
     names.MESSAGE_CREATED: "chat",
     names.MESSAGE_REFUSED: "chat",
+    names.MESSAGE_ALREADY_STORED: "chat",
     names.MESSAGE_UPDATED: "chat",
     names.MESSAGE_DELETED: "chat",
     names.MESSAGE_READ: "chat",

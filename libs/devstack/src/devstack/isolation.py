@@ -37,6 +37,19 @@ RABBITMQ_PORT = urlsplit(RABBITMQ_URL).port or 5672
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
+# Every test client comes from loopback: per-address abuse limits would throttle the suite
+# itself. Tests of those limits configure their own. REST sends per user get a burst that
+# covers the longest scripted conversation (105 messages).
+TEST_LIMITS: dict[str, str] = {
+    "REGISTER_MAX_PER_IP": "100000",
+    "LOGIN_MAX_ATTEMPTS_PER_IP": "100000",
+    "RATE_LIMIT_REST_SEND_PER_USER": "120:10",
+    # Small enough that a test can exceed it with a modest image.
+    "MEDIA_DECODE_BUDGET_BYTES": str(16 * 1024 * 1024),
+    "MEDIA_QUOTA_BYTES_PER_USER": str(3 * 1024 * 1024),
+}
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -122,17 +135,7 @@ class IsolatedInfra:
             mongo_url=self.mongo_url,
             mongo_database_prefix=f"{self.namespace}_",
             app_env="test",
-            # Every test client comes from loopback: per-address abuse limits would throttle
-            # the suite itself. Tests of those limits configure their own. REST sends per user
-            # get a burst that covers the longest scripted conversation (105 messages).
-            extra_env={
-                "REGISTER_MAX_PER_IP": "100000",
-                "LOGIN_MAX_ATTEMPTS_PER_IP": "100000",
-                "RATE_LIMIT_REST_SEND_PER_USER": "120:10",
-                # Small enough that a test can exceed it with a modest image.
-                "MEDIA_DECODE_BUDGET_BYTES": str(16 * 1024 * 1024),
-                "MEDIA_QUOTA_BYTES_PER_USER": str(3 * 1024 * 1024),
-            },
+            extra_env=dict(TEST_LIMITS),
         )
 
     def adopt_fleet_databases(self) -> None:

@@ -62,6 +62,7 @@ from contracts.events import (
     ConversationSnapshot,
     ConversationUpdated,
     MemberRole,
+    MessageAlreadyStored,
     MessageCreated,
     MessageDeleted,
     MessageRead,
@@ -331,15 +332,17 @@ class ChatService:
     async def send_all(self, commands: Sequence[SendCommand]) -> list[Sent | ProblemError]:
         """The queue: a batch of commands in one transaction, an outcome for each, in order.
         A refused command is announced as ``message.refused``, so the sender's waiting ack is
-        answered at once."""
+        answered at once; a repeat of a stored one as ``message.already_stored``, so a resend
+        is answered even when the gateway no longer remembers the first was stored."""
         async with self._pool.acquire() as conn, conn.transaction():
             outcomes = await self.send_all_in(conn, commands)
-            refusals = [
-                _envelope(_refusal(command, outcome))
+            answers = [
+                _envelope(_answer_to_sender(command, outcome))
                 for command, outcome in zip(commands, outcomes, strict=True)
-                if isinstance(outcome, ProblemError) and command.client_message_id is not None
+                if command.client_message_id is not None
+                and (isinstance(outcome, ProblemError) or not outcome.created)
             ]
-            await add_to_outbox(conn, refusals)
+            await add_to_outbox(conn, answers)
         return outcomes
 
     async def send_all_in(
@@ -826,6 +829,14 @@ class _SendBatch:
             self.stored[key] = message  # a repeat later in the batch is answered with it
         self.messages.append(message)
         self.events += events
+
+
+def _answer_to_sender(
+    command: SendCommand, outcome: Sent | ProblemError
+) -> MessageRefused | MessageAlreadyStored:
+    if isinstance(outcome, ProblemError):
+        return _refusal(command, outcome)
+    return MessageAlreadyStored(message=outcome.message)
 
 
 def _refusal(command: SendCommand, refusal: ProblemError) -> MessageRefused:

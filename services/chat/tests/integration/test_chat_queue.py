@@ -13,8 +13,14 @@ import pytest
 
 from contracts import make_envelope
 from contracts.envelope import encode_envelope
-from contracts.events import MessageCreated, UserRegistered
-from contracts.names import MESSAGE_CREATED, MESSAGE_REFUSED, MESSAGE_SEND, NOTIFICATION_REQUESTED
+from contracts.events import MessageAlreadyStored, MessageCreated, UserRegistered
+from contracts.names import (
+    MESSAGE_ALREADY_STORED,
+    MESSAGE_CREATED,
+    MESSAGE_REFUSED,
+    MESSAGE_SEND,
+    NOTIFICATION_REQUESTED,
+)
 from servicekit.amqp.consumer import REASON_HEADER
 
 if TYPE_CHECKING:
@@ -96,6 +102,7 @@ async def test_a_resent_client_message_id_is_stored_once_whichever_way_it_comes(
     direct, alice, bob = await pair(api, chat_server)
     acked = chat_server.consumed("acked")
     events = await probe(MESSAGE_CREATED)
+    answers = await probe(MESSAGE_ALREADY_STORED)
 
     # New envelopes (a gateway retrying), the same clientMessageId.
     first = chat_server.send_command(alice, direct, "the original", "retry-me")
@@ -110,6 +117,11 @@ async def test_a_resent_client_message_id_is_stored_once_whichever_way_it_comes(
     assert stored == over_rest
     assert (stored["content"], stored["seq"]) == ("the original", 1)
     assert len(await chat_server.events(events)) == 1
+    # The queued resend is answered to its sender alone (a REST resend has its answer).
+    [answer] = await chat_server.events(answers)
+    assert isinstance(answer.data, MessageAlreadyStored)
+    assert str(answer.data.message.id) == stored["id"]
+    assert answer.data.message.client_message_id == "retry-me"
 
 
 async def test_a_command_that_does_not_decode_ends_in_the_dead_letter_queue(

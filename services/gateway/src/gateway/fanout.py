@@ -29,6 +29,7 @@ from contracts.events import (
     ConversationMemberUpdated,
     ConversationUpdated,
     MediaProcessed,
+    MessageAlreadyStored,
     MessageCreated,
     MessageDeleted,
     MessageRead,
@@ -109,6 +110,8 @@ class FanOut:
             case MessageCreated(message=view):
                 self._pending.stored(view)
                 send(ServerEvent.MESSAGE_RECEIVED, view, conversation_room(view.conversation_id))
+            case MessageAlreadyStored(message=view):
+                self._pending.stored(view)  # a resend: its sender alone is answered
             case MessageRefused():
                 self._pending.refused(event)
             case (

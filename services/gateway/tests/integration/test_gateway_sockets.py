@@ -26,6 +26,7 @@ from contracts.envelope import Envelope, decode_envelope
 from contracts.events import (
     ConversationCreated,
     ConversationEngaged,
+    MessageAlreadyStored,
     MessageCreated,
     MessageSend,
     MessageView,
@@ -434,6 +435,43 @@ async def test_a_send_not_confirmed_in_time_times_out_and_a_resend_gets_the_late
         resent = await asyncio.wait_for(resending, 5)
         assert resent["ok"] is True
         assert resent["message"]["id"] == str(view.id)
+
+
+async def test_a_resend_chat_had_stored_is_answered_by_message_already_stored_alone(
+    gateway: Gateway,
+) -> None:
+    """The instance's record of stored sends is in Redis; when it is gone (Redis restarted),
+    a resend goes to chat again, which stores nothing and answers ``message.already_stored``
+    to the sender alone: the ack resolves, and nobody gets the message a second time."""
+    alice, bob = gateway.identity(), gateway.identity()
+    conversation = share_a_conversation(gateway, alice, bob)
+    received: list[dict[str, Any]] = []
+    async with (
+        gateway.probe(MESSAGE_SEND) as commands,
+        gateway.socket(alice.token) as client,
+        gateway.socket(bob.token) as other,
+    ):
+        other.on("message:received", received.append)
+        sending = asyncio.ensure_future(
+            client.call("message:send", send_payload(conversation, "again"), timeout=10)
+        )
+        command = await next_command(commands)
+        view = MessageView(
+            id=uuid.uuid4(),
+            conversation_id=conversation,
+            seq=7,
+            sender_id=alice.user_id,
+            content=command.content,
+            client_message_id="again",
+            created_at=datetime.now(UTC),
+        )
+        answer = make_envelope(MessageAlreadyStored(message=view), producer="chat")
+        await gateway.publisher.publish_envelopes([answer])
+        ack = await asyncio.wait_for(sending, 5)
+        assert ack["ok"] is True
+        assert (ack["message"]["id"], ack["message"]["seq"]) == (str(view.id), 7)
+        await asyncio.sleep(0.3)
+    assert received == []
 
 
 async def test_an_instance_without_clients_shuts_down_cleanly(gateway: Gateway) -> None:

@@ -46,7 +46,7 @@ class FleetShutdownWarning(UserWarning):
     """Some process of the fleet did not stop on SIGTERM and had to be SIGKILLed."""
 
 
-def _http_status(url: str, timeout: float = 2.0) -> int | None:
+def http_status(url: str, timeout: float = 2.0) -> int | None:
     """The status of ``GET url``, or ``None`` when nothing answered."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - http only
@@ -214,7 +214,7 @@ class RunningFleet:
                     )
                 # Remember the groups while they exist, for the last-resort kill.
                 self._groups |= descendant_groups(self._process.pid)
-                pending = [url for url in pending if _http_status(url) != 200]
+                pending = [url for url in pending if http_status(url) != 200]
                 if not pending:
                     break
                 if time.monotonic() > deadline:

@@ -19,6 +19,7 @@ from contracts.events.conversations import (
 )
 from contracts.events.media import MediaProcessed, MediaStatus, MediaUploaded
 from contracts.events.messages import (
+    MessageAlreadyStored,
     MessageCreated,
     MessageDeleted,
     MessageRead,
@@ -67,6 +68,7 @@ EVENT_TYPES: Final[Mapping[str, type[Event]]] = MappingProxyType(
             ConversationActivity,
             MessageSend,
             MessageCreated,
+            MessageAlreadyStored,
             MessageRefused,
             MessageUpdated,
             MessageDeleted,
@@ -101,6 +103,7 @@ __all__ = [
     "MediaStatus",
     "MediaUploaded",
     "MemberRole",
+    "MessageAlreadyStored",
     "MessageCreated",
     "MessageDeleted",
     "MessageRead",

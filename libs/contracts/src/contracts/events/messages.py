@@ -86,6 +86,16 @@ class MessageRefused(Event, frozen=True, kw_only=True):
     detail: Annotated[str, Meta(max_length=500)]
 
 
+class MessageAlreadyStored(Event, frozen=True, kw_only=True):
+    """A `message.send` repeated a `clientMessageId` chat had stored already: nothing new was
+    stored and nobody else hears of it. The gateway that waits for it answers the sender's ack
+    with the stored message (its own record of stored sends may have gone, with Redis)."""
+
+    event_type = names.MESSAGE_ALREADY_STORED
+
+    message: MessageView
+
+
 class MessageUpdated(Event, frozen=True, kw_only=True):
     """A message was edited."""
 
