@@ -14,7 +14,6 @@ from its own pid file or process handle) and ``remove()`` (stop, then delete its
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import shutil
 import signal
@@ -60,10 +59,11 @@ def _kill_pid(pid: int | None) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the harness that started it dies, so a crashed
-    harness leaves no server behind (prctl PR_SET_PDEATHSIG)."""
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+def dies_with_parent(command: list[str]) -> list[str]:
+    """``command`` set to get SIGTERM when the process that started it dies (util-linux
+    ``setpriv --pdeathsig``), so a crashed harness leaves no server behind. A prctl in a
+    ``preexec_fn`` would do the same but is unsafe while other threads run."""
+    return ["setpriv", "--pdeathsig", "TERM", *command]
 
 
 def servers_root(prefix: str = "own-servers-") -> Path:
@@ -79,12 +79,11 @@ def _spawn(
 ) -> subprocess.Popen[bytes]:
     with log.open("ab") as output:
         return subprocess.Popen(  # noqa: S603 - our own argv
-            command,
+            dies_with_parent(command),
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=output,
             env=env,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads of ours run at spawn time
         )
 
 

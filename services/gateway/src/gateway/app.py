@@ -16,6 +16,7 @@ from gateway.chat_client import ChatClient
 from gateway.config import GatewaySettings
 from gateway.fanout import FanOut
 from gateway.long_polls import LongPolls
+from gateway.lost_state import LostStateRestore
 from gateway.memberships import MembershipDirectory
 from gateway.pending_sends import PendingSends
 from gateway.presence import Presence
@@ -59,6 +60,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
             audience = PresenceAudience(redis, keys)
             limiter = TokenBuckets(redis, keys)
             send_checks = SendChecks(redis, keys, limiter, memberships, settings.send_limits)
+            presence = Presence(redis, keys, settings.max_sockets_per_user)
             handlers = SocketHandlers(
                 sio=sio,
                 verifier=verifier,
@@ -69,9 +71,17 @@ def create_app(settings: GatewaySettings) -> web.Application:
                 limiter=limiter,
                 send_checks=send_checks,
                 ack_timeout=settings.ack_timeout_seconds,
-                presence=Presence(redis, keys, settings.max_sockets_per_user),
+                presence=presence,
                 audience=audience,
                 event_limits=settings.event_limits,
+                lost_state=LostStateRestore(
+                    redis=redis,
+                    keys=keys,
+                    instance_id=platform.instance_id,
+                    presence=presence,
+                    audience=audience,
+                    chat=chat,
+                ),
             )
             handlers.register()
             heartbeat = asyncio.create_task(handlers.keep_presence(), name="presence-heartbeat")
@@ -85,8 +95,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
                 sio, RoomBroadcast(sio, transports), memberships, pending, audience, acks=acks
             )
             tag = await queue.consume(fanout.on_message)
-            resync = ResyncOnReconnect(sio)
-            resync.watch(messaging.connection)
+            resync = ResyncOnReconnect.watching(messaging.connection, sio)
             yield
             resync.unwatch(messaging.connection)
             heartbeat.cancel()

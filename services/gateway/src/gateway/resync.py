@@ -26,8 +26,11 @@ class ResyncOnReconnect:
         self._sio = sio
         self._emits: set[asyncio.Task[None]] = set()
 
-    def watch(self, connection: AbstractRobustConnection) -> None:
-        connection.reconnect_callbacks.add(self._reconnected)
+    @classmethod
+    def watching(cls, connection: AbstractRobustConnection, sio: Any) -> ResyncOnReconnect:
+        resync = cls(sio)
+        connection.reconnect_callbacks.add(resync._reconnected)
+        return resync
 
     def unwatch(self, connection: AbstractRobustConnection) -> None:
         connection.reconnect_callbacks.discard(self._reconnected)

@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 import socketio
+from redis.exceptions import RedisError
 
 from contracts import make_envelope
 from contracts.errors import ContractError
@@ -41,6 +42,7 @@ from contracts.wire import WireStruct
 from gateway.audience import PresenceAudience
 from gateway.chat_client import ChatClient, ChatUnavailableError
 from gateway.config import SERVICE
+from gateway.lost_state import LostStateRestore
 from gateway.memberships import MembershipDirectory
 from gateway.pending_sends import PendingSends, SendRefusedError
 from gateway.presence import HEARTBEAT_SECONDS, Presence, TooManySockets
@@ -152,6 +154,7 @@ class SocketHandlers:
         presence: Presence,
         audience: PresenceAudience,
         event_limits: Limits,
+        lost_state: LostStateRestore | None = None,
     ) -> None:
         self._sio = sio
         self._verifier = verifier
@@ -165,7 +168,8 @@ class SocketHandlers:
         self._presence = presence
         self._audience = audience
         self._event_limits = event_limits
-        self._local: dict[str, uuid.UUID] = {}
+        self._lost_state = lost_state
+        self._local: dict[str, SocketUser] = {}
         self._typing: dict[tuple[str, uuid.UUID], asyncio.Task[None]] = {}
 
     def register(self) -> None:
@@ -194,6 +198,13 @@ class SocketHandlers:
         sio.on("*", self.unknown_event)
 
     async def connect(self, sid: str, environ: dict[str, Any], auth: object) -> None:
+        try:
+            await self._connect(sid, environ, auth)
+        except RedisError as error:
+            _log.error("connect_redis_unavailable", error=str(error))
+            raise socketio.exceptions.ConnectionRefusedError("temporarily unavailable") from None
+
+    async def _connect(self, sid: str, environ: dict[str, Any], auth: object) -> None:
         if auth is not None and not isinstance(auth, dict):
             raise socketio.exceptions.ConnectionRefusedError("auth must be an object: {token}")
         token = (auth or {}).get("token") or bearer_token(environ.get("HTTP_AUTHORIZATION"))
@@ -225,7 +236,7 @@ class SocketHandlers:
         # Presence goes only through conversations the user took part in.
         await self._audience.remember(user.user_id, listed.engaged_ids)
         await self._audience.remember_blocks(user.user_id, listed.blocked_ids)
-        self._local[sid] = user.user_id
+        self._local[sid] = user
         if became_online:
             await self._announce(PresenceOnline, user.user_id)
 
@@ -234,7 +245,8 @@ class SocketHandlers:
         return ack_error("invalid", f"unknown event {event[:64]!r}")
 
     async def disconnect(self, sid: str, reason: object = None) -> None:
-        user_id = self._local.pop(sid, None)
+        held = self._local.pop(sid, None)
+        user_id = held.user_id if held is not None else None
         for key in [key for key in self._typing if key[0] == sid]:
             self._typing.pop(key).cancel()
             if user_id is not None:
@@ -243,10 +255,18 @@ class SocketHandlers:
             await self._announce(PresenceOffline, user_id)
 
     async def keep_presence(self) -> None:
-        """Renew this instance's sockets and sweep users whose instance died, until cancelled."""
+        """Renew this instance's sockets and sweep users whose instance died, until cancelled;
+        write again what Redis lost of this instance's sockets."""
+        if self._lost_state is not None:
+            try:
+                await self._lost_state.lost()  # the marker, from the start
+            except RedisError as error:
+                _log.warning("lost_state_marker_not_written", error=str(error))
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
             try:
+                if self._lost_state is not None and await self._lost_state.lost():
+                    await self._lost_state.restore(list(self._local.items()))
                 await self._presence.renew(list(self._local_sockets()))
                 for user_id in await self._presence.sweep():
                     await self._announce(PresenceOffline, user_id)
@@ -254,7 +274,7 @@ class SocketHandlers:
                 _log.exception("presence_heartbeat_failed")
 
     def _local_sockets(self) -> list[tuple[uuid.UUID, str]]:
-        return [(user_id, sid) for sid, user_id in self._local.items()]
+        return [(user.user_id, sid) for sid, user in self._local.items()]
 
     async def _announce(
         self, kind: type[PresenceOnline] | type[PresenceOffline], user_id: uuid.UUID
@@ -295,19 +315,23 @@ class SocketHandlers:
             except ContractError as error:
                 return ack_error("invalid", str(error))
             user: SocketUser = await self._sio.get_session(sid)
-            if limits is not None:
-                per_socket, per_user = limits
-                decision = await self._limiter.take(
-                    [(per_socket, sid), (per_user, str(user.user_id))], cost(payload)
-                )
-                if not decision.allowed:
-                    return ack_error("rate_limited", _too_fast(decision.retry_after_seconds))
             try:
+                if limits is not None:
+                    per_socket, per_user = limits
+                    decision = await self._limiter.take(
+                        [(per_socket, sid), (per_user, str(user.user_id))], cost(payload)
+                    )
+                    if not decision.allowed:
+                        return ack_error("rate_limited", _too_fast(decision.retry_after_seconds))
                 result: dict[str, Any] = await handler(sid, user, payload)
             except Refused as refusal:
                 return ack_error(refusal.code, refusal.message)  # type: ignore[arg-type]
             except ChatUnavailableError as error:
                 _log.error("chat_unavailable", error=str(error))
+                return ack_error("internal", "temporarily unavailable; retry")
+            except RedisError as error:
+                # Redis restarting: the client resends (docs/realtime.md), not waits forever.
+                _log.error("redis_unavailable", handler=handler.__name__, error=str(error))
                 return ack_error("internal", "temporarily unavailable; retry")
             return result
 

@@ -157,6 +157,11 @@ class ChatStandin:
         return [header for asked, header in self.requests if asked == path]
 
 
+@pytest.fixture
+def chat_standin() -> ChatStandin:
+    return ChatStandin()
+
+
 @dataclass(frozen=True)
 class Identity:
     user_id: uuid.UUID

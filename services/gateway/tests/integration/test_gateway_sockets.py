@@ -14,6 +14,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -576,6 +577,41 @@ async def test_sockets_are_told_to_sync_once_the_instance_queue_is_back_after_a_
             await announce_conversation(gateway, conversation)
             async with asyncio.timeout(10):
                 await created.wait()
+            await client.disconnect()
+    finally:
+        await proxy.close()
+
+
+async def test_an_event_while_redis_is_unreachable_is_answered_internal_not_left_unanswered(
+    gateway: Gateway,
+) -> None:
+    """Redis restarting must not leave a client waiting on an ack it never gets: the event is
+    answered ``internal`` at once and the client resends (docs/realtime.md)."""
+    redis_port = urlsplit(gateway.env["REDIS_URL"]).port or 6379
+    proxy = await TcpProxy("127.0.0.1", redis_port).start()
+    env = {
+        **gateway.env,
+        "REDIS_URL": proxy.url_for(gateway.env["REDIS_URL"], redis_port),
+        "INSTANCE_ID": f"gateway-test-{uuid.uuid4().hex[:8]}",
+    }
+    client = socketio.AsyncClient(reconnection=False)
+    try:
+        async with TestServer(create_app(load_settings(env)), host="127.0.0.1") as server:
+            alice = gateway.identity()
+            await client.connect(
+                str(server.make_url("")),
+                auth={"token": alice.token},
+                transports=["websocket"],
+                wait_timeout=5,
+            )
+            await proxy.cut()
+            started = time.monotonic()
+            ack = await client.call("presence:get", {"userIds": []}, timeout=10)
+            assert error_code(ack) == "internal"
+            assert time.monotonic() - started < 5
+            sent = await client.call("message:send", send_payload(uuid.uuid4(), "r"), timeout=10)
+            assert error_code(sent) == "internal"
+            await proxy.restore()
             await client.disconnect()
     finally:
         await proxy.close()

@@ -186,7 +186,7 @@ async def _socket_accepts(load: Load, token: str) -> bool:
     return True
 
 
-async def _shown_online(watcher: Device, watched: User, wait: float = 15.0) -> bool:
+async def _shown_online(watcher: Device, watched: User, wait: float = 45.0) -> bool:
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         with contextlib.suppress(TimeoutError, socketio.exceptions.SocketIOError):

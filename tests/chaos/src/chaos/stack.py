@@ -21,7 +21,14 @@ from typing import IO
 
 from devstack.fleet import SERVICES, FleetPlan, Process, prepare
 from devstack.isolation import TEST_LIMITS, free_port
-from devstack.own_servers import OwnMongo, OwnPostgres, OwnRabbit, OwnRedis, servers_root
+from devstack.own_servers import (
+    OwnMongo,
+    OwnPostgres,
+    OwnRabbit,
+    OwnRedis,
+    dies_with_parent,
+    servers_root,
+)
 from e2e.fleet import http_status
 
 READY_TIMEOUT_SECONDS = 90.0
@@ -109,7 +116,7 @@ class ChaosStack:
         log: IO[bytes]
         with self.log_path(name).open("ab") as log:
             self.running[name] = subprocess.Popen(
-                process.argv,
+                dies_with_parent(list(process.argv)),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
