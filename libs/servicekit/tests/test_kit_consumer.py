@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import asyncpg
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
@@ -17,8 +18,8 @@ from contracts.events import MessageRead
 from contracts.examples import EVENT_EXAMPLES
 from contracts.names import MESSAGE_CREATED, MESSAGE_READ, dead_letter_queue
 from contracts.topology import QueueSpec
-from devstack.broker_probe import collect
-from devstack.isolation import IsolatedInfra
+from devstack.broker_probe import collect, collect_settled
+from devstack.isolation import IsolatedInfra, free_port
 from devstack.tcp_proxy import TcpProxy
 from servicekit.amqp.connection import connect
 from servicekit.amqp.consumer import REASON_HEADER, RETRY_COUNT_HEADER, ConsumerRunner
@@ -216,6 +217,38 @@ async def test_poison_message_is_dead_lettered_with_reason_after_retries_and_con
     await publisher.publish_envelopes([healthy])
     await until(lambda: _has_effects(pool, 1))
     assert await effects(pool) == [healthy.id]
+
+
+async def test_a_store_outage_longer_than_the_retry_budget_dead_letters_nothing(
+    start_runner: StartRunner,
+    publisher: ConfirmedPublisher,
+    broker: AbstractRobustConnection,
+    pool: Pool,
+) -> None:
+    """A handler whose store is down fails for reasons that say nothing of the message: it is
+    retried as often as it takes, without spending its retries, and applied once the store is
+    back."""
+    event = read_event(seq=7)
+    unreachable = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"
+    outage_attempts = 5  # more than the runner's max_retries
+
+    async def store_down_for_a_while(envelope: Envelope[Any], conn: Connection) -> None:
+        nonlocal outage_attempts
+        if outage_attempts > 0:
+            outage_attempts -= 1
+            await asyncpg.connect(unreachable, timeout=2)  # refused: nothing listens there
+        await record_effect(envelope, conn)
+
+    harness = await start_runner(store_down_for_a_while)
+    await publisher.publish_envelopes([event])
+    await until(lambda: _has_effects(pool, 1), timeout=30)
+
+    assert await effects(pool) == [event.id]
+    assert harness.outcome("retried") == 5
+    assert harness.outcome("dead_lettered") == 0
+    channel = await broker.channel()
+    dlq = await channel.get_queue(dead_letter_queue(harness.spec.name), ensure=True)
+    assert await collect_settled(dlq, quiet=0.5) == []
 
 
 @pytest.mark.parametrize(

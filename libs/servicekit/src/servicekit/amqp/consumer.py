@@ -33,6 +33,7 @@ from servicekit.inbox import Inbox
 from servicekit.logs import bound_context, get_logger
 from servicekit.metrics import ServiceMetrics
 from servicekit.settings import AmqpSettings
+from servicekit.unavailable import is_unavailable
 
 RETRY_COUNT_HEADER = "x-retry-count"
 REASON_HEADER = "x-failure-reason"
@@ -143,6 +144,17 @@ class ConsumerRunner[Tx]:
         self, message: AbstractIncomingMessage, error: Exception
     ) -> str:
         attempts = _retry_count(message)
+        if is_unavailable(error):
+            # A store is down: says nothing of this message, so no retry is spent on it.
+            _log.warning("message_retry_store_unavailable", attempt=attempts, error=repr(error))
+            await self._forward(
+                message,
+                "",
+                retry_queue(self._spec.name),
+                {RETRY_COUNT_HEADER: attempts},
+                expiration_ms=self._settings.retry_delay_ms,
+            )
+            return "retried"
         if attempts >= self._settings.max_retries:
             return await self._dead_letter(message, f"failed {attempts + 1} times: {error!r}")
         _log.warning("message_retry", attempt=attempts + 1, error=repr(error))
