@@ -28,13 +28,12 @@ def test_an_unreachable_store_is_unavailable(error: Exception) -> None:
 
 
 def test_a_failure_raised_from_an_unreachable_store_is_unavailable() -> None:
-    try:
+    with pytest.raises(RuntimeError) as caught:
         try:
             raise pymongo.errors.AutoReconnect("closed")
         except pymongo.errors.AutoReconnect as cause:
             raise RuntimeError("could not store the body") from cause
-    except RuntimeError as error:
-        assert is_unavailable(error)
+    assert is_unavailable(caught.value)
 
 
 @pytest.mark.parametrize(
