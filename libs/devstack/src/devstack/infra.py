@@ -17,7 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,13 +207,16 @@ async def drop_database(admin_url: str, name: str) -> None:
         await connection.close()
 
 
-def _rabbitmqctl(*args: str) -> subprocess.CompletedProcess[str]:
+def _rabbitmqctl(
+    *args: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603
         ["rabbitmqctl", *args],  # noqa: S607
         capture_output=True,
         text=True,
         check=False,
         timeout=60,
+        env=env,
     )
 
 
@@ -240,10 +243,13 @@ def delete_vhost(name: str) -> None:
         raise InfraError(f"rabbitmqctl delete_vhost {name} failed: {done.stderr or done.stdout}")
 
 
-def queue_depths(vhost: str) -> dict[str, int]:
-    """Every queue of `vhost` and the messages it holds, ready or unacknowledged."""
+def queue_depths(vhost: str, env: Mapping[str, str] | None = None) -> dict[str, int]:
+    """Every queue of `vhost` and the messages it holds, ready or unacknowledged (`env` names
+    another node, as `RABBITMQ_NODENAME`)."""
     _check_vhost_name(vhost)
-    done = _rabbitmqctl("list_queues", "-q", "--no-table-headers", "-p", vhost, "name", "messages")
+    done = _rabbitmqctl(
+        "list_queues", "-q", "--no-table-headers", "-p", vhost, "name", "messages", env=env
+    )
     if done.returncode != 0:
         raise InfraError(f"rabbitmqctl list_queues -p {vhost} failed: {done.stderr or done.stdout}")
     depths: dict[str, int] = {}

@@ -26,7 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal
 
-from devstack.infra import InfraError, amqp_connects, amqp_url_for_vhost, port_open
+from devstack.infra import (
+    InfraError,
+    amqp_connects,
+    amqp_url_for_vhost,
+    port_open,
+    queue_depths,
+)
 from devstack.isolation import free_port
 from devstack.mongo_standin import MongoStandin, start_mongo_standin
 
@@ -288,6 +294,10 @@ class OwnRabbit:
         with contextlib.suppress(OSError, ValueError):
             return int((self.root / "pid").read_text().strip())
         return None
+
+    def queue_depths(self, vhost: str = "/") -> dict[str, int]:
+        """Every queue of ``vhost`` and the messages it holds, ready or unacknowledged."""
+        return queue_depths(vhost, env=self.env)
 
     def _running(self) -> bool:
         return self._process is not None and self._process.poll() is None

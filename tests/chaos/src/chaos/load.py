@@ -27,6 +27,7 @@ from e2e.accounts import accept, create_conversation, register
 ACK_WAIT_SECONDS = 10.0
 RETRY_PAUSE_SECONDS = 0.5
 SYNC_PAGE_LIMIT = 100
+LARGE_PADDING = 3000  # past MESSAGE_INLINE_BYTES (2048): the body is kept in MongoDB
 # Resends that would be refused for good: the harness counts them, they are not retried.
 FINAL_CODES = frozenset({"invalid", "not_found", "conflict", "forbidden"})
 
@@ -40,11 +41,16 @@ class Send:
     sender_id: str
     via: str  # "socket" or "rest"
     first_at: float
+    padding: int = 0  # characters added to the text: past 2048 bytes, the body is in MongoDB
     attempts: int = 0
     acked_at: float | None = None
     seq: int | None = None
     message_id: str | None = None
     refused: str | None = None
+
+    @property
+    def large(self) -> bool:
+        return self.padding > 0
 
     def acked(self, message: dict[str, Any]) -> None:
         self.acked_at = time.monotonic()
@@ -80,6 +86,7 @@ class Device:
         self.held: dict[str, set[int]] = {}
         self.this_connection: dict[str, set[int]] = {}
         self.duplicates = 0
+        self.arrivals: list[tuple[str, float]] = []  # (clientMessageId, when), live only
         self.connections = 0
         self.sync_failures = 0
         self.connected = asyncio.Event()
@@ -139,6 +146,7 @@ class Device:
             self.duplicates += 1  # the same message twice on one connection
         seen.add(seq)
         self.held.setdefault(conversation, set()).add(seq)
+        self.arrivals.append((str(view.get("clientMessageId")), time.monotonic()))
 
     async def sync(self) -> None:
         """``sync`` from the contiguous head of every conversation, page by page."""
@@ -175,6 +183,8 @@ class LoadShape:
     group_size: int = 4
     devices_per_user: int = 2
     send_interval: float = 1.0
+    large_every: int = 0
+    """Every n-th send of a user is larger than chat keeps inline (its body goes to MongoDB)."""
 
 
 class Load:
@@ -234,6 +244,18 @@ class Load:
     def duration(self) -> float:
         return (self.stopped_at or time.monotonic()) - self.started_at
 
+    def latencies(self, since: float, until: float, skip: Device | None = None) -> list[float]:
+        """Seconds from a send's first attempt to its live arrival at each other device, for
+        arrivals between ``since`` and ``until``."""
+        first = {s.client_message_id: s.first_at for s in self.sends}
+        return [
+            at - first[client_id]
+            for device in self.devices
+            if device is not skip
+            for client_id, at in device.arrivals
+            if since <= at < until and client_id in first
+        ]
+
     def start(self) -> None:
         self.started_at = time.monotonic()
         for index, user in enumerate(self.users):
@@ -258,13 +280,17 @@ class Load:
         conversations = itertools.cycle(user.conversations)
         # Spread the users' first sends over one interval.
         await asyncio.sleep(self.shape.send_interval * index / max(len(self.users), 1))
-        while not self._stop.is_set():
+        every = self.shape.large_every
+        for count in itertools.count(1):
+            if self._stop.is_set():
+                break
             send = Send(
                 client_message_id=str(uuid.uuid4()),
                 conversation_id=next(conversations),
                 sender_id=user.id,
                 via=next(vias),
                 first_at=time.monotonic(),
+                padding=LARGE_PADDING if every and count % every == 0 else 0,
             )
             self.sends.append(send)
             deliver = self._by_socket if send.via == "socket" else self._by_rest
@@ -274,11 +300,34 @@ class Load:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.shape.send_interval)
 
+    async def flood(
+        self, user: User, conversation: str, stop: asyncio.Event, padding: int, per_second: float
+    ) -> None:
+        """Send large messages to one conversation over REST at ``per_second`` (or as fast as
+        the fleet acknowledges them, if that is slower), until ``stop`` is set."""
+        next_at = time.monotonic()
+        while not stop.is_set():
+            next_at += 1 / per_second
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), max(next_at - time.monotonic(), 0))
+            if stop.is_set():
+                break
+            send = Send(
+                client_message_id=str(uuid.uuid4()),
+                conversation_id=conversation,
+                sender_id=user.id,
+                via="rest",
+                first_at=time.monotonic(),
+                padding=padding,
+            )
+            self.sends.append(send)
+            await self._by_rest(user, send)
+
     async def _by_socket(self, user: User, send: Send) -> None:
         device = user.devices[0]
         body = {
             "conversationId": send.conversation_id,
-            "content": f"chaos {send.client_message_id}",
+            "content": _content(send),
             "clientMessageId": send.client_message_id,
         }
         while send.acked_at is None and send.refused is None:
@@ -299,10 +348,7 @@ class Load:
                 await asyncio.sleep(RETRY_PAUSE_SECONDS)
 
     async def _by_rest(self, user: User, send: Send) -> None:
-        body = {
-            "content": f"chaos {send.client_message_id}",
-            "clientMessageId": send.client_message_id,
-        }
+        body = {"content": _content(send), "clientMessageId": send.client_message_id}
         headers = {"Authorization": f"Bearer {user.token}"}
         path = f"/api/chat/{send.conversation_id}/messages"
         while send.acked_at is None and send.refused is None:
@@ -320,6 +366,11 @@ class Load:
                 await asyncio.sleep(RETRY_PAUSE_SECONDS)
             else:
                 send.refused = f"{status}: {payload}"
+
+
+def _content(send: Send) -> str:
+    text = f"chaos {send.client_message_id}"
+    return f"{text} {'x' * send.padding}" if send.padding else text
 
 
 async def _pause_until(wait: Callable[[], Any], seconds: float = 1.0) -> None:
