@@ -1,10 +1,12 @@
 """The committed docs/contracts are exactly what `python -m contracts export` writes."""
 
 import json
+import re
 from pathlib import Path
 
-from contracts import names
+from contracts import ClientEvent, ServerEvent, names
 from contracts.schema_export import GENERATED_DIRS, export, render_documents
+from contracts.sockets import CLIENT_ACKS
 
 COMMITTED = Path(__file__).resolve().parents[3] / "docs" / "contracts"
 REGENERATE = "run `python -m contracts export docs/contracts`"
@@ -76,3 +78,43 @@ def _refs(node: object) -> list[str]:
     if isinstance(node, list):
         return [ref for item in node for ref in _refs(item)]
     return []
+
+
+SOCKET_DOCUMENT = "socketio.asyncapi.json"
+
+
+def test_socket_asyncapi_references_resolve() -> None:
+    document = json.loads(render_documents()[SOCKET_DOCUMENT])
+    refs = list(_refs(document))
+    assert refs
+    for ref in refs:
+        node = document
+        for part in ref.removeprefix("#/").split("/"):
+            node = node[part]
+
+
+def test_socket_asyncapi_has_every_event_and_its_acks() -> None:
+    document = json.loads(render_documents()[SOCKET_DOCUMENT])
+    messages = document["components"]["messages"]
+    by_event = {
+        messages[op["messages"][0]["$ref"].rsplit("/", 1)[1]]["name"]: op
+        for op in document["operations"].values()
+    }
+    for event in ClientEvent:
+        operation = by_event[event]
+        assert operation["action"] == "receive"
+        acks = [ref["$ref"].rsplit("/", 1)[1] for ref in operation["reply"]["messages"]]
+        titles = {messages[ack]["title"] for ack in acks}
+        assert titles == {CLIENT_ACKS[event].__name__, "AckFailure"}
+    for server_event in ServerEvent:
+        assert by_event[server_event]["action"] == "send"
+    assert by_event["connect"]["action"] == "receive"
+
+
+def test_socket_asyncapi_keys_are_valid_component_names() -> None:
+    document = json.loads(render_documents()[SOCKET_DOCUMENT])
+    for section in ("messages", "schemas"):
+        for key in document["components"][section]:
+            assert re.fullmatch(r"[A-Za-z0-9.\-_]+", key), key
+    for key in document["operations"]:
+        assert re.fullmatch(r"[A-Za-z0-9.\-_]+", key), key

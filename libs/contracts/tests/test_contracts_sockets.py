@@ -26,6 +26,7 @@ from contracts.examples import (
     SOCKET_EXAMPLES,
 )
 from contracts.schema_export import socket_payload_types
+from contracts.sockets import CLIENT_ACKS, Done, MessageSent, SyncConversation, Synced
 
 EXAMPLES: dict[type[WireStruct], WireStruct] = {
     **{type(example): example for example in EVENT_EXAMPLES.values()},
@@ -106,14 +107,27 @@ def test_presence_get_is_capped_at_200_users() -> None:
 
 
 def test_ack_ok_is_json_ready_camel_case() -> None:
-    ack = ack_ok(message=MESSAGE_VIEW)
+    ack = ack_ok(MessageSent(message=MESSAGE_VIEW))
     assert ack["ok"] is True
     assert ack["message"]["conversationId"] == str(CONVERSATION)
     assert ack["message"]["createdAt"] == "2025-01-01T12:00:00Z"
 
 
-def test_ack_ok_keeps_ok_true() -> None:
-    assert ack_ok(ok=False) == {"ok": True}
+def test_every_success_ack_says_ok_true() -> None:
+    assert ack_ok(Done()) == {"ok": True}
+    assert ack_ok(Synced(conversations={}, not_found=[]))["ok"] is True
+
+
+def test_sync_ack_leaves_out_the_parts_not_asked_for() -> None:
+    only_changes = SyncConversation(changes=[], last_change_seq=0, has_more_changes=False)
+    ack = ack_ok(Synced(conversations={CONVERSATION: only_changes}, not_found=[]))
+    assert ack["conversations"] == {
+        str(CONVERSATION): {"changes": [], "lastChangeSeq": 0, "hasMoreChanges": False}
+    }
+
+
+def test_every_client_event_has_a_success_ack() -> None:
+    assert set(CLIENT_ACKS) == set(ClientEvent)
 
 
 def test_ack_error_shape() -> None:

@@ -300,3 +300,19 @@ async def test_a_socket_that_floods_is_rate_limited_in_its_acks(
     assert sum(ack["ok"] for ack in acks) >= 30  # the burst a socket may send at once
     assert codes
     assert set(codes) == {"rate_limited"}
+
+
+async def test_a_socket_that_closed_a_conversation_still_receives_its_messages(
+    http: aiohttp.ClientSession, fleet: RunningFleet
+) -> None:
+    alice, bob = await asyncio.gather(register(http, tag="rt"), register(http, tag="rt"))
+    conversation_id = await direct_conversation(http, alice, bob)
+    async with devices(fleet, bob["token"], ADDRESSES[:1]) as [phone]:
+        room = {"conversationId": conversation_id}
+        assert (await phone.client.call("conversation:join", room, timeout=15))["ok"] is True
+        assert (await phone.client.call("conversation:leave", room, timeout=15))["ok"] is True
+        headers = {"Authorization": f"Bearer {alice['token']}"}
+        path = f"/api/chat/{conversation_id}/messages"
+        async with http.post(path, json={"content": "still here?"}, headers=headers) as sent:
+            assert sent.status == 201
+        await eventually(lambda: [m["content"] for m in phone.received] == ["still here?"])

@@ -205,6 +205,29 @@ _SOCKET: tuple[WireStruct, ...] = (
     sockets.AckError(code="not_found", message="conversation not found"),
     sockets.AckFailure(error=sockets.AckError(code="rate_limited", message="slow down")),
     MESSAGE_VIEW,
+    sockets.Done(),
+    sockets.MessageSent(message=MESSAGE_VIEW),
+    sockets.PresenceState(online=False, last_seen_at=AT),
+    sockets.PresenceFound(
+        presence={BOB: sockets.PresenceState(online=False, last_seen_at=AT)}, not_found=[ALICE]
+    ),
+    sockets.SyncChange(
+        change_seq=4,
+        event="conversation:member-removed",
+        data={"conversationId": str(CONVERSATION), "userId": str(BOB), "by": str(BOB)},
+        at="2025-01-01T12:00:00Z",
+    ),
+    sockets.SyncConversation(
+        messages=[MESSAGE_VIEW],
+        has_more=False,
+        changes=[],
+        last_change_seq=3,
+        has_more_changes=False,
+    ),
+    sockets.Synced(
+        conversations={CONVERSATION: sockets.SyncConversation(messages=[], has_more=False)},
+        not_found=[],
+    ),
 )
 
 SOCKET_EXAMPLES: Final[Mapping[type[WireStruct], WireStruct]] = MappingProxyType(

@@ -1,4 +1,4 @@
-"""JSON Schema files and the AsyncAPI 3.0 document of the contracts, as written to `docs/contracts`.
+"""JSON Schemas and the AsyncAPI 3.0 documents of the contracts, as written to `docs/contracts`.
 
 The output is deterministic (sorted keys, fixed order) so a test can regenerate it and compare
 it with the committed copy. Producers and consumers come from `contracts.topology`.
@@ -14,7 +14,17 @@ from contracts import names, topology
 from contracts.envelope import envelope_type, make_envelope
 from contracts.events import EVENT_TYPES
 from contracts.examples import AT, EVENT_EXAMPLES
-from contracts.sockets import CLIENT_PAYLOADS, SERVER_PAYLOADS, AckError, AckFailure
+from contracts.socket_asyncapi import socket_asyncapi_document
+from contracts.sockets import (
+    CLIENT_ACKS,
+    CLIENT_PAYLOADS,
+    SERVER_PAYLOADS,
+    AckError,
+    AckFailure,
+    PresenceState,
+    SyncChange,
+    SyncConversation,
+)
 from contracts.wire import Event, WireStruct
 
 SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
@@ -32,6 +42,10 @@ def socket_payload_types() -> tuple[type[WireStruct], ...]:
     ordered: list[type[WireStruct]] = [
         *CLIENT_PAYLOADS.values(),
         *SERVER_PAYLOADS.values(),
+        *CLIENT_ACKS.values(),
+        PresenceState,
+        SyncChange,
+        SyncConversation,
         AckError,
         AckFailure,
     ]
@@ -47,6 +61,7 @@ def render_documents() -> dict[str, bytes]:
         schema = {"$schema": SCHEMA_DIALECT, **msgspec.json.schema(payload)}
         documents[f"sockets/{payload.__name__}.json"] = _dump(schema)
     documents["asyncapi.json"] = _dump(asyncapi_document())
+    documents["socketio.asyncapi.json"] = _dump(socket_asyncapi_document())
     return documents
 
 

@@ -67,6 +67,20 @@ class ServerEvent(StrEnum):
     SYNC_REQUIRED = "sync:required"
 
 
+class ConnectAuth(WireStruct, frozen=True, kw_only=True):
+    """The `auth` object of the Socket.IO CONNECT packet: an access token from auth (or send
+    it as `Authorization: Bearer` on the handshake request instead)."""
+
+    token: str
+
+
+class ConnectRefused(msgspec.Struct, frozen=True, kw_only=True):
+    """The `connect_error` data of a refused connect: why, in words (no token, an invalid or
+    revoked one, too many sockets, or the gateway cannot reach Redis for a moment)."""
+
+    message: str
+
+
 class MessageSendPayload(WireStruct, frozen=True, kw_only=True):
     """`message:send`: the ack answers `{ok: true, message}` once the message is stored."""
 
@@ -229,6 +243,74 @@ class AckFailure(WireStruct, frozen=True, kw_only=True):
     error: AckError
 
 
+class Done(WireStruct, frozen=True, kw_only=True):
+    """Ack of `typing:start`, `typing:stop`, `conversation:join` and `conversation:leave`."""
+
+    ok: Literal[True] = True
+
+
+class MessageSent(WireStruct, frozen=True, kw_only=True):
+    """Ack of `message:send`: the message as stored (the same for a resend of a
+    `clientMessageId` already stored)."""
+
+    ok: Literal[True] = True
+    message: MessageView
+
+
+class PresenceState(WireStruct, frozen=True, kw_only=True):
+    online: bool
+    last_seen_at: UtcDatetime | None = None
+
+
+class PresenceFound(WireStruct, frozen=True, kw_only=True):
+    """Ack of `presence:get`: the state of each user the caller may see; the others (no
+    conversation in common, blocked, or no such user) are in `notFound`."""
+
+    ok: Literal[True] = True
+    presence: dict[UUID, PresenceState]
+    not_found: list[UUID]
+
+
+ChangeEventName = Literal[
+    "message:updated",
+    "message:deleted",
+    "conversation:read",
+    "conversation:updated",
+    "conversation:member-added",
+    "conversation:member-removed",
+    "conversation:member-updated",
+]
+
+
+class SyncChange(WireStruct, frozen=True, kw_only=True):
+    """One change, as its live event would have carried it: `data` is that event's payload."""
+
+    change_seq: ChangeSeq
+    event: ChangeEventName
+    data: dict[str, Any]
+    at: Annotated[str, Meta(description="RFC 3339 timestamp with offset")]
+
+
+class SyncConversation(WireStruct, frozen=True, kw_only=True):
+    """What one conversation missed: the messages part when it was in `since`, the changes
+    part when it was in `changesSince`."""
+
+    messages: list[MessageView] | msgspec.UnsetType = msgspec.UNSET
+    has_more: bool | msgspec.UnsetType = msgspec.UNSET
+    changes: list[SyncChange] | msgspec.UnsetType = msgspec.UNSET
+    last_change_seq: ChangeSeq | msgspec.UnsetType = msgspec.UNSET
+    has_more_changes: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class Synced(WireStruct, frozen=True, kw_only=True):
+    """Ack of `sync`: a page of what each conversation missed; the conversations the caller
+    is not a member of are in `notFound`."""
+
+    ok: Literal[True] = True
+    conversations: dict[UUID, SyncConversation]
+    not_found: list[UUID]
+
+
 CLIENT_PAYLOADS: Final[Mapping[ClientEvent, type[WireStruct]]] = MappingProxyType(
     {
         ClientEvent.MESSAGE_SEND: MessageSendPayload,
@@ -265,6 +347,20 @@ SERVER_PAYLOADS: Final[Mapping[ServerEvent, type[WireStruct]]] = MappingProxyTyp
 )
 
 
+CLIENT_ACKS: Final[Mapping[ClientEvent, type[WireStruct]]] = MappingProxyType(
+    {
+        ClientEvent.MESSAGE_SEND: MessageSent,
+        ClientEvent.TYPING_START: Done,
+        ClientEvent.TYPING_STOP: Done,
+        ClientEvent.CONVERSATION_JOIN: Done,
+        ClientEvent.CONVERSATION_LEAVE: Done,
+        ClientEvent.SYNC: Synced,
+        ClientEvent.PRESENCE_GET: PresenceFound,
+    }
+)
+"""The success ack of each client event; a refusal is always `AckFailure`."""
+
+
 def decode_socket_payload[P: WireStruct](payload_type: type[P], data: object) -> P:
     """Validate a parsed client payload strictly; raise `ContractError` naming the field."""
     try:
@@ -273,10 +369,10 @@ def decode_socket_payload[P: WireStruct](payload_type: type[P], data: object) ->
         raise ContractError.from_msgspec(payload_type.__name__, exc) from exc
 
 
-def ack_ok(**fields: object) -> dict[str, Any]:
-    """`{ok: true, ...fields}` with structs, UUIDs and datetimes made JSON-ready."""
-    body: dict[str, Any] = msgspec.to_builtins(fields)
-    return {**body, "ok": True}
+def ack_ok(ack: WireStruct) -> dict[str, Any]:
+    """A success ack (one of `CLIENT_ACKS`) as JSON-ready builtins."""
+    body: dict[str, Any] = msgspec.to_builtins(ack)
+    return body
 
 
 def ack_error(code: AckErrorCode, message: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import aiohttp
 import msgspec
 
 from contracts.events import MessageView
+from contracts.sockets import ChangeEventName
 from servicekit.peer_api import PeerApi, PeerUnavailableError
 
 
@@ -43,7 +44,7 @@ class MessagePage(msgspec.Struct):
 
 class Change(msgspec.Struct):
     change_seq: int = msgspec.field(name="changeSeq")
-    event: str
+    event: ChangeEventName
     data: msgspec.Raw
     at: str
 

@@ -30,8 +30,15 @@ from contracts.events import (
 from contracts.sockets import (
     ConversationJoinPayload,
     ConversationLeavePayload,
+    Done,
     MessageSendPayload,
+    MessageSent,
+    PresenceFound,
     PresenceGetPayload,
+    PresenceState,
+    SyncChange,
+    SyncConversation,
+    Synced,
     SyncPayload,
     TypingPayload,
     ack_error,
@@ -40,7 +47,7 @@ from contracts.sockets import (
 )
 from contracts.wire import WireStruct
 from gateway.audience import PresenceAudience
-from gateway.chat_client import ChatClient, ChatUnavailableError
+from gateway.chat_client import ChangePage, ChatClient, ChatUnavailableError, MessagePage
 from gateway.config import SERVICE
 from gateway.lost_state import LostStateRestore
 from gateway.memberships import MembershipDirectory
@@ -65,6 +72,7 @@ _log = get_logger("gateway.sockets")
 SYNC_PAGE = 100
 TYPING_SECONDS = 5.0
 LATE_ANSWER_SECONDS = 300.0
+DONE = Done()
 Limits = tuple[Bucket, Bucket]
 
 
@@ -362,7 +370,7 @@ class SocketHandlers:
                     raise Refused(
                         "conflict", "clientMessageId already used in another conversation"
                     )
-                return ack_ok(message=known)
+                return ack_ok(MessageSent(message=known))
             case Cleared():
                 pass
         stored = self._pending.expect(user.user_id, payload.client_message_id)
@@ -394,7 +402,7 @@ class SocketHandlers:
                 "timeout", "not confirmed in time; resend with the same clientMessageId"
             ) from None
         self._send_checks.remember_sent(user.user_id, payload.client_message_id, message)
-        return ack_ok(message=message)
+        return ack_ok(MessageSent(message=message))
 
     async def typing_start(
         self, sid: str, user: SocketUser, payload: TypingPayload
@@ -434,8 +442,9 @@ class SocketHandlers:
     async def conversation_leave(
         self, sid: str, user: SocketUser, payload: ConversationLeavePayload
     ) -> dict[str, Any]:
+        # The socket stays in the conversation's room: closing a conversation's screen must not
+        # stop its messages reaching the conversation list (the room is left on removal only).
         result = await self._room_event(sid, user, payload.conversation_id, "left")
-        await self._sio.leave_room(sid, conversation_room(payload.conversation_id))
         await self._presence.stopped_viewing(user.user_id, sid, payload.conversation_id)
         return result
 
@@ -446,7 +455,7 @@ class SocketHandlers:
         await self._member(user, conversation_id)
         if not await self._publish_activity(sid, user.user_id, conversation_id, kind):
             raise Refused("internal", "not delivered; retry")
-        return ack_ok()
+        return ack_ok(DONE)
 
     async def _publish_activity(
         self, sid: str, user_id: uuid.UUID, conversation_id: uuid.UUID, kind: ActivityKind
@@ -470,56 +479,77 @@ class SocketHandlers:
         self, sid: str, user: SocketUser, payload: PresenceGetPayload
     ) -> dict[str, Any]:
         visible = await self._audience.visible_to(user.user_id, payload.user_ids)
-        hidden = [str(i) for i in dict.fromkeys(payload.user_ids) if i not in visible]
+        hidden = [i for i in dict.fromkeys(payload.user_ids) if i not in visible]
         states = await self._presence.online([i for i in payload.user_ids if i in visible])
         return ack_ok(
-            notFound=hidden,
-            presence={
-                str(user_id): {
-                    "online": seen is None,
-                    "lastSeenAt": None
-                    if not seen
-                    else datetime.fromtimestamp(seen, UTC).isoformat().replace("+00:00", "Z"),
-                }
-                for user_id, seen in states.items()
-            },
+            PresenceFound(
+                not_found=hidden,
+                presence={
+                    user_id: PresenceState(
+                        online=seen is None,
+                        last_seen_at=None if not seen else datetime.fromtimestamp(seen, UTC),
+                    )
+                    for user_id, seen in states.items()
+                },
+            )
         )
 
     async def sync(self, sid: str, user: SocketUser, payload: SyncPayload) -> dict[str, Any]:
         """Every message after the client's last seq and every change after its last
         changeSeq, per conversation, a page of each."""
-        pages: dict[str, dict[str, Any]] = {}
-        missing: set[str] = set()
+        messages: dict[uuid.UUID, MessagePage] = {}
+        changes: dict[uuid.UUID, ChangePage] = {}
+        missing: set[uuid.UUID] = set()
         for conversation_id, last_seq in payload.since.items():
             page = await self._chat.messages_after(user.token, conversation_id, last_seq, SYNC_PAGE)
             if page is None:
-                missing.add(str(conversation_id))
-                continue
-            pages[str(conversation_id)] = {"messages": page.messages, "hasMore": page.has_more}
+                missing.add(conversation_id)
+            else:
+                messages[conversation_id] = page
         for conversation_id, last_change in payload.changes_since.items():
-            if str(conversation_id) in missing:
+            if conversation_id in missing:
                 continue
-            changes = await self._chat.changes_after(
+            changed = await self._chat.changes_after(
                 user.token, conversation_id, last_change, SYNC_PAGE
             )
-            if changes is None:
-                missing.add(str(conversation_id))
-                pages.pop(str(conversation_id), None)
-                continue
-            pages.setdefault(str(conversation_id), {}).update(
-                changes=[
-                    {
-                        "changeSeq": c.change_seq,
-                        "event": c.event,
-                        "data": msgspec.json.decode(c.data),
-                        "at": c.at,
-                    }
-                    for c in changes.changes
-                ],
-                lastChangeSeq=changes.last_change_seq,
-                hasMoreChanges=changes.has_more,
+            if changed is None:
+                missing.add(conversation_id)
+                messages.pop(conversation_id, None)
+            else:
+                changes[conversation_id] = changed
+        return ack_ok(
+            Synced(
+                conversations={
+                    conversation_id: _missed(
+                        messages.get(conversation_id), changes.get(conversation_id)
+                    )
+                    for conversation_id in {**messages, **changes}
+                },
+                not_found=sorted(missing),
             )
-        return ack_ok(conversations=pages, notFound=sorted(missing))
+        )
+
+
+def _missed(messages: MessagePage | None, changes: ChangePage | None) -> SyncConversation:
+    if changes is None:
+        assert messages is not None
+        return SyncConversation(messages=messages.messages, has_more=messages.has_more)
+    changed = SyncConversation(
+        changes=[
+            SyncChange(
+                change_seq=c.change_seq,
+                event=c.event,
+                data=msgspec.json.decode(c.data),
+                at=c.at,
+            )
+            for c in changes.changes
+        ],
+        last_change_seq=changes.last_change_seq,
+        has_more_changes=changes.has_more,
+    )
+    if messages is None:
+        return changed
+    return msgspec.structs.replace(changed, messages=messages.messages, has_more=messages.has_more)
 
 
 def _too_fast(retry_after_seconds: int) -> str:
