@@ -128,10 +128,10 @@ def socket_asyncapi_document() -> Json:
                 "messages": [_in_channel(ack), _in_channel("ackFailure")],
             },
         }
-    for event, payload in SERVER_PAYLOADS.items():
-        name = message_id(event)
-        summary = SERVER_EVENT_SUMMARIES[event]
-        messages[name] = _message(event, payload, summary)
+    for server_event, payload in SERVER_PAYLOADS.items():
+        name = message_id(server_event)
+        summary = SERVER_EVENT_SUMMARIES[server_event]
+        messages[name] = _message(server_event, payload, summary)
         operations[name] = {
             "action": "send",
             "channel": {"$ref": f"#/channels/{CHANNEL}"},
