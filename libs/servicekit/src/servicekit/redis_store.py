@@ -11,6 +11,10 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import redis.asyncio as redis
 from aiohttp import web
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from servicekit.http_app import add_readiness_check
 from servicekit.settings import RedisSettings
@@ -28,7 +32,11 @@ class KeySpace:
 
 def create_redis(settings: RedisSettings) -> Redis:
     """A client on a bounded pool: past ``max_connections`` a command waits (up to the socket
-    timeout) for a connection to come back instead of opening another."""
+    timeout) for a connection to come back instead of opening another.
+
+    A command that meets a closed connection (Redis restarted, or a failover) is tried again on
+    a new one, three times with a short backoff: a pool otherwise hands out each connection the
+    restart closed once more, and each of those commands would fail."""
     pool = redis.BlockingConnectionPool.from_url(
         settings.url,
         max_connections=settings.max_connections,
@@ -36,6 +44,8 @@ def create_redis(settings: RedisSettings) -> Redis:
         socket_timeout=5,
         socket_connect_timeout=2,
         health_check_interval=30,
+        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=3),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
     client: Redis = redis.Redis.from_pool(pool)
     return client
