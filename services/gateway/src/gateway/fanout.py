@@ -5,7 +5,8 @@ holds; none relays through another. A message is acked once emitted, in batches
 (``BatchedAcks``: one ack frame per loop turn, not per event): a socket that missed it
 (disconnected meanwhile) catches up with ``sync``. Emits go through ``RoomBroadcast`` (one
 encoding per event, no task per recipient); typing and presence are marked droppable, so a
-slow socket loses those first and never a message.
+slow socket loses those first and never a message. An envelope published twice (an outbox
+replay after a Postgres crash) is emitted once (``RecentEvents``).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from contracts.sockets import (
 from gateway.audience import PresenceAudience
 from gateway.memberships import MembershipDirectory
 from gateway.pending_sends import PendingSends
+from gateway.recent_events import RecentEvents
 from gateway.room_broadcast import RoomBroadcast
 from gateway.rooms import (
     add_user_to_room,
@@ -89,6 +91,7 @@ class FanOut:
         self._memberships = memberships
         self._pending = pending
         self._audience = audience
+        self._recent = RecentEvents()
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         self._acks.received(message)
@@ -97,6 +100,10 @@ class FanOut:
         except ContractError as error:
             _log.error("fanout_undecodable", error=str(error))
             self._acks.done(message)  # a fan-out copy: nothing downstream depends on it
+            return
+        if not self._recent.first_time(envelope.id):
+            _log.info("fanout_replay_skipped", event_type=envelope.type, event_id=str(envelope.id))
+            self._acks.done(message)
             return
         try:
             await self.emit(envelope.data)

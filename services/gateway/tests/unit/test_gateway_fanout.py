@@ -43,6 +43,7 @@ from gateway.audience import PresenceAudience
 from gateway.fanout import FanOut
 from gateway.memberships import MembershipDirectory
 from gateway.pending_sends import PendingSends
+from gateway.recent_events import RecentEvents
 from gateway.room_broadcast import RoomBroadcast
 from gateway.rooms import NAMESPACE, conversation_room, session_room, user_room
 from servicekit.amqp.batched_acks import BatchedAcks
@@ -571,3 +572,29 @@ async def test_typing_and_presence_are_droppable_under_backpressure_messages_and
         "user:left": False,
         "user:online": True,
     }
+
+
+async def test_an_event_published_twice_reaches_the_room_once(rig: Rig) -> None:
+    """The outbox relay publishes again, with the same ids, what it had published when
+    Postgres died before it could mark the batch sent."""
+    conversation, sender = uuid.uuid4(), uuid.uuid4()
+    envelope = make_envelope(
+        MessageCreated(message=message_view(conversation, sender, "c-9")), producer="chat"
+    )
+    body = encode_envelope(envelope)
+    first, replay = await rig.deliver(body), await rig.deliver(body)
+    assert [e.event for e in rig.sio.emitted] == ["message:received"]
+    assert (first.acks, replay.acks) == (1, 1)
+    other = make_envelope(
+        MessageCreated(message=message_view(conversation, sender, "c-10")), producer="chat"
+    )
+    await rig.deliver(encode_envelope(other))
+    assert len(rig.sio.emitted) == 2
+
+
+def test_recent_events_forget_the_oldest_past_their_capacity() -> None:
+    recent = RecentEvents(capacity=2)
+    a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    assert [recent.first_time(i) for i in (a, b, a, c)] == [True, True, False, True]
+    assert recent.first_time(a) is True  # pushed out by c
+    assert recent.first_time(c) is False

@@ -108,6 +108,10 @@ def judge(
                     f"device {device.name} lacks {sorted(gap)[:10]} of {conversation}"
                 )
         result.duplicated += device.duplicates
+        result.problems += [
+            f"device {device.name} got seq {seq} of {conversation} twice on one connection"
+            for conversation, seq in device.duplicate_seqs[:3]
+        ]
     return result
 
 

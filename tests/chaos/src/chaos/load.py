@@ -86,6 +86,7 @@ class Device:
         self.held: dict[str, set[int]] = {}
         self.this_connection: dict[str, set[int]] = {}
         self.duplicates = 0
+        self.duplicate_seqs: list[tuple[str, int]] = []
         self.arrivals: list[tuple[str, float]] = []  # (clientMessageId, when), live only
         self.connections = 0
         self.sync_failures = 0
@@ -144,6 +145,7 @@ class Device:
         seen = self.this_connection.setdefault(conversation, set())
         if seq in seen:
             self.duplicates += 1  # the same message twice on one connection
+            self.duplicate_seqs.append((conversation, seq))
         seen.add(seq)
         self.held.setdefault(conversation, set()).add(seq)
         self.arrivals.append((str(view.get("clientMessageId")), time.monotonic()))
