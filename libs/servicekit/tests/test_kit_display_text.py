@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-import pytest
+import re
 
-from servicekit.display_text import message_problem, name_problem, normalized_name
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from servicekit.display_text import (
+    message_pattern,
+    message_problem,
+    name_pattern,
+    name_problem,
+    normalized_name,
+)
 
 
 def test_names_are_nfkc_normalised_and_trimmed() -> None:
@@ -40,3 +50,43 @@ def test_messages_keep_direction_marks_and_line_breaks_but_must_show_something()
     assert message_problem("\u200b\u200b") == "must show at least one visible character"
     assert message_problem(" \u2060\ufeff ") == "must show at least one visible character"
     assert message_problem("bell\x07") == "must not contain control characters"
+
+
+# The documented patterns state exactly the rules the checks apply.
+_SAMPLES = [
+    "Ada",
+    " ",
+    "",
+    "\u200b",
+    "a\u200b",
+    "\x00a",
+    "a\tb",
+    "line\nbreak",
+    "\u202eabc",
+    "\ufdfa",
+    "\U0001f600",
+    "\u3164",
+    " \u3164 x",
+    "\U000e0041",
+    "\u00ad",
+    "x\u0085",
+    "\u2028",
+    "Zoë",
+]
+
+
+@pytest.mark.parametrize("text", _SAMPLES)
+def test_the_name_pattern_admits_exactly_what_name_problem_does(text: str) -> None:
+    assert (re.fullmatch(name_pattern(), text) is not None) == (name_problem(text) is None)
+
+
+@pytest.mark.parametrize("text", _SAMPLES)
+def test_the_message_pattern_admits_exactly_what_message_problem_does(text: str) -> None:
+    assert (re.fullmatch(message_pattern(), text) is not None) == (message_problem(text) is None)
+
+
+@given(st.text(max_size=12))
+@settings(max_examples=400)
+def test_the_patterns_agree_with_the_checks_on_any_text(text: str) -> None:
+    assert (re.fullmatch(name_pattern(), text) is not None) == (name_problem(text) is None)
+    assert (re.fullmatch(message_pattern(), text) is not None) == (message_problem(text) is None)

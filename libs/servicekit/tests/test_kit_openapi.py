@@ -14,7 +14,13 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from servicekit.http_app import create_service_app, json_response
-from servicekit.openapi import Endpoint, add_endpoints, openapi_document, openapi_route
+from servicekit.openapi import (
+    Endpoint,
+    add_endpoints,
+    openapi_document,
+    openapi_route,
+    uuid_segment,
+)
 from servicekit.problems import PROBLEM_CONTENT_TYPE, not_found
 from servicekit.request_body import read_json, read_query
 from servicekit.settings import HttpSettings
@@ -279,9 +285,11 @@ def test_security_only_on_authenticated_endpoints(document: dict[str, Any]) -> N
 
 def test_path_and_query_parameters(document: dict[str, Any]) -> None:
     by_id = document["paths"]["/api/users/{user_id}"]
-    for operation in (by_id["get"], by_id["delete"]):
+    plain = {"type": "string"}
+    regex = {"type": "string", "pattern": "^[0-9a-f-]{36}$"}  # {user_id:[0-9a-f-]{36}}
+    for operation, schema in ((by_id["get"], plain), (by_id["delete"], regex)):
         assert operation["parameters"] == [
-            {"name": "user_id", "in": "path", "required": True, "schema": {"type": "string"}}
+            {"name": "user_id", "in": "path", "required": True, "schema": schema}
         ]
     listed = document["paths"]["/api/users"]["get"]["parameters"]
     assert listed == [
@@ -422,6 +430,7 @@ def test_file_uploads_and_binary_bodies_are_described() -> None:
         "type": "object",
         "required": ["f"],
         "properties": {"f": {"type": "string", "format": "binary"}},
+        "additionalProperties": False,
     }
     ok = document["paths"]["/files/{id}"]["get"]["responses"]["200"]["content"]
     assert ok == {"image/*": {"schema": {"type": "string", "format": "binary"}}}
@@ -429,3 +438,100 @@ def test_file_uploads_and_binary_bodies_are_described() -> None:
         PROBLEM_CONTENT_TYPE
         in (document["paths"]["/files/{id}"]["get"]["responses"]["404"]["content"])
     )
+
+
+def test_a_file_part_names_its_content_types() -> None:
+    async def upload(_: web.Request) -> web.Response:
+        return web.Response(status=202)
+
+    document = openapi_document(
+        title="Files",
+        version="1",
+        endpoints=[
+            Endpoint(
+                "POST",
+                "/files",
+                upload,
+                "Upload",
+                responses={202: None},
+                file_field="f",
+                file_types=("image/gif", "image/png"),
+            )
+        ],
+    )
+    validate(document)
+    form = document["paths"]["/files"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert form["encoding"] == {"f": {"contentType": "image/gif, image/png"}}
+
+
+def _handler(name: str) -> Any:
+    async def handler(_: web.Request) -> web.Response:
+        return web.Response()
+
+    handler.__name__ = name
+    return handler
+
+
+def test_uuid_segments_are_documented_as_uuids_and_other_regexes_as_patterns() -> None:
+    document = openapi_document(
+        title="Ids",
+        version="1",
+        endpoints=[
+            Endpoint("GET", "/things/" + uuid_segment("thing_id"), _handler("one"), "One"),
+            Endpoint("GET", "/codes/{code:[A-Z]{3}}", _handler("code"), "Code"),
+        ],
+    )
+    validate(document)
+    [thing] = document["paths"]["/things/{thing_id}"]["get"]["parameters"]
+    assert thing["schema"] == {"type": "string", "format": "uuid"}
+    [code] = document["paths"]["/codes/{code}"]["get"]["parameters"]
+    assert code["schema"] == {"type": "string", "pattern": "^[A-Z]{3}$"}
+
+
+async def test_a_uuid_segment_matches_only_a_uuid() -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text=request.match_info["thing_id"])
+
+    app = web.Application()
+    app.router.add_get("/things/" + uuid_segment("thing_id"), handler)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        async with client.get(f"/things/{KNOWN_ID}") as found:
+            assert (found.status, await found.text()) == (200, str(KNOWN_ID))
+        async with client.get("/things/me") as other:
+            assert other.status == 404
+
+
+def test_creating_operations_link_to_every_operation_taking_what_they_give() -> None:
+    thing = "/things/" + uuid_segment("thing_id")
+    document = openapi_document(
+        title="Links",
+        version="1",
+        endpoints=[
+            Endpoint(
+                "POST",
+                "/things",
+                _handler("create"),
+                "Create",
+                responses={201: UserView},
+                errors=(422,),
+                provides={"thing_id": "$response.body#/userId"},
+            ),
+            Endpoint("GET", thing, _handler("one"), "One", errors=(404,)),
+            Endpoint("DELETE", thing, _handler("remove"), "Remove", responses={204: None}),
+            Endpoint("GET", thing + "/parts/" + uuid_segment("part_id"), _handler("part"), "Part"),
+        ],
+    )
+    validate(document)
+    responses = document["paths"]["/things"]["post"]["responses"]
+    links = responses["201"]["links"]
+    assert set(links) == {
+        op["operationId"] for op in _operations_on(document, "/things/{thing_id}")
+    }
+    assert all(
+        link["parameters"] == {"thing_id": "$response.body#/userId"} for link in links.values()
+    )
+    assert "links" not in responses["422"]
+
+
+def _operations_on(document: dict[str, Any], path: str) -> list[dict[str, Any]]:
+    return list(document["paths"][path].values())

@@ -123,3 +123,29 @@ def test_read_query_unknown_parameter_is_named() -> None:
     with pytest.raises(ProblemError) as caught:
         read_query({"limti": "20"}, Page)
     assert only_error(caught.value).field == "limti"
+
+
+class Measure(msgspec.Struct, forbid_unknown_fields=True):
+    count: int
+    ratios: list[float]
+
+
+def test_a_number_with_a_zero_fraction_is_an_integer_as_json_schema_counts_it() -> None:
+    decoded = decode_json(b'{"count": 3.0, "ratios": [2.0, 0.5]}', Measure)
+    assert decoded == Measure(count=3, ratios=[2.0, 0.5])
+    assert type(decoded.count) is int
+    assert decode_json(b'{"limit": 1e2}', Page) == Page(limit=100)
+
+
+@pytest.mark.parametrize("raw", [b'{"count": 3.5, "ratios": []}', b'{"count": "3", "ratios": []}'])
+def test_a_fraction_or_a_string_is_still_no_integer(raw: bytes) -> None:
+    with pytest.raises(ProblemError) as caught:
+        decode_json(raw, Measure)
+    assert caught.value.status == 422
+    assert only_error(caught.value).field == "count"
+
+
+def test_a_wrong_type_before_malformed_json_is_still_a_clear_422() -> None:
+    with pytest.raises(ProblemError) as caught:
+        decode_json(b"1 }", Measure)
+    assert caught.value.status == 422

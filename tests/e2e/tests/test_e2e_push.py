@@ -85,3 +85,18 @@ async def test_a_burst_reaches_an_offline_users_devices_once_per_interval_with_t
     assert old["id"] not in listed
     assert push_standins.web_push.refused == []
     assert push_standins.apns.refused == []
+
+
+async def test_a_web_push_endpoint_that_is_no_url_is_refused_with_the_field(
+    http: aiohttp.ClientSession,
+) -> None:
+    user = await register(http, tag="push")
+    keys = {"p256dh": "B" + "A" * 86, "auth": "A" * 22}
+    for endpoint in ("https://[", "https://[::1/push", "not a url"):
+        body = {"platform": "webpush", "subscription": {"endpoint": endpoint, "keys": keys}}
+        async with http.post(
+            "/api/notifications/devices", json=body, headers=bearer(user)
+        ) as reply:
+            problem = await reply.json(content_type=None)
+            assert reply.status == 422, (endpoint, problem)
+            assert [e["field"] for e in problem["errors"]] == ["subscription.endpoint"]

@@ -14,7 +14,9 @@ are written in every script. What identifies a user is their username, unique an
 
 from __future__ import annotations
 
+import sys
 import unicodedata
+from functools import cache
 
 # Embeddings and overrides (LRE, RLE, PDF, LRO, RLO) and isolates (LRI, RLI, FSI, PDI).
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -65,3 +67,54 @@ def shows_something(text: str) -> bool:
         and unicodedata.category(char) not in ("Cf", "Cc", "Zs", "Zl", "Zp")
         for char in text
     )
+
+
+def name_pattern() -> str:
+    """A regular expression (JSON Schema ``pattern``) that admits what ``name_problem`` does:
+    no control, bidi-control or invisible character, at least one drawn one."""
+    return _pattern_of("name")
+
+
+def message_pattern() -> str:
+    """A regular expression that admits what ``message_problem`` does: no control character but
+    tab and line breaks, at least one drawn character."""
+    return _pattern_of("message")
+
+
+@cache
+def _pattern_of(kind: str) -> str:
+    # Built from the same tables and Unicode categories the checks above read, so the documents
+    # state the rule exactly. BMP characters are written \uXXXX; others as themselves. Lone
+    # surrogates are left out: no valid JSON text holds one, and ECMA patterns cannot name them.
+    controls, undrawn = [], []
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        category = unicodedata.category(char)
+        if category == "Cc":
+            controls.append(char)
+        if char.isspace() or char in _INVISIBLE or category in ("Cf", "Cc", "Zs", "Zl", "Zp"):
+            undrawn.append(char)
+    if kind == "name":
+        refused = [*controls, *_BIDI_CONTROLS, *_INVISIBLE]
+    else:
+        refused = [char for char in controls if char not in _ALLOWED_CONTROLS_IN_MESSAGES]
+    allowed = f"[^{_class_body(refused)}]*"
+    return f"^{allowed}[^{_class_body(undrawn)}]{allowed}$"
+
+
+def _class_body(chars: list[str]) -> str:
+    codes = sorted({ord(char) for char in chars})
+    ranges: list[tuple[int, int]] = []
+    for code in codes:
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1] = (ranges[-1][0], code)
+        else:
+            ranges.append((code, code))
+    return "".join(
+        _escaped(first) if first == last else f"{_escaped(first)}-{_escaped(last)}"
+        for first, last in ranges
+    )
+
+
+def _escaped(code: int) -> str:
+    return f"\\u{code:04x}" if code <= 0xFFFF else chr(code)

@@ -30,7 +30,8 @@ _SCHEMA_REF_PREFIX = "#/components/schemas/"
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 # aiohttp writes ``{name}`` or ``{name:regex}`` (the regex may hold one level of ``{m,n}``);
 # OpenAPI only knows ``{name}``.
-_PATH_PARAMETER = re.compile(r"\{(?P<name>[A-Za-z_]\w*)(?::(?:[^{}]|\{[^{}]*\})*)?\}")
+_PATH_PARAMETER = re.compile(r"\{(?P<name>[A-Za-z_]\w*)(?::(?P<regex>(?:[^{}]|\{[^{}]*\})*))?\}")
+UUID_REGEX = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 
@@ -54,8 +55,15 @@ class Endpoint:
     tags: tuple[str, ...] = ()
     file_field: str | None = None
     """The name of the one file part of a ``multipart/form-data`` body (instead of JSON)."""
+    file_types: tuple[str, ...] = ()
+    """The content types that file part may have (the service may judge them by its bytes)."""
     binary_content: str | None = None
     """The media range of a success body of raw bytes (``image/*``), for responses ``None``."""
+    provides: Mapping[str, str] = field(default_factory=dict)
+    """Path parameter name to the runtime expression (``$response.body#/conversation/id``,
+    ``$request.path.user_id``) giving its value after a success: the document links this
+    operation to every operation whose path parameters it gives all of (OpenAPI links, which
+    stateful clients and fuzzers follow)."""
 
     def __post_init__(self) -> None:
         if self.method not in _METHODS:
@@ -98,8 +106,9 @@ def openapi_document(
     schemas = _Schemas(endpoints)
     paths: dict[str, dict[str, Any]] = {}
     for endpoint in endpoints:
-        openapi_path = _PATH_PARAMETER.sub(r"{\g<name>}", endpoint.path)
-        paths.setdefault(openapi_path, {})[endpoint.method.lower()] = _operation(endpoint, schemas)
+        operation = _operation(endpoint, schemas)
+        _add_links(operation, endpoint, endpoints)
+        paths.setdefault(openapi_path(endpoint.path), {})[endpoint.method.lower()] = operation
     document: dict[str, Any] = {
         "openapi": OPENAPI_VERSION,
         "info": {"title": title, "version": version},
@@ -199,8 +208,8 @@ def _operation(endpoint: Endpoint, schemas: _Schemas) -> dict[str, Any]:
     if endpoint.tags:
         operation["tags"] = list(endpoint.tags)
     parameters = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in _PATH_PARAMETER.findall(endpoint.path)
+        {"name": name, "in": "path", "required": True, "schema": _path_schema(regex)}
+        for name, regex in _PATH_PARAMETER.findall(endpoint.path)
     ]
     if endpoint.query is not None:
         parameters.extend(schemas.query_parameters(endpoint.query))
@@ -214,7 +223,9 @@ def _operation(endpoint: Endpoint, schemas: _Schemas) -> dict[str, Any]:
     elif endpoint.file_field is not None:
         operation["requestBody"] = {
             "required": True,
-            "content": {"multipart/form-data": {"schema": _file_form(endpoint.file_field)}},
+            "content": {
+                "multipart/form-data": _file_form(endpoint.file_field, endpoint.file_types)
+            },
         }
     responses: dict[str, Any] = {}
     for status, body in endpoint.responses.items():
@@ -245,19 +256,64 @@ def _operation(endpoint: Endpoint, schemas: _Schemas) -> dict[str, Any]:
     return operation
 
 
-def _file_form(name: str) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": [name],
-        "properties": {name: {"type": "string", "format": "binary"}},
+def _add_links(operation: dict[str, Any], source: Endpoint, endpoints: Sequence[Endpoint]) -> None:
+    if not source.provides:
+        return
+    links = {
+        target.operation_id: {
+            "operationId": target.operation_id,
+            "parameters": {name: source.provides[name] for name in needed},
+        }
+        for target in endpoints
+        if target is not source
+        and (needed := [name for name, _ in _PATH_PARAMETER.findall(target.path)])
+        and set(needed) <= set(source.provides)
     }
+    for status, response in operation["responses"].items():
+        if links and status.startswith("2"):
+            response["links"] = links
+
+
+def openapi_path(path: str) -> str:
+    """An aiohttp path as OpenAPI writes it: ``{name:regex}`` becomes ``{name}``."""
+    return _PATH_PARAMETER.sub(r"{\g<name>}", path)
+
+
+def fill_path(path: str, **values: str) -> str:
+    """An aiohttp path with its parameters replaced by ``values``, by name."""
+    return _PATH_PARAMETER.sub(lambda match: values[match.group("name")], path)
+
+
+def uuid_segment(name: str) -> str:
+    """A path segment ``{name}`` that only a UUID matches: anything else is no route (404)."""
+    return f"{{{name}:{UUID_REGEX}}}"
+
+
+def _path_schema(regex: str) -> dict[str, Any]:
+    if regex == UUID_REGEX:
+        return {"type": "string", "format": "uuid"}
+    return {"type": "string", "pattern": f"^{regex}$"} if regex else {"type": "string"}
+
+
+def _file_form(name: str, types: tuple[str, ...]) -> dict[str, Any]:
+    media_type: dict[str, Any] = {
+        "schema": {
+            "type": "object",
+            "required": [name],
+            "properties": {name: {"type": "string", "format": "binary"}},
+            "additionalProperties": False,
+        }
+    }
+    if types:
+        media_type["encoding"] = {name: {"contentType": ", ".join(types)}}
+    return media_type
 
 
 def _check_unique(endpoints: Sequence[Endpoint]) -> None:
     routes: set[tuple[str, str]] = set()
     operation_ids: dict[str, Endpoint] = {}
     for endpoint in endpoints:
-        route = (endpoint.method, _PATH_PARAMETER.sub(r"{\g<name>}", endpoint.path))
+        route = (endpoint.method, openapi_path(endpoint.path))
         if route in routes:
             raise ValueError(f"{endpoint.method} {endpoint.path} is declared twice")
         routes.add(route)

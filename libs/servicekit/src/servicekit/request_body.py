@@ -44,7 +44,14 @@ def decode_json[T](raw: bytes, model: type[T]) -> T:
     try:
         result: T = decoder.decode(raw)
     except msgspec.ValidationError as error:
-        raise validation_problem([field_error_from(error)]) from None
+        # JSON Schema counts 3.0 as an integer, so a client may send it: retry with such numbers
+        # as ints (an int is still accepted where a float is wanted).
+        try:
+            retried: T = msgspec.convert(_integral_as_int(msgspec.json.decode(raw)), model)
+        except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
+            # Not that, or malformed past the point the typed decoder stopped: the first error.
+            raise validation_problem([field_error_from(error)]) from None
+        return retried
     except msgspec.DecodeError:
         raise ProblemError(400, "The body is not valid JSON", title="Malformed JSON") from None
     except UnicodeDecodeError:
@@ -53,6 +60,16 @@ def decode_json[T](raw: bytes, model: type[T]) -> T:
             400, "The body is not valid UTF-8 JSON", title="Malformed JSON"
         ) from None
     return result
+
+
+def _integral_as_int(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _integral_as_int(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_integral_as_int(item) for item in value]
+    return value
 
 
 async def read_json[T](request: web.Request, model: type[T]) -> T:

@@ -7,7 +7,7 @@ from auth.api import (
     AuthResult,
     ChangePasswordRequest,
     DeleteAccountRequest,
-    LoginRequest,
+    LoginBody,
     MeResponse,
     ProfileResponse,
     RefreshRequest,
@@ -19,7 +19,7 @@ from auth.api import (
     UserPage,
     UserResponse,
 )
-from servicekit.openapi import Endpoint
+from servicekit.openapi import Endpoint, uuid_segment
 
 OPENAPI_PATH = "/api/auth/openapi.json"
 BODY_ERRORS = (400, 413, 415, 422)
@@ -35,13 +35,14 @@ ENDPOINTS = (
         errors=(*BODY_ERRORS, 409, 429, 503),
         authenticated=False,
         tags=("auth",),
+        provides={"user_id": "$response.body#/user/id"},
     ),
     Endpoint(
         "POST",
         "/api/auth/login",
         handlers.login,
         "Sign in with email or username and password",
-        request=LoginRequest,
+        request=LoginBody,
         responses={200: AuthResult},
         errors=(*BODY_ERRORS, 401, 429, 503),
         authenticated=False,
@@ -85,10 +86,11 @@ ENDPOINTS = (
         responses={200: SessionList},
         errors=(401,),
         tags=("auth",),
+        provides={"session_id": "$response.body#/sessions/0/id"},
     ),
     Endpoint(
         "DELETE",
-        "/api/auth/sessions/{session_id}",
+        "/api/auth/sessions/" + uuid_segment("session_id"),
         handlers.sign_out_session,
         "Sign one of the caller's sessions out: its tokens stop working, its sockets disconnect",
         responses={204: None},
@@ -136,7 +138,7 @@ ENDPOINTS = (
     ),
     Endpoint(
         "GET",
-        "/api/users/{user_id}",
+        "/api/users/" + uuid_segment("user_id"),
         handlers.get_user,
         "A user's public fields",
         responses={200: UserResponse},

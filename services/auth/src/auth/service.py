@@ -6,7 +6,6 @@ session) writes its event to the outbox in the same transaction.
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from contracts import make_envelope
 from contracts.events import RevocationReason, SessionRevoked, UserRegistered, UserUpdated
 from servicekit.display_text import normalized_name
 from servicekit.outbox import add_to_outbox
+from servicekit.page_cursors import name_cursor, parse_name_cursor
 from servicekit.postgres import Connection, Pool
 from servicekit.problems import FieldError, ProblemError, not_found, validation_problem
 from servicekit.rate_limit import Limit, RateLimiter, too_many_requests
@@ -339,16 +339,11 @@ def _public_user(user: User, profile: dict[str, Any]) -> PublicUser:
 
 
 def _encode_cursor(user: User) -> str:
-    raw = msgspec.json.encode([user.username.lower(), str(user.id)])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return name_cursor(user.username, user.id)
 
 
 def _decode_cursor(cursor: str) -> tuple[str, uuid.UUID]:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        username, user_id = msgspec.json.decode(raw, type=tuple[str, uuid.UUID])
-        if "\x00" in username:  # no username holds one (and Postgres text cannot)
-            raise ValueError(username)
-    except (ValueError, msgspec.DecodeError):
+        return parse_name_cursor(cursor)
+    except ValueError:
         raise validation_problem([FieldError("cursor", "is not a cursor this API gave")]) from None
-    return username, user_id

@@ -25,7 +25,7 @@ from contracts.names import SESSION_REVOKED
 from devstack.broker_probe import collect, collect_settled
 from devstack.isolation import free_port
 from servicekit.http_app import create_service_app, json_response
-from servicekit.openapi import Endpoint
+from servicekit.openapi import Endpoint, fill_path, openapi_path
 from servicekit.redis_store import KeySpace, create_redis, redis_resource
 from servicekit.resources import REDIS
 from servicekit.settings import Environment, read_platform
@@ -274,8 +274,7 @@ async def test_a_revoked_token_gets_401_on_every_service(api: Api, peer: Client,
     assert "revoked" in body["detail"]
     for endpoint in ENDPOINTS:
         if endpoint.authenticated:
-            path = endpoint.path.replace("{user_id}", account.id)
-            path = path.replace("{session_id}", account.session_id)
+            path = fill_path(endpoint.path, user_id=account.id, session_id=account.session_id)
             reply = await api.call(endpoint.method, path, token=account.token, json={})
             assert "revoked" in reply.problem(401)["detail"], (endpoint.method, path)
 
@@ -284,7 +283,7 @@ async def test_a_revoked_token_gets_401_on_every_service(api: Api, peer: Client,
 
 
 def test_the_protected_routes_are_the_ones_expected() -> None:
-    protected = {(e.method, e.path) for e in ENDPOINTS if e.authenticated}
+    protected = {(e.method, openapi_path(e.path)) for e in ENDPOINTS if e.authenticated}
     assert protected == {
         ("POST", "/api/auth/logout"),
         ("POST", "/api/auth/password"),
@@ -307,13 +306,12 @@ def test_the_protected_routes_are_the_ones_expected() -> None:
 @pytest.mark.parametrize(
     "endpoint",
     [e for e in ENDPOINTS if e.authenticated],
-    ids=lambda e: f"{e.method} {e.path}",
+    ids=lambda e: f"{e.method} {openapi_path(e.path)}",
 )
 async def test_every_protected_route_answers_401_without_a_valid_token(
     api: Api, endpoint: Endpoint, authorization: str | None
 ) -> None:
-    path = endpoint.path.replace("{user_id}", str(uuid.uuid4()))
-    path = path.replace("{session_id}", str(uuid.uuid4()))
+    path = fill_path(endpoint.path, user_id=str(uuid.uuid4()), session_id=str(uuid.uuid4()))
     headers = {} if authorization is None else {"Authorization": authorization}
     params = {"q": "someone"} if endpoint.path == "/api/users" else None
     reply = await api.call(endpoint.method, path, headers=headers, json={}, params=params)

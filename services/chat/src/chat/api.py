@@ -12,23 +12,38 @@ from msgspec import Meta
 
 from chat.domain import NotificationLevel
 from contracts.events import MessageView
-from contracts.wire import Attachments, ClientMessageId, ConversationTitle, MessageContent
+from contracts.wire import Attachments, ClientMessageId, ConversationTitle
+from servicekit.display_text import message_pattern, name_pattern
+from servicekit.page_cursors import TimeCursor
 from servicekit.request_body import Body, Query
 
 ConversationType = Literal["direct", "group"]
 Role = Literal["owner", "admin", "member"]
 MAX_PARTICIPANTS = 500
 MAX_SEQ = 2**63 - 1  # Postgres bigint: a larger number is invalid input, not a server error
+MAX_CONTENT_CHARS = 16000  # as the contract's MessageContent
+
+# The contract's bounds, with the rule the service applies to the characters (``display_text``)
+# stated as the pattern: the service checks it, naming the problem.
+Title = Annotated[ConversationTitle, Meta(extra_json_schema={"pattern": name_pattern()})]
+Content = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=MAX_CONTENT_CHARS,
+        extra_json_schema={"pattern": message_pattern()},
+    ),
+]
 
 
 class CreateConversationRequest(Body):
     participant_ids: Annotated[list[UUID], Meta(min_length=1, max_length=MAX_PARTICIPANTS)]
-    title: ConversationTitle | None = None
+    title: Title | None = None
     type: ConversationType | None = None
 
 
 class UpdateConversationRequest(Body):
-    title: ConversationTitle | None
+    title: Title | None
 
 
 class AddParticipantsRequest(Body):
@@ -40,13 +55,13 @@ class UpdateParticipantRequest(Body):
 
 
 class SendMessageRequest(Body):
-    content: MessageContent
+    content: Content
     client_message_id: ClientMessageId | None = None
     attachments: Attachments = msgspec.field(default_factory=list)
 
 
 class EditMessageRequest(Body):
-    content: MessageContent
+    content: Content
 
 
 class ReadRequest(Body):
@@ -55,7 +70,7 @@ class ReadRequest(Body):
 
 class ConversationListQuery(Query):
     limit: Annotated[int, Meta(ge=1, le=50)] = 20
-    cursor: Annotated[str, Meta(max_length=256)] | None = None
+    cursor: TimeCursor | None = None
 
 
 class MessagesQuery(Query):

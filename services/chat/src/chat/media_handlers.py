@@ -11,7 +11,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import BadHttpMessage
 
 from chat.handlers import USER_LIMITS
 from chat.media_api import MediaResponse
@@ -23,6 +24,7 @@ from servicekit.tokens import authenticate
 
 MEDIA_SERVICE = web.AppKey("media_service", MediaService)
 FILE_FIELD = "file"
+ONE_PART = "send one part, a file named 'file', and nothing else"
 CHUNK_BYTES = 64 * 1024
 # Boundaries, part headers and a filename: generous, so an allowed file is never refused for it.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
@@ -32,9 +34,28 @@ def _media_id(request: web.Request) -> uuid.UUID:
     return path_id(request, "media_id", NO_MEDIA)
 
 
-async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
+async def _chunks(part: BodyPartReader, reader: MultipartReader) -> AsyncIterator[bytes]:
+    """The file's bytes; past them, a part more is refused before anything is kept."""
     while chunk := await part.read_chunk(CHUNK_BYTES):
         yield chunk
+    try:
+        extra = await reader.next()
+    except (ValueError, BadHttpMessage) as error:
+        raise _malformed(error) from None
+    if extra is not None:
+        raise validation_problem([FieldError(FILE_FIELD, ONE_PART)])
+
+
+def _malformed(error: Exception) -> ProblemError:
+    return ProblemError(400, f"Malformed multipart body: {error}", title="Malformed body")
+
+
+async def _file_part(reader: MultipartReader) -> BodyPartReader | None:
+    """The first part, if it is the file part."""
+    part = await reader.next()
+    if isinstance(part, BodyPartReader) and part.name == FILE_FIELD:
+        return part
+    return None
 
 
 async def upload_media(request: web.Request) -> web.Response:
@@ -50,14 +71,12 @@ async def upload_media(request: web.Request) -> web.Response:
         raise ProblemError(415, "Send the file as multipart/form-data")
     try:
         reader = await request.multipart()
-        part = await reader.next()
-    except ValueError as error:  # no boundary, or framing aiohttp cannot read
-        raise ProblemError(
-            400, f"Malformed multipart body: {error}", title="Malformed body"
-        ) from None
-    if not isinstance(part, BodyPartReader) or part.name != FILE_FIELD or part.filename is None:
-        raise validation_problem([FieldError(FILE_FIELD, "send one file part named 'file'")])
-    view = await service.upload(claims.user_id, part.filename, _chunks(part))
+        part = await _file_part(reader)
+    except (ValueError, BadHttpMessage) as error:  # no boundary, or unreadable framing or headers
+        raise _malformed(error) from None
+    if part is None or part.filename is None:
+        raise validation_problem([FieldError(FILE_FIELD, ONE_PART)])
+    view = await service.upload(claims.user_id, part.filename, _chunks(part, reader))
     return json_response(MediaResponse(media=view), status=202)
 
 

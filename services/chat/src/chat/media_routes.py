@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from chat import media_handlers
 from chat.media_api import MediaResponse
-from chat.routes import UUID_PATTERN
-from servicekit.openapi import Endpoint
+from servicekit.image_types import ALLOWED_IMAGE_TYPES
+from servicekit.openapi import Endpoint, uuid_segment
 
-MEDIA = "/api/media/{media_id:" + UUID_PATTERN + "}"
+MEDIA = "/api/media/" + uuid_segment("media_id")
 
 MEDIA_ENDPOINTS = (
     Endpoint(
@@ -16,9 +16,11 @@ MEDIA_ENDPOINTS = (
         media_handlers.upload_media,
         "Upload an image (multipart, one part named 'file'); it is pending until processed",
         responses={202: MediaResponse},
-        errors=(400, 401, 413, 415, 422),
+        errors=(400, 401, 403, 413, 415, 422, 429),
         tags=("media",),
         file_field=media_handlers.FILE_FIELD,
+        file_types=tuple(sorted(ALLOWED_IMAGE_TYPES)),
+        provides={"media_id": "$response.body#/media/id"},
     ),
     Endpoint(
         "GET",

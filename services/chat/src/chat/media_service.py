@@ -101,9 +101,7 @@ class MediaService:
                     if len(head) >= SNIFF_BYTES:
                         content_type = _allowed_type(head)
                 await writer.write(chunk)
-            if writer.size == 0:
-                raise validation_problem([FieldError("file", "the file is empty")])
-            if content_type is None:
+            if content_type is None:  # a short file, or an empty one (which is no image)
                 content_type = _allowed_type(head)
             size = writer.size
         row = MediaRow(

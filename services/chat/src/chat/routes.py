@@ -27,15 +27,14 @@ from chat.api import (
     UpdateConversationRequest,
     UpdateParticipantRequest,
 )
-from servicekit.openapi import Endpoint
+from servicekit.openapi import Endpoint, uuid_segment
 
 OPENAPI_PATH = "/api/chat/openapi.json"
 BODY = (400, 401, 413, 415, 422)
 # Ids are UUID-shaped in the route itself: anything else under /api/chat is no route (404),
 # not a conversation id for the handler to authenticate first.
-UUID_PATTERN = "[0-9a-fA-F-]{36}"
-CONVERSATION = "/api/chat/{conversation_id:" + UUID_PATTERN + "}"
-MESSAGE = CONVERSATION + "/messages/{message_id:" + UUID_PATTERN + "}"
+CONVERSATION = "/api/chat/" + uuid_segment("conversation_id")
+MESSAGE = CONVERSATION + "/messages/" + uuid_segment("message_id")
 
 ENDPOINTS = (
     Endpoint(
@@ -68,16 +67,17 @@ ENDPOINTS = (
     ),
     Endpoint(
         "PUT",
-        "/api/chat/blocks/{user_id:" + UUID_PATTERN + "}",
+        "/api/chat/blocks/" + uuid_segment("user_id"),
         handlers.block_user,
         "Block a user: no presence either way, no direct conversation (idempotent)",
         responses={204: None},
         errors=(401, 404, 422),
         tags=("blocks",),
+        provides={"user_id": "$request.path.user_id"},
     ),
     Endpoint(
         "DELETE",
-        "/api/chat/blocks/{user_id:" + UUID_PATTERN + "}",
+        "/api/chat/blocks/" + uuid_segment("user_id"),
         handlers.unblock_user,
         "Lift a block",
         responses={204: None},
@@ -93,6 +93,7 @@ ENDPOINTS = (
         responses={201: ConversationResponse, 200: ConversationResponse},
         errors=BODY,
         tags=("conversations",),
+        provides={"conversation_id": "$response.body#/conversation/id"},
     ),
     Endpoint(
         "GET",
@@ -125,7 +126,7 @@ ENDPOINTS = (
     ),
     Endpoint(
         "DELETE",
-        CONVERSATION + "/participants/{user_id:" + UUID_PATTERN + "}",
+        CONVERSATION + "/participants/" + uuid_segment("user_id"),
         handlers.remove_participant,
         "Leave a group, or remove someone (owners anyone but an owner, admins members)",
         responses={204: None},
@@ -134,7 +135,7 @@ ENDPOINTS = (
     ),
     Endpoint(
         "PATCH",
-        CONVERSATION + "/participants/{user_id:" + UUID_PATTERN + "}",
+        CONVERSATION + "/participants/" + uuid_segment("user_id"),
         handlers.update_participant,
         "An owner grants or revokes admin, or hands ownership over (becoming an admin)",
         request=UpdateParticipantRequest,
@@ -171,6 +172,10 @@ ENDPOINTS = (
         responses={201: MessageResponse, 200: MessageResponse},
         errors=(*BODY, 404, 409),
         tags=("messages",),
+        provides={
+            "conversation_id": "$request.path.conversation_id",
+            "message_id": "$response.body#/message/id",
+        },
     ),
     Endpoint(
         "PATCH",

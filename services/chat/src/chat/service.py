@@ -10,7 +10,6 @@ participant's notification level, so the workers' work grows with mentions, not 
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +17,6 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 import asyncpg
-import msgspec
 
 from chat.api import (
     ChangePage,
@@ -76,6 +74,7 @@ from contracts.wire import Event
 from servicekit.display_text import message_problem, name_problem, normalized_name
 from servicekit.logs import get_logger
 from servicekit.outbox import add_to_outbox
+from servicekit.page_cursors import parse_time_cursor, time_cursor
 from servicekit.peer_api import PeerUnavailableError
 from servicekit.postgres import Connection, Pool
 from servicekit.problems import FieldError, ProblemError, not_found, validation_problem
@@ -220,7 +219,7 @@ class ChatService:
         next_cursor = None
         if len(found) > limit:
             last = page[-1].conversation
-            next_cursor = _encode_cursor(last.last_activity_at, last.id)
+            next_cursor = time_cursor(last.last_activity_at, last.id)
         return ConversationPage(conversations=views, next_cursor=next_cursor)
 
     async def conversation_ids(self, user_id: uuid.UUID) -> ConversationIds:
@@ -440,14 +439,14 @@ class ChatService:
     async def history(
         self, user_id: uuid.UUID, conversation_id: uuid.UUID, query: MessagesQuery
     ) -> MessagePage:
-        if query.before is not None and query.after is not None:
-            raise validation_problem([FieldError("before", "send before or after, not both")])
         async with self._pool.acquire() as conn:
             await self._member(conn, conversation_id, user_id)
             if query.after is not None:
                 found = await self._store.page_after(
                     conn, conversation_id, query.after, query.limit + 1
                 )
+                if query.before is not None:  # a range: after < seq < before, oldest first
+                    found = [message for message in found if message.seq < query.before]
                 page = found[: query.limit]
             else:
                 found = await self._store.page_before(
@@ -887,15 +886,8 @@ def _envelope(event: Event) -> Envelope[Event]:
     return make_envelope(event, producer=SERVICE)
 
 
-def _encode_cursor(at: datetime, conversation_id: uuid.UUID) -> str:
-    raw = msgspec.json.encode([at, conversation_id])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
 def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        at, conversation_id = msgspec.json.decode(raw, type=tuple[datetime, uuid.UUID])
-    except (ValueError, msgspec.DecodeError):
+        return parse_time_cursor(cursor)
+    except ValueError:
         raise validation_problem([FieldError("cursor", "is not a cursor this API gave")]) from None
-    return at, conversation_id

@@ -272,7 +272,9 @@ async def test_an_oversize_upload_gets_413_and_stores_nothing(
     assert (done["status"], done["width"], done["height"]) == ("ready", 1200, 1000)
 
 
-async def test_an_upload_must_be_one_multipart_file_part(chat_server: ChatServer) -> None:
+async def test_an_upload_must_be_one_multipart_file_part(
+    chat_server: ChatServer, blobs: FilesystemBlobStore
+) -> None:
     alice = await chat_server.one()
     headers = {"Authorization": f"Bearer {alice.token}"}
 
@@ -285,8 +287,18 @@ async def test_an_upload_must_be_one_multipart_file_part(chat_server: ChatServer
     async with chat_server.client.post("/api/media", data=form, headers=headers) as response:
         assert response.status == 422
         assert (await response.json())["errors"][0]["field"] == "file"
-    assert (await upload(chat_server, alice, b"")).field_errors() == {"file"}
+    assert (await upload(chat_server, alice, b"")).problem(415)  # an empty file is no image
     assert (await upload(chat_server, None, sample_images.png())).problem(401)
+
+    # A part after the file is refused too, and the file it followed is not kept.
+    kept_before = sorted(path for path in blobs.root.rglob("*") if path.is_file())
+    form = aiohttp.FormData()
+    form.add_field("file", sample_images.png(), filename="a.png", content_type="image/png")
+    form.add_field("note", "and this")
+    async with chat_server.client.post("/api/media", data=form, headers=headers) as response:
+        assert response.status == 422
+        assert (await response.json())["errors"][0]["field"] == "file"
+    assert sorted(path for path in blobs.root.rglob("*") if path.is_file()) == kept_before
 
 
 async def test_a_broken_image_ends_rejected_with_a_reason(

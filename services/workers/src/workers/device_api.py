@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -32,6 +33,13 @@ class WebPushSubscription(Body):
     expiration_time: int | None = None
 
 
+APNS_TOKEN = re.compile(r"[0-9a-fA-F]{64,200}")
+FCM_TOKEN = re.compile(r"[\x21-\x7e]{1,4096}")
+# base64url of a P-256 public key (65 bytes) and of the 16-byte auth secret, padded or not
+P256DH = re.compile(r"[A-Za-z0-9_-]{87}=?")
+AUTH_SECRET = re.compile(r"[A-Za-z0-9_-]{22}(?:==)?")
+
+
 class RegisterDeviceRequest(Body):
     platform: PlatformName
     token: Annotated[str, Meta(min_length=1, max_length=4096)] | None = None
@@ -40,6 +48,51 @@ class RegisterDeviceRequest(Body):
     """Web Push only."""
     previews: bool = False
     """Whether pushes to this device may show the message text."""
+
+
+def _token_of(platform: str, token: re.Pattern[str]) -> dict[str, object]:
+    return {
+        "required": ["platform", "token"],
+        "properties": {
+            "platform": {"const": platform},
+            "token": {"type": "string", "pattern": f"^{token.pattern}$"},
+        },
+    }
+
+
+RegisterDeviceBody = Annotated[
+    RegisterDeviceRequest,
+    Meta(
+        extra_json_schema={
+            "description": "An APNs or FCM device token, or a Web Push subscription whose "
+            "endpoint is on a push service this server delivers to",
+            "oneOf": [
+                _token_of("apns", APNS_TOKEN),
+                _token_of("fcm", FCM_TOKEN),
+                {
+                    "required": ["platform", "subscription"],
+                    "properties": {
+                        "platform": {"const": "webpush"},
+                        "subscription": {
+                            "type": "object",
+                            "properties": {
+                                "endpoint": {"type": "string", "pattern": "^https?://[^/?#]+"},
+                                "keys": {
+                                    "type": "object",
+                                    "properties": {
+                                        "p256dh": {"pattern": f"^{P256DH.pattern}$"},
+                                        "auth": {"pattern": f"^{AUTH_SECRET.pattern}$"},
+                                    },
+                                },
+                            },
+                        },
+                    },
+                },
+            ],
+        }
+    ),
+]
+"""What the registration route documents: the address each platform takes."""
 
 
 class DeviceView(Body):

@@ -7,9 +7,6 @@ carry a P-256 key and a 16-byte secret; an FCM or APNs token must look like one.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 import uuid
 from collections.abc import Mapping
 from urllib.parse import urlsplit
@@ -17,6 +14,10 @@ from urllib.parse import urlsplit
 from servicekit.problems import FieldError, not_found, validation_problem
 from servicekit.tokens import AccessClaims
 from workers.device_api import (
+    APNS_TOKEN,
+    AUTH_SECRET,
+    FCM_TOKEN,
+    P256DH,
     DeviceList,
     DeviceView,
     PushConfig,
@@ -25,9 +26,6 @@ from workers.device_api import (
 from workers.devices import Device, DeviceStore, Platform
 from workers.push_sender import PushSender
 from workers.push_web import WebPushSender
-
-APNS_TOKEN = re.compile(r"[0-9a-fA-F]{64,200}")
-FCM_TOKEN = re.compile(r"[\x21-\x7e]{1,4096}")
 
 
 class DeviceRegistrations:
@@ -86,11 +84,14 @@ class DeviceRegistrations:
             raise validation_problem(
                 [FieldError("subscription", "a Web Push device needs its PushSubscription")]
             )
-        parts = urlsplit(subscription.endpoint)
+        try:
+            scheme = urlsplit(subscription.endpoint).scheme
+        except ValueError:  # not a URL at all ("https://[", an unclosed IPv6 host)
+            scheme = ""
         schemes = ("https", "http") if self._allow_plain_http else ("https",)
         sender = self._senders["webpush"]
         if (
-            parts.scheme not in schemes
+            scheme not in schemes
             or not isinstance(sender, WebPushSender)
             or not sender.allows(subscription.endpoint)
         ):
@@ -98,21 +99,14 @@ class DeviceRegistrations:
                 [FieldError("subscription.endpoint", "must be a push service's https endpoint")]
             )
         errors = []
-        if len(_b64url(subscription.keys.p256dh)) != 65:
+        if not P256DH.fullmatch(subscription.keys.p256dh):
             errors.append(FieldError("subscription.keys.p256dh", "must be a P-256 public key"))
-        if len(_b64url(subscription.keys.auth)) != 16:
+        if not AUTH_SECRET.fullmatch(subscription.keys.auth):
             errors.append(FieldError("subscription.keys.auth", "must be a 16-byte secret"))
         if errors:
             raise validation_problem(errors)
         keys = {"p256dh": subscription.keys.p256dh, "auth": subscription.keys.auth}
         return subscription.endpoint, keys
-
-
-def _b64url(text: str) -> bytes:
-    try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
-        return b""
 
 
 def _view(device: Device, current_session: uuid.UUID) -> DeviceView:

@@ -12,8 +12,6 @@ notifications for all its recipients are written in one bulk write and read back
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +21,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from servicekit.mongo import Document, MongoDatabase
+from servicekit.page_cursors import parse_time_cursor, time_cursor
 
 Kind = Literal["message", "mention"]
 COLLECTION = "notifications"
@@ -167,7 +166,7 @@ class NotificationStore:
         documents = [document async for document in found]
         items = [_notification(document) for document in documents[:limit]]
         more = len(documents) > limit
-        return items, _encode_cursor(items[-1]) if more and items else None
+        return items, time_cursor(items[-1].updated_at, items[-1].id) if more and items else None
 
     async def unread_count(self, recipient_id: uuid.UUID) -> int:
         return await self._notifications.count_documents(
@@ -249,15 +248,9 @@ def _notification(document: Document | None) -> Notification:
     )
 
 
-def _encode_cursor(last: Notification) -> str:
-    raw = f"{last.updated_at.isoformat()}|{last.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
-        at, _, last_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        # In UTC, as stored: a time whose offset takes it past year 1 or 9999 is no cursor.
-        return _utc(datetime.fromisoformat(at)).astimezone(UTC), str(uuid.UUID(last_id))
-    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
+        at, last_id = parse_time_cursor(cursor)
+    except ValueError:
         raise BadCursorError(cursor) from None
+    return at, str(last_id)

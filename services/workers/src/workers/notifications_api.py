@@ -10,6 +10,7 @@ from aiohttp import web
 from msgspec import Meta
 
 from servicekit.http_app import json_response
+from servicekit.page_cursors import TimeCursor
 from servicekit.problems import FieldError, validation_problem
 from servicekit.request_body import Body, Query, read_json, read_query
 from servicekit.tokens import authenticate
@@ -21,7 +22,7 @@ NOTIFICATION_STORE = web.AppKey("notification_store", NotificationStore)
 class NotificationsQuery(Query):
     unread: bool = False
     limit: Annotated[int, Meta(ge=1, le=100)] = 20
-    cursor: Annotated[str, Meta(max_length=256)] | None = None
+    cursor: TimeCursor | None = None
 
 
 class NotificationView(Body):
@@ -45,6 +46,26 @@ class NotificationPage(Body):
 class MarkReadRequest(Body):
     ids: Annotated[list[UUID], Meta(min_length=1, max_length=100)] | None = None
     all: bool = False
+
+
+MarkReadBody = Annotated[
+    MarkReadRequest,
+    Meta(
+        extra_json_schema={
+            "description": "Some notifications by id, or all of them: one of the two",
+            "oneOf": [
+                {
+                    "required": ["ids"],
+                    "properties": {"ids": {"type": "array"}, "all": {"const": False}},
+                },
+                {
+                    "required": ["all"],
+                    "properties": {"all": {"const": True}, "ids": {"type": "null"}},
+                },
+            ],
+        }
+    ),
+]
 
 
 class MarkReadResponse(Body):

@@ -50,8 +50,10 @@ class WebPushSender:
         self.public_key = application_server_key(self._vapid)
 
     def allows(self, endpoint: str) -> bool:
-        parts = urlsplit(endpoint)
-        host = (parts.hostname or "").lower()
+        try:
+            host = (urlsplit(endpoint).hostname or "").lower()
+        except ValueError:  # no URL
+            return False
         return bool(host) and any(
             host == allowed or host.endswith("." + allowed)
             for allowed in (h.lower() for h in self._settings.allowed_hosts)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from servicekit.openapi import Endpoint
+from servicekit.openapi import Endpoint, uuid_segment
 from workers import device_api, notifications_api
-from workers.device_api import DeviceList, DeviceView, PushConfig, RegisterDeviceRequest
+from workers.device_api import DeviceList, DeviceView, PushConfig, RegisterDeviceBody
 from workers.notifications_api import (
-    MarkReadRequest,
+    MarkReadBody,
     MarkReadResponse,
     NotificationPage,
     NotificationsQuery,
@@ -30,7 +30,7 @@ ENDPOINTS = (
         "/api/notifications/read",
         notifications_api.mark_read,
         "Mark the caller's notifications read: some by id, or all",
-        request=MarkReadRequest,
+        request=MarkReadBody,
         responses={200: MarkReadResponse},
         errors=(400, 401, 413, 415, 422),
         tags=("notifications",),
@@ -49,10 +49,11 @@ ENDPOINTS = (
         "/api/notifications/devices",
         device_api.register_device,
         "Register this device for pushes while its user is not looking (again: updated)",
-        request=RegisterDeviceRequest,
+        request=RegisterDeviceBody,
         responses={201: DeviceView},
         errors=(400, 401, 413, 415, 422),
         tags=("devices",),
+        provides={"device_id": "$response.body#/id"},
     ),
     Endpoint(
         "GET",
@@ -65,7 +66,7 @@ ENDPOINTS = (
     ),
     Endpoint(
         "DELETE",
-        "/api/notifications/devices/{device_id}",
+        "/api/notifications/devices/" + uuid_segment("device_id"),
         device_api.remove_device,
         "Stop pushing to one of the caller's devices",
         responses={204: None},
