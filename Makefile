@@ -2,7 +2,7 @@
 VENV := .venv/bin
 PYTEST_ARGS ?=
 
-.PHONY: bootstrap run test lint typecheck deploy-check unit integration e2e chaos contracts bench clean
+.PHONY: bootstrap browser run test lint typecheck deploy-check unit integration e2e chaos contracts bench clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -10,8 +10,12 @@ bootstrap:
 run: bootstrap
 	$(VENV)/python -m devstack up
 
-test: bootstrap lint typecheck deploy-check
+test: bootstrap browser lint typecheck deploy-check
 	$(VENV)/pytest $(PYTEST_ARGS)
+
+# Debian's Chromium, for the web client's browser tests.
+browser:
+	scripts/install_chromium.sh
 
 lint:
 	$(VENV)/ruff check .

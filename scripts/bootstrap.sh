@@ -46,15 +46,17 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
     exit 1
   fi
 fi
-# The official socket.io-client for tests/e2e/node (tests/e2e/tests/test_e2e_node_client.py).
+# The official socket.io-client, locked: for the web client nginx serves at / (clients/web) and
+# for the e2e suite's Node client (tests/e2e/tests/test_e2e_node_client.py).
 if ! command -v npm >/dev/null 2>&1; then
   echo "[bootstrap] Node.js is missing: install Node.js 20 or newer with npm (apt-get install nodejs npm)" >&2
   exit 1
 fi
-node_dir=tests/e2e/node
-if ! cmp -s "$node_dir/package-lock.json" "$node_dir/node_modules/.bootstrap-lock.json"; then
-  say "node packages: npm ci in $node_dir (locked)"
-  (cd "$node_dir" && npm ci --silent --no-audit --no-fund)
-  cp "$node_dir/package-lock.json" "$node_dir/node_modules/.bootstrap-lock.json"
-fi
+for node_dir in clients/web tests/e2e/node; do
+  if ! cmp -s "$node_dir/package-lock.json" "$node_dir/node_modules/.bootstrap-lock.json"; then
+    say "node packages: npm ci in $node_dir (locked)"
+    (cd "$node_dir" && npm ci --silent --no-audit --no-fund)
+    cp "$node_dir/package-lock.json" "$node_dir/node_modules/.bootstrap-lock.json"
+  fi
+done
 say "ready"

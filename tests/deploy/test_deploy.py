@@ -1050,6 +1050,7 @@ def test_compose_nginx_has_every_location_of_the_template() -> None:
     site = NginxSite("127.0.0.1", 3000, Path("/run"), (8001,), (8002,), (8003,), (8004,))
     template = template.replace("${max_body}", site.max_body)
     template = template.replace("${media_max_body}", site.media_max_body)
+    template = template.replace("${web_root}", "/srv/web")  # where compose mounts clients/web
     compose = (ROOT / "deploy/compose/nginx.conf").read_text()
     expected = nginx_locations(template)
     assert len(expected) >= 8

@@ -204,11 +204,41 @@ async def test_routes(gateway: Gateway, path: str, service: str, seen: str) -> N
 
 
 @pytest.mark.parametrize(
-    "path", ["/metrics", "/", "/nope", "/api/usersfoo", "/api/gateway/x", "/api/chatroom"]
+    "path",
+    [
+        "/metrics",
+        "/nope",
+        "/api/usersfoo",
+        "/api/gateway/x",
+        "/api/chatroom",
+        "/package.json",
+        "/node_modules/socket.io-client/package.json",
+        "/vendor/",
+    ],
 )
 async def test_unrouted_paths_are_problem_404s(gateway: Gateway, path: str) -> None:
     status, content_type, body = await gateway.get(path)
     assert (status, content_type, body) == (404, PROBLEM, NOT_FOUND)
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type", "holds"),
+    [
+        ("/", "text/html", b'<script type="module" src="/app.js">'),
+        ("/index.html", "text/html", b'<script type="module" src="/app.js">'),
+        ("/app.js", "application/javascript", b'from "/vendor/socket.io.esm.min.js"'),
+        ("/api.js", "application/javascript", b"export class Api"),
+        ("/style.css", "text/css", b".messages"),
+        ("/vendor/socket.io.esm.min.js", "application/javascript", b"export"),
+    ],
+)
+async def test_the_web_client_is_served_at_the_root(
+    gateway: Gateway, path: str, content_type: str, holds: bytes
+) -> None:
+    async with gateway.session.get(gateway.base + path) as response:
+        assert response.status == 200
+        assert response.content_type == content_type
+        assert holds in await response.read()
 
 
 async def test_oversize_body_is_a_problem_413(gateway: Gateway) -> None:

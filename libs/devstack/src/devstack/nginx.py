@@ -18,6 +18,7 @@ from pathlib import Path
 from string import Template
 
 TEMPLATE_PATH = Path("deploy/nginx/fleet.conf.template")
+WEB_CLIENT_PATH = Path("clients/web")
 TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 INSTALL_HINT = "apt-get install -y nginx-light (or nginx)"
 
@@ -62,6 +63,8 @@ class NginxSite:
     media_max_body: str = "11m"
     """The limit on ``POST /api/media``: chat's 10 MiB ``MEDIA_MAX_BYTES`` plus framing."""
     template: Path | None = None
+    web_root: Path | None = None
+    """The web client's folder (``public/`` and ``node_modules/``); the repository's by default."""
 
 
 def render_nginx_conf(site: NginxSite) -> str:
@@ -83,6 +86,7 @@ def render_nginx_conf(site: NginxSite) -> str:
         # instance, which does not know their Engine.IO sessions: never mark one failed.
         gateway_upstreams=_upstream_lines("gateway", site.gateway, " max_fails=0"),
         workers_upstreams=_upstream_lines("workers", site.workers),
+        web_root=str((site.web_root or repo_root() / WEB_CLIENT_PATH).resolve()),
     )
 
 
