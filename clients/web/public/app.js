@@ -215,7 +215,7 @@ async function askPresence() {
   const ack = await call("presence:get", { userIds: ids.slice(0, 200) }).catch(() => null);
   if (!ack?.ok) return;
   for (const [id, p] of Object.entries(ack.presence)) state.online.set(id, p.online ? true : p.lastSeenAt);
-  // Presence is shared only once both took part: ask again when one of these writes.
+  // Presence is shared only once both took part; then the gateway tells both sides.
   state.presenceHidden = new Set(ack.notFound);
   renderPresence();
 }
@@ -341,11 +341,7 @@ function receive(message, live) {
   } else if (live) {
     loadConversations();
   }
-  if (live && state.presenceHidden?.has(message.senderId)) {
-    // The gateway learns that they took part a moment after their message: ask twice.
-    askPresence();
-    setTimeout(askPresence, 1_500);
-  }
+
   renderConversations();
   if (id === state.open) {
     renderMessages();

@@ -316,3 +316,26 @@ async def test_a_socket_that_closed_a_conversation_still_receives_its_messages(
         async with http.post(path, json={"content": "still here?"}, headers=headers) as sent:
             assert sent.status == 201
         await eventually(lambda: [m["content"] for m in phone.received] == ["still here?"])
+
+
+async def test_once_both_took_part_each_is_told_the_others_presence_at_once(
+    http: aiohttp.ClientSession, fleet: RunningFleet
+) -> None:
+    alice, bob = await asyncio.gather(register(http, tag="rt"), register(http, tag="rt"))
+    conversation_id = await direct_conversation(http, alice, bob)  # Alice took part, Bob not yet
+    async with (
+        devices(fleet, alice["token"], ADDRESSES[:1]) as [alices],
+        devices(fleet, bob["token"], ADDRESSES[1:2]) as [bobs],
+    ):
+        hidden = await alices.client.call("presence:get", {"userIds": [bob["user"]["id"]]})
+        assert hidden["notFound"] == [bob["user"]["id"]]
+        assert alices.presence == []
+        assert bobs.presence == []
+
+        headers = {"Authorization": f"Bearer {bob['token']}"}
+        path = f"/api/chat/{conversation_id}/messages"
+        async with http.post(path, json={"content": "hi"}, headers=headers) as answered:
+            assert answered.status == 201
+        await eventually(lambda: bool(alices.presence) and bool(bobs.presence))
+        assert alices.presence == [("online", {"userId": bob["user"]["id"]})]
+        assert bobs.presence == [("online", {"userId": alice["user"]["id"]})]

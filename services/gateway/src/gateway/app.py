@@ -14,6 +14,7 @@ from contracts.topology import GATEWAY_BINDING_KEYS
 from gateway.audience import PresenceAudience
 from gateway.chat_client import ChatClient
 from gateway.config import GatewaySettings
+from gateway.engaged_presence import EngagedPresence
 from gateway.fanout import FanOut
 from gateway.long_polls import LongPolls
 from gateway.lost_state import LostStateRestore
@@ -92,7 +93,13 @@ def create_app(settings: GatewaySettings) -> web.Application:
             )
             acks = BatchedAcks()
             fanout = FanOut(
-                sio, RoomBroadcast(sio, transports), memberships, pending, audience, acks=acks
+                sio,
+                broadcast := RoomBroadcast(sio, transports),
+                memberships,
+                pending,
+                audience,
+                acks=acks,
+                engaged=EngagedPresence(broadcast, audience, presence, memberships),
             )
             tag = await queue.consume(fanout.on_message)
             resync = ResyncOnReconnect.watching(messaging.connection, sio)

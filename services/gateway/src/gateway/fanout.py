@@ -48,6 +48,7 @@ from contracts.sockets import (
     UserOnlinePayload,
 )
 from gateway.audience import PresenceAudience
+from gateway.engaged_presence import EngagedPresence
 from gateway.memberships import MembershipDirectory
 from gateway.pending_sends import PendingSends
 from gateway.recent_events import RecentEvents
@@ -84,6 +85,7 @@ class FanOut:
         audience: PresenceAudience,
         *,
         acks: BatchedAcks,
+        engaged: EngagedPresence | None = None,
     ) -> None:
         self._acks = acks
         self._sio = sio
@@ -92,6 +94,7 @@ class FanOut:
         self._pending = pending
         self._audience = audience
         self._recent = RecentEvents()
+        self._engaged = engaged
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         self._acks.received(message)
@@ -142,6 +145,8 @@ class FanOut:
                 await self._member_added(event)
             case ConversationEngaged():
                 await self._audience.joined([event.user_id], event.conversation_id)
+                if self._engaged is not None:
+                    await self._engaged.announce(event.conversation_id, event.user_id)
             case ConversationMemberRemoved():
                 room = conversation_room(event.conversation_id)
                 name, payload = client_change(event)

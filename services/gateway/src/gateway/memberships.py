@@ -49,6 +49,11 @@ class MembershipDirectory:
         await self.remember(conversation_id, [p.user_id for p in conversation.participants])
         return True
 
+    async def cached_members(self, conversation_id: UUID) -> list[UUID]:
+        """The conversation's members as cached (none when they are not)."""
+        members = await self._redis.smembers(self.cache_key(conversation_id))
+        return [UUID(m.decode() if isinstance(m, bytes) else m) for m in members]
+
     async def remember(self, conversation_id: UUID, member_ids: list[UUID]) -> None:
         key = self.cache_key(conversation_id)
         async with self._redis.pipeline(transaction=True) as pipe:
