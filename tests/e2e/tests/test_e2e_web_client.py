@@ -16,6 +16,7 @@ import pytest
 from playwright.async_api import (
     Browser,
     BrowserContext,
+    Dialog,
     FilePayload,
     Locator,
     Page,
@@ -131,3 +132,58 @@ async def test_two_people_chat_in_the_browser_and_miss_nothing_while_offline(
     await shot(b, "4-image")
     await a_context.close()
     await b_context.close()
+
+
+async def test_groups_history_edits_deletes_read_markers_and_signing_out(
+    browser: Browser, fleet: RunningFleet
+) -> None:
+    a_context, a, _ = await person(browser, fleet)
+    b_context, b, b_name = await person(browser, fleet)
+    c_context, _, c_name = await person(browser, fleet)
+
+    # A group by usernames, from the keyboard.
+    await a.get_by_text("New group").click()
+    group = a.locator("#group-form")
+    await group.get_by_label("Title").fill("Trip")
+    await group.get_by_label("Usernames, comma-separated").fill(f"{b_name}, {c_name}")
+    await group.get_by_label("Usernames, comma-separated").press("Enter")
+    await expect(a.locator("#title")).to_have_text("Trip")
+
+    # History pages upward: 55 messages, the newest 50 first, the rest on demand.
+    for n in range(1, 56):
+        await send(a, f"m{n}")
+    await expect(texts(a)).to_have_count(55)
+    await b.locator(".conversation-item", has_text="Trip").click()
+    await expect(texts(b)).to_have_count(50)
+    await expect(texts(b).first).to_have_text("m6")
+    await b.get_by_role("button", name="Load older messages").click()
+    await expect(texts(b)).to_have_count(55)
+    await expect(texts(b).first).to_have_text("m1")
+    await expect(b.get_by_role("button", name="Load older messages")).to_be_hidden()
+
+    # Once B took part (read markers are shared by who took part), A sees B's marker under the
+    # last message B has read.
+    await send(b, "here")
+    await expect(texts(a).last).to_have_text("here")
+    await send(a, "m56")
+    await expect(texts(b).last).to_have_text("m56")
+    await expect(a.locator("#messages li.own").last.locator(".read")).to_contain_text(b_name)
+
+    # A edits one message and deletes another; B sees both.
+    async def answer(dialog: Dialog) -> None:
+        await (dialog.accept("m55, edited") if dialog.type == "prompt" else dialog.accept())
+
+    a.on("dialog", answer)
+    await a.get_by_role("button", name="Edit message 55").click()
+    await expect(texts(b).nth(54)).to_have_text("m55, edited")
+    await a.get_by_role("button", name="Delete message 54").click()
+    await expect(texts(b).nth(53)).to_have_text("(message deleted)")
+    await shot(b, "5-group")
+
+    # Signing out comes back to the sign-in screen, and stays there on reload.
+    await a.get_by_role("button", name="Sign out").click()
+    await expect(a.locator("#login-form")).to_be_visible()
+    await a.reload()
+    await expect(a.locator("#login-form")).to_be_visible()
+    for context in (a_context, b_context, c_context):
+        await context.close()
