@@ -497,12 +497,15 @@ $("composer").addEventListener("submit", async (event) => {
   $("text").value = "";
   $("image").value = "";
   stopTyping();
-  try {
-    const attachments = file ? [(await uploadImage(file)).id] : [];
-    await sendMessage(conversationId, text || `Image: ${file.name}`, attachments);
-  } catch (error) {
-    $("typing").textContent = `Not sent: ${error.message}`;
-  }
+  // One after another, in the order they were written: each waits for the one before's ack.
+  state.sending = (state.sending ?? Promise.resolve()).then(async () => {
+    try {
+      const attachments = file ? [(await uploadImage(file)).id] : [];
+      await sendMessage(conversationId, text || `Image: ${file.name}`, attachments);
+    } catch (error) {
+      $("typing").textContent = `Not sent: ${error.message}`;
+    }
+  });
 });
 
 $("text").addEventListener("keydown", (event) => {

@@ -176,7 +176,7 @@ async def _revoked_token(load: Load) -> str:
 async def _token_answers(load: Load, token: str) -> dict[str, int]:
     headers = {"Authorization": f"Bearer {token}"}
     answers = {}
-    for path in ("/api/users/me", "/api/chat", "/api/notifications"):
+    for path in ("/api/auth/me", "/api/chat", "/api/notifications"):
         async with load.http.get(path, headers=headers) as response:
             answers[path] = response.status
     return answers
