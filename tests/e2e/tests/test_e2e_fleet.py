@@ -60,7 +60,7 @@ async def test_health_and_readiness_answer_through_the_gateway(
 @pytest.mark.parametrize(
     "path",
     [
-        "/",
+        "/package.json",  # beside the web client nginx serves at /, and not served
         "/no-such-path",
         "/api",
         "/api/no-such-service/x",
