@@ -40,6 +40,8 @@ K8S = ROOT / "deploy/k8s"
 OVERLAYS = ("base", "overlays/dev", "overlays/prod")
 K8S_VERSIONS = ("1.30.0", "1.37.0")
 SERVICES = ("auth", "chat", "gateway", "workers")
+STATIC = ("web",)  # the web client's nginx: no settings, no datastores, no peers
+WORKLOADS = (*SERVICES, *STATIC)
 
 # Compose profile sets a developer runs (docs/deploy.md); each must render and validate.
 COMPOSE_PROFILE_SETS = (
@@ -58,7 +60,7 @@ COMPOSE_PROFILE_SETS = (
 # controller or Gateway, "monitoring" the Prometheus that scrapes /metrics, "dns" cluster DNS.
 ARCHITECTURE_FLOWS: frozenset[tuple[str, str]] = frozenset(
     {
-        *(("edge", service) for service in SERVICES),
+        *(("edge", workload) for workload in WORKLOADS),
         *(("monitoring", service) for service in SERVICES),
         ("gateway", "chat"),
         ("chat", "auth"),
@@ -71,7 +73,7 @@ ARCHITECTURE_FLOWS: frozenset[tuple[str, str]] = frozenset(
         ("workers", "mongo"),
         *((service, "redis") for service in SERVICES),
         *((service, "rabbitmq") for service in SERVICES),
-        *((service, "dns") for service in SERVICES),
+        *((workload, "dns") for workload in WORKLOADS),
     }
 )
 STORE_PORTS = {5432: "postgres", 27017: "mongo", 6379: "redis", 6380: "redis"}
@@ -292,6 +294,8 @@ def k8s_env_problems(docs: list[Doc]) -> list[str]:
     problems: list[str] = []
     for doc in [*of_kind(docs, "Deployment"), *of_kind(docs, "Job")]:
         service = deployment_service(doc)
+        if service in STATIC:
+            continue
         reads = names_read(service)
         for container in workload_containers(doc):
             provided = container_env_names(docs, container)
@@ -644,7 +648,7 @@ def test_kustomize_renders_objects_valid_for_kubernetes(overlay: str, version: s
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_workloads_have_probes_limits_and_a_locked_down_container(overlay: str) -> None:
     docs = render_kustomize(overlay)
-    assert {deployment_service(d) for d in of_kind(docs, "Deployment")} == set(SERVICES)
+    assert {deployment_service(d) for d in of_kind(docs, "Deployment")} == set(WORKLOADS)
     assert workload_problems(docs) == []
 
 
@@ -713,7 +717,7 @@ def test_autoscalers_and_disruption_budgets() -> None:
         budgets = of_kind(docs, "PodDisruptionBudget")
         assert {
             d["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] for d in budgets
-        } == set(SERVICES)
+        } == set(WORKLOADS)
 
 
 # --- the checks fail when something is removed (a mutated rendered copy) ---
@@ -946,7 +950,7 @@ def test_routes_agree_with_the_nginx_template() -> None:
         for rule in doc["spec"]["rules"]
         for path in rule["http"]["paths"]
     }
-    assert ingress == template
+    assert ingress == {**template, "/": "web"}
     socket = next(d for d in of_kind(dev, "Ingress") if "/socket.io" in str(d["spec"]))
     annotations = socket["metadata"]["annotations"]
     assert annotations["nginx.ingress.kubernetes.io/affinity"] == "cookie"
@@ -981,7 +985,7 @@ def test_gateway_api_route_matches_the_nginx_routes() -> None:
             found[match["path"]["value"]] = backend["name"]
         if backend["name"] == "gateway":
             assert rule["sessionPersistence"]["type"] == "Cookie"
-    assert found == template
+    assert found == {**template, "/": "web"}
 
 
 def test_compose_nginx_config_passes_nginx_t(tmp_path: Path) -> None:
@@ -1058,3 +1062,34 @@ def test_compose_nginx_has_every_location_of_the_template() -> None:
     limit = re.search(r"^ {4}client_max_body_size (\S+);", compose, flags=re.M)
     assert limit
     assert limit.group(1) == site.max_body
+
+
+# --- the web client's image ---
+
+
+def test_web_client_image_serves_only_the_client_as_an_unprivileged_user() -> None:
+    path = ROOT / "clients/web/Dockerfile"
+    stages = {stage.name: stage for stage in dockerfile_stages(path)}
+    runtime = stages["runtime"].instructions
+    assert stages["runtime"].base.startswith("nginxinc/nginx-unprivileged:")
+    assert dict(runtime)["USER"] not in ("", "0", "root")
+    assert dict(runtime)["EXPOSE"] == "8080"
+    assert "/healthz" in dict(runtime)["HEALTHCHECK"]
+    copied = [rest for keyword, rest in runtime if keyword == "COPY"]
+    assert "clients/web/public /usr/share/nginx/html" in copied
+    assert any("socket.io.esm.min.js" in rest for rest in copied)
+    (container,) = workload_containers(named(render_kustomize("base"), "Deployment", "web"))
+    assert container["ports"][0]["containerPort"] == 8080
+
+
+def test_web_client_nginx_config_passes_nginx_t(tmp_path: Path) -> None:
+    """The image's server block, inside the http block the nginx image gives it."""
+    server = (ROOT / "clients/web/nginx.conf").read_text()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log stderr;\nevents {{}}\n"
+        f"http {{\n  access_log off;\n  client_body_temp_path {tmp_path};\n"
+        f"  proxy_temp_path {tmp_path};\n  fastcgi_temp_path {tmp_path};\n"
+        f"  uwsgi_temp_path {tmp_path};\n  scgi_temp_path {tmp_path};\n{server}\n}}\n"
+    )
+    check_config(conf)
