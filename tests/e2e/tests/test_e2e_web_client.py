@@ -180,6 +180,19 @@ async def test_groups_history_edits_deletes_read_markers_and_signing_out(
     await expect(texts(b).nth(53)).to_have_text("(message deleted)")
     await shot(b, "5-group")
 
+    # The access token is refreshed a minute before it expires, and the app goes on with it.
+    session = "JSON.parse(localStorage.getItem('chat.session'))"
+    old_token = await a.evaluate(f"() => {session}.token")
+    await a.evaluate(
+        f"() => {{ const s = {session}; s.expiresAt = new Date(Date.now() + 61000).toISOString();"
+        " localStorage.setItem('chat.session', JSON.stringify(s)); }"
+    )
+    await a.reload()
+    await a.wait_for_function(f"old => {session}.token !== old", arg=old_token)
+    await a.locator(".conversation-item", has_text="Trip").click()
+    await send(a, "after the refresh")
+    await expect(texts(b).last).to_have_text("after the refresh")
+
     # Signing out comes back to the sign-in screen, and stays there on reload.
     await a.get_by_role("button", name="Sign out").click()
     await expect(a.locator("#login-form")).to_be_visible()
