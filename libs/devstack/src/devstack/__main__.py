@@ -8,6 +8,7 @@ a local MongoDB wire stand-in is started), JWT_SECRET (unset: one is generated o
 
 from __future__ import annotations
 
+import argparse
 import os
 import secrets
 import sys
@@ -61,10 +62,27 @@ def run_fleet() -> NoReturn:
     os.execv(command[0], command)  # noqa: S606 - honcho replaces this process and owns the fleet
 
 
+def parser() -> argparse.ArgumentParser:
+    cli = argparse.ArgumentParser(
+        prog="python -m devstack",
+        description="Development tooling of the chat fleet.",
+        epilog=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = cli.add_subparsers(dest="command")
+    commands.add_parser(
+        "up",
+        help="set up what is missing and run the fleet on http://localhost:3000 (the default)",
+        description="Set up what is missing and run the fleet; Ctrl-C stops it.",
+        epilog=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return cli
+
+
 def main(argv: list[str]) -> int:
-    if argv[:1] not in (["up"], []):
-        print("usage: python -m devstack up", file=sys.stderr)
-        return 2
+    """Parse first (``--help`` and mistakes end here, exit 0 or 2), then run the command."""
+    parser().parse_args(argv)
     run_fleet()
 
 
