@@ -42,8 +42,9 @@ ChangeSeq = Annotated[
         "membership), gap-free; 0 before the first change",
     ),
 ]
+MAX_MESSAGE_CHARS = 16000
 MessageContent = Annotated[
-    str, Meta(min_length=1, max_length=16000, pattern=r"\S", description="Not blank")
+    str, Meta(min_length=1, max_length=MAX_MESSAGE_CHARS, pattern=r"\S", description="Not blank")
 ]
 ClientMessageId = Annotated[
     str, Meta(min_length=1, max_length=64, description="Sender-chosen idempotency key")

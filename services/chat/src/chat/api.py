@@ -12,7 +12,7 @@ from msgspec import Meta
 
 from chat.domain import NotificationLevel
 from contracts.events import MessageView
-from contracts.wire import Attachments, ClientMessageId, ConversationTitle
+from contracts.wire import MAX_MESSAGE_CHARS, Attachments, ClientMessageId, ConversationTitle
 from servicekit.display_text import message_pattern, name_pattern
 from servicekit.page_cursors import TimeCursor
 from servicekit.request_body import Body, Query
@@ -21,7 +21,6 @@ ConversationType = Literal["direct", "group"]
 Role = Literal["owner", "admin", "member"]
 MAX_PARTICIPANTS = 500
 MAX_SEQ = 2**63 - 1  # Postgres bigint: a larger number is invalid input, not a server error
-MAX_CONTENT_CHARS = 16000  # as the contract's MessageContent
 
 # The contract's bounds, with the rule the service applies to the characters (``display_text``)
 # stated as the pattern: the service checks it, naming the problem.
@@ -30,7 +29,7 @@ Content = Annotated[
     str,
     Meta(
         min_length=1,
-        max_length=MAX_CONTENT_CHARS,
+        max_length=MAX_MESSAGE_CHARS,
         extra_json_schema={"pattern": message_pattern()},
     ),
 ]
