@@ -84,8 +84,20 @@ def message_pattern() -> str:
 @cache
 def _pattern_of(kind: str) -> str:
     # Built from the same tables and Unicode categories the checks above read, so the documents
-    # state the rule exactly. BMP characters are written \uXXXX; others as themselves. Lone
-    # surrogates are left out: no valid JSON text holds one, and ECMA patterns cannot name them.
+    # state the rule exactly. BMP characters are written \uXXXX; others as themselves.
+    controls, undrawn = _unicode_classes()
+    if kind == "name":
+        refused = [*controls, *_BIDI_CONTROLS, *_INVISIBLE]
+    else:
+        refused = [char for char in controls if char not in _ALLOWED_CONTROLS_IN_MESSAGES]
+    allowed = f"[^{_class_body(refused)}]*"
+    return f"^{allowed}[^{_class_body(undrawn)}]{allowed}$"
+
+
+@cache
+def _unicode_classes() -> tuple[list[str], list[str]]:
+    """(control characters, characters that draw nothing), from one pass over Unicode. Lone
+    surrogates are left out: no valid JSON text holds one, and ECMA patterns cannot name them."""
     controls, undrawn = [], []
     for code in range(sys.maxunicode + 1):
         char = chr(code)
@@ -94,12 +106,7 @@ def _pattern_of(kind: str) -> str:
             controls.append(char)
         if char.isspace() or char in _INVISIBLE or category in ("Cf", "Cc", "Zs", "Zl", "Zp"):
             undrawn.append(char)
-    if kind == "name":
-        refused = [*controls, *_BIDI_CONTROLS, *_INVISIBLE]
-    else:
-        refused = [char for char in controls if char not in _ALLOWED_CONTROLS_IN_MESSAGES]
-    allowed = f"[^{_class_body(refused)}]*"
-    return f"^{allowed}[^{_class_body(undrawn)}]{allowed}$"
+    return controls, undrawn
 
 
 def _class_body(chars: list[str]) -> str:
