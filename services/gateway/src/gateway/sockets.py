@@ -531,25 +531,21 @@ class SocketHandlers:
 
 
 def _missed(messages: MessagePage | None, changes: ChangePage | None) -> SyncConversation:
-    if changes is None:
-        assert messages is not None
-        return SyncConversation(messages=messages.messages, has_more=messages.has_more)
-    changed = SyncConversation(
+    """One conversation's part of the ``sync`` ack: what was asked of it, nothing else."""
+    return SyncConversation(
+        messages=messages.messages if messages is not None else msgspec.UNSET,
+        has_more=messages.has_more if messages is not None else msgspec.UNSET,
         changes=[
             SyncChange(
-                change_seq=c.change_seq,
-                event=c.event,
-                data=msgspec.json.decode(c.data),
-                at=c.at,
+                change_seq=c.change_seq, event=c.event, data=msgspec.json.decode(c.data), at=c.at
             )
             for c in changes.changes
-        ],
-        last_change_seq=changes.last_change_seq,
-        has_more_changes=changes.has_more,
+        ]
+        if changes is not None
+        else msgspec.UNSET,
+        last_change_seq=changes.last_change_seq if changes is not None else msgspec.UNSET,
+        has_more_changes=changes.has_more if changes is not None else msgspec.UNSET,
     )
-    if messages is None:
-        return changed
-    return msgspec.structs.replace(changed, messages=messages.messages, has_more=messages.has_more)
 
 
 def _too_fast(retry_after_seconds: int) -> str:
