@@ -33,7 +33,7 @@ from devstack.infra import (
     port_open,
     queue_depths,
 )
-from devstack.isolation import free_port
+from devstack.isolation import server_port
 from devstack.mongo_standin import MongoStandin, start_mongo_standin
 
 START_TIMEOUT_S = 90.0
@@ -121,7 +121,7 @@ class OwnPostgres:
     """
 
     root: Path
-    port: int = field(default_factory=free_port)
+    port: int = field(default_factory=server_port)
     user: str = "postgres"
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
@@ -190,7 +190,7 @@ class OwnRedis:
     """A ``redis-server`` of our own that keeps nothing on disk (as the machine's does)."""
 
     root: Path
-    port: int = field(default_factory=free_port)
+    port: int = field(default_factory=server_port)
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -228,8 +228,8 @@ class OwnRabbit:
     distribution ports, Mnesia directory and no plugins."""
 
     root: Path
-    port: int = field(default_factory=free_port)
-    dist_port: int = field(default_factory=free_port)
+    port: int = field(default_factory=server_port)
+    dist_port: int = field(default_factory=server_port)
     node_name: str = field(default_factory=lambda: f"own-{uuid.uuid4().hex[:8]}@localhost")
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
@@ -327,7 +327,7 @@ class OwnMongo:
     """The MongoDB stand-in on a port of its own, on its SQLite engine in ``root``."""
 
     root: Path
-    port: int = field(default_factory=free_port)
+    port: int = field(default_factory=server_port)
     _running: MongoStandin | None = field(default=None, repr=False)
 
     @property

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO
 
 from devstack.fleet import SERVICES, FleetPlan, Process, prepare
-from devstack.isolation import TEST_LIMITS, free_port
+from devstack.isolation import TEST_LIMITS, server_port
 from devstack.own_servers import (
     OwnMongo,
     OwnPostgres,
@@ -54,12 +54,12 @@ class ChaosStack:
         self.plan = FleetPlan(
             run_dir=self.root / "fleet",
             jwt_secret=secrets.token_urlsafe(48),
-            listen_port=free_port(),
+            listen_port=server_port(),
             service_ports={
-                "auth": (free_port(),),
-                "chat": (free_port(),),
-                "gateway": tuple(free_port() for _ in range(self.gateways)),
-                "workers": (free_port(),),
+                "auth": (server_port(),),
+                "chat": (server_port(),),
+                "gateway": tuple(server_port() for _ in range(self.gateways)),
+                "workers": (server_port(),),
             },
             postgres_url=self.postgres.url,
             rabbitmq_url=self.rabbit.url,
