@@ -111,7 +111,9 @@ async def test_an_image_too_large_to_decode_in_the_workers_memory_budget_is_reje
     alice = await register(http)
     # 1500 x 1500 RGBA worked three times over: about 26 MiB, over the e2e fleet's 16 MiB
     # MEDIA_DECODE_BUDGET_BYTES, though far below MEDIA_MAX_PIXELS and tiny as a file.
-    status, body = await upload(http, alice, sample_images.png(1500, 1500), "wide.png")
+    status, body = await upload(
+        http, alice, sample_images.png(1500, 1500, (30, 120, 200, 128)), "wide.png"
+    )
     assert status == 202, body
     media = await until_settled(http, body["media"]["id"], alice)
     assert media["status"] == "rejected", media

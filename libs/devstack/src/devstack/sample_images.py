@@ -14,9 +14,10 @@ EXIF_ORIENTATION = 0x0112
 EXECUTABLE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 200
 
 
-def png(width: int = 640, height: int = 480, color: tuple[int, int, int] = (30, 120, 200)) -> bytes:
+def png(width: int = 640, height: int = 480, color: tuple[int, ...] = (30, 120, 200)) -> bytes:
+    """A flat image: RGB, or RGBA when ``color`` has four channels."""
     out = io.BytesIO()
-    Image.new("RGB", (width, height), color).save(out, format="PNG")
+    Image.new("RGBA" if len(color) == 4 else "RGB", (width, height), color).save(out, format="PNG")
     return out.getvalue()
 
 
