@@ -4,7 +4,7 @@
 
 A ``socketio.AsyncServer`` on aiohttp and uvloop, as the gateway runs, with WebSocket
 permessage-deflate off the way the gateway turns it off
-(``gateway.uncompressed_websocket.disable_websocket_compression``). Every socket joins one room;
+(``gateway.socketio_internals.install_websocket_transport``). Every socket joins one room;
 ``message:send {conversationId, content, clientMessageId}`` emits ``message:received`` (a
 message shaped like the fleet's) to that room and acks ``{ok: true, message}``
 (``conversation:join`` acks ``{ok: true}``): no auth check, no storage, no broker. Prints
@@ -23,14 +23,14 @@ import socketio
 import uvloop
 from aiohttp import web
 
-from gateway.uncompressed_websocket import disable_websocket_compression
+from gateway.socketio_internals import WebSocketTransports, install_websocket_transport
 
 ROOM = "conversation"
 
 
 def build() -> web.Application:
     sio = socketio.AsyncServer(async_mode="aiohttp", http_compression=False)
-    disable_websocket_compression(sio)
+    install_websocket_transport(sio, WebSocketTransports())
     seq = 0
     senders: dict[str, str] = {}
 

@@ -22,8 +22,9 @@ from gateway.memberships import MembershipDirectory
 from gateway.pending_sends import PendingSends
 from gateway.presence import Presence
 from gateway.resync import ResyncOnReconnect
-from gateway.room_broadcast import RoomBroadcast, WebSocketTransports
+from gateway.room_broadcast import RoomBroadcast
 from gateway.send_checks import SendChecks
+from gateway.socketio_internals import WebSocketTransports, close_sessions
 from gateway.sockets import SocketHandlers, create_socket_server
 from servicekit.amqp.batched_acks import BatchedAcks
 from servicekit.amqp.topology import declare_instance_queue
@@ -118,15 +119,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
         # clients reconnect to another instance. A session's close waits until its client has
         # taken the CLOSE packet, which a polling client that never polls again never does:
         # the wait is bounded (engineio's own disconnect-all is not).
-        closing = [
-            asyncio.create_task(socket.close(reason=sio.eio.reason.SERVER_DISCONNECT))
-            for socket in list(sio.eio.sockets.values())
-        ]
-        if closing:
-            _closed, stuck = await asyncio.wait(closing, timeout=CLOSE_GRACE_SECONDS)
-            for task in stuck:
-                task.cancel()
-            sio.eio.sockets = {}
+        await close_sessions(sio, CLOSE_GRACE_SECONDS)
         long_polls.cancel_all()
         await sio.shutdown()
 

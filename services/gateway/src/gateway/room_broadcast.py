@@ -17,9 +17,8 @@ above ``drop_above_bytes`` an event marked droppable (typing, presence) is skipp
 socket; above ``cut_above_bytes`` the connection is aborted instead of buffering without bound.
 A cut client reconnects and catches up with ``sync``, so a message is never silently lost.
 
-This leans on python-engineio 4.x's socket attributes (``queue``, ``upgraded``, ``upgrading``,
-``closed``, ``closing``); ``tests/integration/test_gateway_room_broadcast.py`` holds them to that
-with real clients on both transports.
+Which sessions may take a frame straight away, and the engine.io packet for the others, come
+from ``gateway.socketio_internals``, the one module that relies on the libraries' internals.
 """
 
 from __future__ import annotations
@@ -30,9 +29,13 @@ from collections.abc import Collection, Iterable
 
 import msgspec
 import socketio
-from engineio import packet as eio_packet
 
-from gateway.rooms import NAMESPACE
+from gateway.socketio_internals import (
+    EngineSessions,
+    WebSocketTransports,
+    message_packet,
+    participants,
+)
 from servicekit.logs import get_logger
 
 _log = get_logger("gateway.room_broadcast")
@@ -58,22 +61,6 @@ def socketio_event_text(event: str, body: bytes) -> bytes:
     return b"2[" + msgspec.json.encode(event) + b"," + body + b"]"
 
 
-class WebSocketTransports:
-    """The TCP transport under each engine.io session's open WebSocket, by engine.io sid."""
-
-    def __init__(self) -> None:
-        self._by_sid: dict[str, asyncio.Transport] = {}
-
-    def opened(self, eio_sid: str, transport: asyncio.Transport) -> None:
-        self._by_sid[eio_sid] = transport
-
-    def closed(self, eio_sid: str) -> None:
-        self._by_sid.pop(eio_sid, None)
-
-    def get(self, eio_sid: str) -> asyncio.Transport | None:
-        return self._by_sid.get(eio_sid)
-
-
 class RoomBroadcast:
     def __init__(
         self,
@@ -84,7 +71,7 @@ class RoomBroadcast:
         cut_above_bytes: int = CUT_ABOVE_BYTES,
     ) -> None:
         self._sio = sio
-        self._transports = transports
+        self._sessions = EngineSessions(sio, transports)
         self._drop_above = drop_above_bytes
         self._cut_above = cut_above_bytes
         self._corked: dict[asyncio.Transport, list[bytes]] = {}
@@ -106,55 +93,43 @@ class RoomBroadcast:
         (or in any of the rooms, once each), except ``skip_sid``; the number reached."""
         text = socketio_event_text(event, msgspec.json.encode(payload))
         skip = {skip_sid} if isinstance(skip_sid, str) else set(skip_sid or ())
-        return self._send_text(text, self._participants(room), skip, droppable)
-
-    def _participants(self, room: str | list[str]) -> Iterable[tuple[str, str]]:
-        participants: Iterable[tuple[str, str]] = self._sio.manager.get_participants(
-            NAMESPACE, room
-        )
-        return participants
+        return self._send_text(text, participants(self._sio, room), skip, droppable)
 
     def _send_text(
         self,
         text: bytes,
-        participants: Iterable[tuple[str, str]],
+        recipients: Iterable[tuple[str, str]],
         skip: set[str],
         droppable: bool,
     ) -> int:
         frame = websocket_text_frame(b"4" + text)
-        queued: eio_packet.Packet | None = None
-        sockets = self._sio.eio.sockets
+        queued: object | None = None
+        route = self._sessions.route
         reached = 0
-        for sid, eio_sid in participants:
+        for sid, eio_sid in recipients:
             if sid in skip:
                 continue
-            socket = sockets.get(eio_sid)
-            if socket is None or socket.closed or socket.closing:
+            way = route(eio_sid)
+            if way is None:
                 continue
-            transport = self._transports.get(eio_sid)
-            if (
-                transport is not None
-                and socket.upgraded
-                and not socket.upgrading
-                and socket.queue.empty()
-            ):
-                if transport.is_closing():
+            if isinstance(way, asyncio.Queue):
+                if droppable and way.qsize() > 64:
+                    self.dropped += 1
                     continue
-                backlog = transport.get_write_buffer_size() + self._corked_bytes.get(transport, 0)
+                if queued is None:
+                    queued = message_packet(text)
+                way.put_nowait(queued)
+            else:
+                if way.is_closing():
+                    continue
+                backlog = way.get_write_buffer_size() + self._corked_bytes.get(way, 0)
                 if backlog > self._cut_above:
-                    self._cut_off(sid, transport, backlog)
+                    self._cut_off(sid, way, backlog)
                     continue
                 if droppable and backlog > self._drop_above:
                     self.dropped += 1
                     continue
-                self._cork(transport, frame)
-            else:
-                if droppable and socket.queue.qsize() > 64:
-                    self.dropped += 1
-                    continue
-                if queued is None:
-                    queued = eio_packet.Packet(eio_packet.MESSAGE, text.decode())
-                socket.queue.put_nowait(queued)
+                self._cork(way, frame)
             reached += 1
         return reached
 

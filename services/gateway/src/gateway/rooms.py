@@ -10,7 +10,7 @@ from uuid import UUID
 
 import socketio
 
-NAMESPACE = "/"
+from gateway.socketio_internals import participants
 
 
 def user_room(user_id: UUID | str) -> str:
@@ -26,7 +26,7 @@ def conversation_room(conversation_id: UUID | str) -> str:
 
 
 def local_sockets(sio: socketio.AsyncServer, room: str) -> list[str]:
-    return [sid for sid, _ in sio.manager.get_participants(NAMESPACE, room)]
+    return [sid for sid, _ in participants(sio, room)]
 
 
 async def add_user_to_room(sio: socketio.AsyncServer, user_id: UUID, room: str) -> None:

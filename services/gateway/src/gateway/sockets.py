@@ -53,10 +53,13 @@ from gateway.lost_state import LostStateRestore
 from gateway.memberships import MembershipDirectory
 from gateway.pending_sends import PendingSends, SendRefusedError
 from gateway.presence import HEARTBEAT_SECONDS, Presence, TooManySockets
-from gateway.room_broadcast import WebSocketTransports
 from gateway.rooms import conversation_room, session_room, user_room
 from gateway.send_checks import AlreadySent, Cleared, NotAMember, RateLimited, SendChecks
-from gateway.uncompressed_websocket import disable_websocket_compression
+from gateway.socketio_internals import (
+    ClientEventServer,
+    WebSocketTransports,
+    install_websocket_transport,
+)
 from servicekit.amqp.publisher import ConfirmedPublisher, PublishFailedError
 from servicekit.logs import get_logger
 from servicekit.token_buckets import Bucket, TokenBuckets
@@ -96,38 +99,6 @@ class Refused(Exception):
         self.message = message
 
 
-# Names the server raises itself; a client event carrying one must never reach their handlers.
-RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error"})
-
-
-class ClientEventServer(socketio.AsyncServer):  # type: ignore[misc]
-    """A Socket.IO server that keeps the lifecycle handlers out of clients' reach.
-
-    python-socketio dispatches a client's ``EVENT`` packet by name, so a client emitting
-    ``disconnect`` or ``connect`` would run the server's own handlers (marking itself offline
-    while connected, or authenticating as someone else on the same socket). Such an event is
-    refused here, answered ``invalid`` when it asks for an ack. (It overrides
-    ``_handle_event``, python-socketio 5.x's dispatch of client events;
-    ``tests/integration/test_gateway_sockets.py`` holds it to that with a real client.)
-    """
-
-    async def _handle_event(
-        self, eio_sid: str, namespace: str | None, id: int | None, data: list[Any]
-    ) -> None:
-        name = data[0] if data else None
-        if not isinstance(name, str) or name in RESERVED_EVENTS:
-            if id is not None:
-                refusal = ack_error("invalid", f"{name!r} is not an event a client may send")
-                await self._send_packet(
-                    eio_sid,
-                    self.packet_class(
-                        socketio.packet.ACK, namespace=namespace or "/", id=id, data=[refusal]
-                    ),
-                )
-            return
-        await super()._handle_event(eio_sid, namespace, id, data)
-
-
 def create_socket_server(
     cors_origins: tuple[str, ...] | str,
     max_payload_bytes: int,
@@ -142,7 +113,7 @@ def create_socket_server(
         engineio_logger=False,
     )
     # A room emit would otherwise be deflated once per recipient socket.
-    disable_websocket_compression(sio, transports)
+    install_websocket_transport(sio, transports)
     return sio
 
 

@@ -21,18 +21,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import msgspec
 import pytest
 import socketio
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from gateway.room_broadcast import (
-    RoomBroadcast,
-    WebSocketTransports,
-    socketio_event_text,
-    websocket_text_frame,
-)
+from gateway.room_broadcast import RoomBroadcast, socketio_event_text, websocket_text_frame
+from gateway.socketio_internals import WebSocketTransports
 from gateway.sockets import create_socket_server
 
 ROOM = "room:everyone"
@@ -159,6 +156,97 @@ async def test_every_transport_gets_each_event_once_in_order_and_the_skipped_soc
                 heard.name
             )
         assert skipped.got == []
+
+
+class MidUpgrade:
+    """An Engine.IO client by hand, stopped in the middle of its upgrade to WebSocket: it has
+    probed the WebSocket (``2probe`` answered ``3probe``) but not yet sent ``5``, so engine.io
+    holds what is sent to it until the upgrade completes."""
+
+    def __init__(self, http: aiohttp.ClientSession, url: str) -> None:
+        self._http = http
+        self._url = url
+        self.sid = ""
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+
+    def _endpoint(self, transport: str) -> str:
+        sid = f"&sid={self.sid}" if self.sid else ""
+        return f"{self._url}/socket.io/?EIO=4&transport={transport}{sid}"
+
+    async def poll(self) -> str:
+        async with self._http.get(self._endpoint("polling")) as response:
+            return await response.text()
+
+    async def probe(self, name: str) -> None:
+        opened = await self.poll()
+        assert opened.startswith("0"), opened
+        self.sid = json.loads(opened[1:])["sid"]
+        async with self._http.post(
+            self._endpoint("polling"), data="40" + json.dumps({"name": name})
+        ) as response:
+            assert response.status == 200
+        assert (await self.poll()).startswith("40")
+        self.ws = await self._http.ws_connect(self._endpoint("websocket"))
+        await self.ws.send_str("2probe")
+        assert await self.ws.receive_str(timeout=5) == "3probe"
+
+    async def nothing_on_websocket(self, seconds: float) -> None:
+        assert self.ws is not None
+        with pytest.raises(TimeoutError):
+            got = await self.ws.receive_str(timeout=seconds)
+            raise AssertionError(f"{got!r} reached the WebSocket before the upgrade")
+
+    async def upgrade(self) -> None:
+        assert self.ws is not None
+        await self.ws.send_str("5")
+
+    async def notes(self, count: int) -> list[int]:
+        """The seqs of the next ``count`` notes on the WebSocket (NOOPs and pings skipped)."""
+        assert self.ws is not None
+        seqs: list[int] = []
+        async with asyncio.timeout(5):
+            while len(seqs) < count:
+                text = await self.ws.receive_str()
+                if text.startswith("42"):
+                    event, body = json.loads(text[2:])
+                    assert event == "note"
+                    seqs.append(body["seq"])
+                elif text == "2":
+                    await self.ws.send_str("3")
+        return seqs
+
+
+async def test_polling_mid_upgrade_and_websocket_sockets_in_one_room_get_every_event_once() -> None:
+    """The three states ``socketio_internals.EngineSessions.route`` tells apart, in one room.
+    An engine.io upgrade that changes how a socket is held during its upgrade (``upgrading``,
+    the queue drained onto the WebSocket once it completes) fails here."""
+    async with (
+        running_server(drop_above=1 << 20, cut_above=1 << 24) as server,
+        listener(server, "websocket", ["websocket"]) as websocket,
+        listener(server, "polling", ["polling"]) as polling,
+        aiohttp.ClientSession() as http,
+    ):
+        mid = MidUpgrade(http, server.url)
+        await mid.probe("mid-upgrade")
+        await server.wait_for("mid-upgrade")
+        assert server.broadcast.send("note", Note(seq=1), ROOM) == 3
+        # Held for the upgrade: neither the WebSocket nor a long-poll (only a NOOP) has it.
+        await mid.nothing_on_websocket(0.2)
+        assert await mid.poll() == "6"
+        await mid.upgrade()
+        assert await mid.notes(1) == [1]
+        # Upgraded, its queue drained: now it takes frames straight away, as the other
+        # WebSocket does (one write each).
+        writes = server.broadcast.writes
+        assert server.broadcast.send("note", Note(seq=2), ROOM) == 3
+        assert await mid.notes(1) == [2]
+        await until(lambda: len(websocket.got) == 2 and len(polling.got) == 2)
+        assert server.broadcast.writes == writes + 2
+        await asyncio.sleep(0.2)  # a duplicate would arrive meanwhile
+        for heard in (websocket, polling):
+            assert [n["seq"] for n in heard.got] == [1, 2], heard.name
+        assert mid.ws is not None
+        await mid.ws.close()
 
 
 async def test_events_of_one_loop_turn_reach_each_websocket_in_one_write_in_order() -> None:

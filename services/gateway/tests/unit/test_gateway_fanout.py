@@ -45,7 +45,8 @@ from gateway.memberships import MembershipDirectory
 from gateway.pending_sends import PendingSends
 from gateway.recent_events import RecentEvents
 from gateway.room_broadcast import RoomBroadcast
-from gateway.rooms import NAMESPACE, conversation_room, session_room, user_room
+from gateway.rooms import conversation_room, session_room, user_room
+from gateway.socketio_internals import NAMESPACE
 from servicekit.amqp.batched_acks import BatchedAcks
 
 AT = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
