@@ -48,7 +48,7 @@ bench: bootstrap
 	$(VENV)/python bench/outbox.py
 	$(VENV)/python bench/event_loops.py
 	$(VENV)/python bench/auth.py
-	$(VENV)/python bench/chat.py
+	$(VENV)/python bench/chat_service.py
 	cd bench/gateway && npm ci --silent --no-audit --no-fund
 	$(VENV)/python bench/gateway/run.py
 

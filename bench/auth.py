@@ -48,11 +48,11 @@ import bcrypt
 from devstack.isolation import IsolatedInfra, free_port
 
 if TYPE_CHECKING:  # mypy knows bench/ as the package ``bench``; the script runs from bench/
-    from bench import cpu_usage, isolated_run, service_process, tables
+    from bench import isolated_run, process_stats, service_process, tables
     from bench.progress import say
 else:
-    import cpu_usage
     import isolated_run
+    import process_stats
     import service_process
     import tables
     from progress import say
@@ -108,16 +108,16 @@ class Meter:
         self._pids = pids
         self._wall = time.perf_counter()
         self._bench = time.process_time()
-        self._cpu = {name: cpu_usage.cpu_seconds(pid) for name, pid in pids.items()}
-        self._jiffies = cpu_usage.machine_jiffies()
+        self._cpu = {name: process_stats.cpu_seconds(pid) for name, pid in pids.items()}
+        self._jiffies = process_stats.machine_jiffies()
 
     def read(self) -> Usage:
         seconds = time.perf_counter() - self._wall
         processes: dict[str, float | None] = {"bench": time.process_time() - self._bench}
         for name, pid in self._pids.items():
-            before, after = self._cpu[name], cpu_usage.cpu_seconds(pid)
+            before, after = self._cpu[name], process_stats.cpu_seconds(pid)
             processes[name] = None if before is None or after is None else after - before
-        busy = cpu_usage.busy_share(self._jiffies, cpu_usage.machine_jiffies())
+        busy = process_stats.busy_share(self._jiffies, process_stats.machine_jiffies())
         return Usage(seconds, processes, busy)
 
 
@@ -171,14 +171,14 @@ def check_until(deadline: float, password: bytes, hashed: bytes) -> tuple[int, f
 
 
 def hash_run(threads: int, seconds: float, password: bytes, hashed: bytes) -> HashRun:
-    jiffies = cpu_usage.machine_jiffies()
+    jiffies = process_stats.machine_jiffies()
     started = time.perf_counter()
     deadline = started + seconds
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bcrypt") as pool:
         futures = [pool.submit(check_until, deadline, password, hashed) for _ in range(threads)]
         results = [future.result() for future in futures]
     ended = max(end for _, end, _ in results)
-    busy = cpu_usage.busy_share(jiffies, cpu_usage.machine_jiffies())
+    busy = process_stats.busy_share(jiffies, process_stats.machine_jiffies())
     hashes = sum(done for done, _, _ in results)
     cpu = sum(cpu for _, _, cpu in results)
     return HashRun(threads, hashes, ended - started, cpu, busy)

@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,16 +34,17 @@ import aiohttp
 import uvloop
 from aiohttp import web
 
+from devstack.isolation import free_port
 from servicekit.http_app import create_service_app, json_response
 from servicekit.logs import configure_logging
 from servicekit.service_main import serve_app
 from servicekit.settings import HttpSettings, LogSettings
 
 if TYPE_CHECKING:  # mypy knows bench/ as the package ``bench``; the script runs from bench/
-    from bench import cpu_usage, isolated_run
+    from bench import isolated_run, process_stats
 else:
-    import cpu_usage
     import isolated_run
+    import process_stats
 
 LOOPS = ("asyncio", "uvloop")
 HOST = "127.0.0.1"
@@ -97,13 +97,6 @@ def serve(loop_name: str, port: int, log_level: str) -> None:
 
 
 # --- server process -------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @contextlib.contextmanager
@@ -216,9 +209,9 @@ async def measure(
 ) -> Measurement:
     process, port = target
     url = f"http://{HOST}:{port}/echo?q=bench"
-    cpu_before = cpu_usage.cpu_seconds(process.pid) or 0.0  # 0.0 where there is no /proc
+    cpu_before = process_stats.cpu_seconds(process.pid) or 0.0  # 0.0 where there is no /proc
     latencies, errors, seconds = await drive(session, url, options.requests, options.connections)
-    server_cpu = (cpu_usage.cpu_seconds(process.pid) or 0.0) - cpu_before
+    server_cpu = (process_stats.cpu_seconds(process.pid) or 0.0) - cpu_before
     return Measurement(loop_name, options.requests, errors, seconds, latencies, server_cpu)
 
 

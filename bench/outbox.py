@@ -32,10 +32,10 @@ import secrets
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aio_pika
 import asyncpg
@@ -63,11 +63,13 @@ from servicekit.outbox import OutboxRelay, add_to_outbox
 from servicekit.postgres import Pool, create_pool
 
 if TYPE_CHECKING:  # mypy knows bench/ as the package ``bench``; the script runs from bench/
-    from bench import cpu_usage, isolated_run, tables
+    from bench import isolated_run, process_stats, tables
+    from bench.worker_tasks import run_workers
 else:
-    import cpu_usage
     import isolated_run
+    import process_stats
     import tables
+    from worker_tasks import run_workers
 
 ROUTING_KEY = names.NOTIFICATION_REQUESTED
 COUNT_QUEUE = "bench.outbox.count"
@@ -105,10 +107,10 @@ class Stopwatch:
     def __init__(self) -> None:
         self._wall = time.perf_counter()
         self._cpu = time.process_time()
-        self._jiffies = cpu_usage.machine_jiffies()
+        self._jiffies = process_stats.machine_jiffies()
 
     def read(self) -> Elapsed:
-        busy = cpu_usage.busy_share(self._jiffies, cpu_usage.machine_jiffies())
+        busy = process_stats.busy_share(self._jiffies, process_stats.machine_jiffies())
         return Elapsed(time.perf_counter() - self._wall, time.process_time() - self._cpu, busy)
 
 
@@ -250,20 +252,6 @@ async def writer_pool(bench: Bench) -> AsyncIterator[Pool]:
 def batches[T](items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-async def run_workers[T](
-    workers: int, items: Iterator[T], work: Callable[[T], Coroutine[Any, Any, None]]
-) -> None:
-    """``workers`` coroutines take items from one shared iterator until it is exhausted."""
-
-    async def worker() -> None:
-        for item in items:
-            await work(item)
-
-    async with asyncio.TaskGroup() as group:
-        for _ in range(workers):
-            group.create_task(worker())
 
 
 async def wait_for_deliveries(counter: Counter) -> None:

@@ -51,7 +51,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -77,6 +77,12 @@ from e2e.fleet import RunningFleet
 from servicekit.amqp.connection import connect
 from servicekit.amqp.publisher import ConfirmedPublisher
 
+if TYPE_CHECKING:  # mypy knows bench/ as the package ``bench``
+    from bench import process_stats
+else:  # run as ``python bench/gateway/run.py``: bench/gateway/ is on sys.path, bench/ is not
+    sys.path.append(str(Path(__file__).resolve().parent.parent))
+    import process_stats
+
 HERE = Path(__file__).resolve().parent
 NODE = shutil.which("node") or "node"
 REPLICATION_WAIT_S = 30.0
@@ -93,70 +99,13 @@ def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-# --- /proc ---------------------------------------------------------------------------------
-
-
-def cpu_seconds(pid: int) -> float | None:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text("ascii").rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_kib(pid: int) -> int:
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def children_map() -> dict[int, list[int]]:
-    found: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                found.setdefault(int(stat[1]), []).append(int(entry.name))
-    return found
-
-
-def descendants(root: int, exclude: set[int]) -> list[int]:
-    tree = children_map()
-    result: list[int] = []
-    pending = list(tree.get(root, []))
-    while pending:
-        pid = pending.pop()
-        if pid in exclude:
-            continue
-        result.append(pid)
-        pending.extend(tree.get(pid, []))
-    return result
-
-
 # The machine's shared servers, measured apart from the target's own processes: RabbitMQ's
 # node, every PostgreSQL process and Redis (only the bench uses them while it runs).
-SHARED_SERVERS = {"beam.smp": "rabbitmq", "postgres": "postgres", "redis-server": "redis"}
-
-
-def server_pids() -> dict[int, str]:
-    found: dict[int, str] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                name = SHARED_SERVERS.get((entry / "comm").read_text().strip())
-                if name is not None:
-                    found[int(entry.name)] = name
-    return found
-
-
-def cpu_of(pids: list[int]) -> dict[int, float]:
-    return {pid: cpu for pid in pids if (cpu := cpu_seconds(pid)) is not None}
-
-
-def cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
-    return sum(after[pid] - before.get(pid, 0.0) for pid in after)
+SHARED_SERVERS = {
+    process_stats.BROKER_COMMAND: "rabbitmq",
+    "postgres": "postgres",
+    "redis-server": "redis",
+}
 
 
 # --- targets -------------------------------------------------------------------------------
@@ -306,7 +255,7 @@ async def fleet_target(options: argparse.Namespace) -> AsyncIterator[Target]:
             me = os.getpid()
 
             def pids() -> list[int]:
-                return descendants(me, exclude=set(options.exclude))
+                return process_stats.descendants(me, exclude=set(options.exclude))
 
             metrics = [
                 f"http://127.0.0.1:{port}/metrics"
@@ -353,7 +302,7 @@ def growth_by_role(
 async def measure(target: Target, options: argparse.Namespace) -> dict[str, Any]:
     tokens_file = write_tokens(target)
     base_pids = target.pids()
-    rss_before_by_pid = {pid: rss_kib(pid) for pid in base_pids}
+    rss_before_by_pid = {pid: process_stats.rss_kib(pid) for pid in base_pids}
     rss_before = sum(rss_before_by_pid.values())
     command = [
         NODE,
@@ -385,21 +334,23 @@ async def measure(target: Target, options: argparse.Namespace) -> dict[str, Any]
                 line = json.loads(raw)
                 if line["phase"] == "connected":
                     pids = target.pids()
-                    sample["rss_connected_by_pid"] = {pid: rss_kib(pid) for pid in pids}
+                    sample["rss_connected_by_pid"] = {
+                        pid: process_stats.rss_kib(pid) for pid in pids
+                    }
                     sample["rss_connected"] = sum(sample["rss_connected_by_pid"].values())
                 elif line["phase"] == "start":
                     sample["pids"] = pids = target.pids()
-                    sample["cpu_before"] = cpu_of(pids)
-                    sample["servers"] = server_pids()
-                    sample["servers_before"] = cpu_of(list(sample["servers"]))
+                    sample["cpu_before"] = process_stats.cpu_of(pids)
+                    sample["servers"] = process_stats.pids_by_command(SHARED_SERVERS)
+                    sample["servers_before"] = process_stats.cpu_of(sample["servers"])
                     sample["wall"] = time.perf_counter()
                 elif line["phase"] == "end":
                     sample["wall"] = time.perf_counter() - sample["wall"]
-                    sample["cpu_after"] = cpu_of(sample["pids"])
+                    sample["cpu_after"] = process_stats.cpu_of(sample["pids"])
                     # Backends opened during the run count whole (a pool that grew under load).
-                    sample["servers"] |= server_pids()
-                    sample["servers_after"] = cpu_of(list(sample["servers"]))
-                    sample["rss_end"] = sum(rss_kib(pid) for pid in target.pids())
+                    sample["servers"] |= process_stats.pids_by_command(SHARED_SERVERS)
+                    sample["servers_after"] = process_stats.cpu_of(sample["servers"])
+                    sample["rss_end"] = sum(process_stats.rss_kib(pid) for pid in target.pids())
                 elif line["phase"] == "result":
                     result = line
             await load.wait()
@@ -413,7 +364,7 @@ async def measure(target: Target, options: argparse.Namespace) -> dict[str, Any]
         raise RuntimeError(f"load.mjs failed against {target.name} ({load.returncode})")
     drained = await drain(target, options) if "vhost" in target.extra else {}
     sockets = options.senders + options.receivers
-    cpu = cpu_spent(sample["cpu_before"], sample["cpu_after"])
+    cpu = process_stats.cpu_spent(sample["cpu_before"], sample["cpu_after"])
     roles = target.extra.get("roles", {})
     per_role = growth_by_role(sample["cpu_before"], sample["cpu_after"], roles, target.name)
     rss_per_role = {

@@ -19,9 +19,10 @@ through its REST API with a bearer token minted with the run's secret. Then, in 
    ``--conversations`` conversations. Meanwhile chat's Postgres connections are sampled: how
    many are in a transaction, and how many of those wait for a lock;
 3. history: ``--requests`` ``GET /api/chat/{id}/messages?limit=50`` (the newest page) and as many
-   with ``after=<random seq>``, against the SQL the repository runs for them
-   (``ChatRepository.page_before`` / ``page_after``, copied below) on asyncpg: one at a time,
-   then ``--concurrency`` at once; p50/p99 of each, and the query's share of the endpoint's.
+   with ``after=<random seq>``, against the repository calls the service makes for them
+   (``ChatRepository.page_before`` / ``page_after``, imported from the ``chat`` package) on
+   asyncpg: one at a time, then ``--concurrency`` at once; p50/p99 of each, and the query's
+   share of the endpoint's.
 
 Every phase also reports the CPU it cost chat, the Postgres backends of chat's database,
 RabbitMQ, this process and the whole machine. Everything is removed at the end (the chat
@@ -41,7 +42,7 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +53,7 @@ import aiohttp
 import asyncpg
 from aio_pika.abc import AbstractRobustConnection
 
+from chat.repository import ChatRepository
 from contracts import Envelope, encode_envelope, make_envelope, names
 from contracts.events import MessageSend
 from devstack.isolation import IsolatedInfra, free_port
@@ -62,14 +64,17 @@ from servicekit.settings import Environment, PlatformSettings, read_platform
 from servicekit.tokens import TokenIssuer
 
 if TYPE_CHECKING:  # mypy knows bench/ as the package ``bench``; the script runs from bench/
-    from bench import cpu_usage, isolated_run, service_process, tables
+    from bench import isolated_run, process_stats, service_process, tables
     from bench.progress import say
+    from bench.worker_tasks import run_workers
 else:
-    import cpu_usage
     import isolated_run
+    import process_stats
     import service_process
     import tables
     from progress import say
+    from worker_tasks import run_workers
+
 
 SERVICE = "chat"
 PHASE_TIMEOUT_S = 180.0
@@ -80,21 +85,6 @@ WARMUP_REQUESTS = 50
 RAW_QUEUE = "bench.chat.raw"  # bound on ``chat`` under its own name: chat never sees it
 RAW_TABLE = "bench_raw_messages"
 
-# The repository's history SQL (services/chat/src/chat/repository.py), verbatim. This script
-# cannot import the ``chat`` package: run as ``python bench/chat.py``, its own name wins.
-MESSAGE_COLUMNS = (
-    "id, conversation_id, seq, sender_id, client_message_id, content, body_in_mongo, "
-    "attachments, created_at, edited_at, deleted_at"
-)
-PAGE_BEFORE = (
-    f"SELECT {MESSAGE_COLUMNS} FROM messages "  # noqa: S608
-    "WHERE conversation_id = $1 AND ($2::bigint IS NULL OR seq < $2) "
-    "ORDER BY seq DESC LIMIT $3"
-)
-PAGE_AFTER = (
-    f"SELECT {MESSAGE_COLUMNS} FROM messages "  # noqa: S608
-    "WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
-)
 RAW_INSERT = (
     f"INSERT INTO {RAW_TABLE} (id, conversation_id, seq, sender_id, client_message_id, "  # noqa: S608
     "content, body_in_mongo, attachments, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
@@ -138,17 +128,6 @@ BACKENDS = """
 """
 
 
-def broker_pids() -> tuple[int, ...]:
-    """The local RabbitMQ node's ``beam.smp`` (none when the broker runs elsewhere)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                if (entry / "comm").read_text().strip() == "beam.smp":
-                    found.append(int(entry.name))
-    return tuple(found)
-
-
 @dataclass(frozen=True, slots=True)
 class Watch:
     """Whose CPU a phase reports: chat, the Postgres backends serving chat's database (not the
@@ -162,10 +141,7 @@ class Watch:
     async def snapshot(self) -> dict[str, dict[int, float]]:
         backends = [row["pid"] for row in await self.probe.fetch(BACKENDS)]
         pids = {"chat": [self.chat_pid], "postgres": backends, "rabbitmq": list(self.broker)}
-        snapshot = {
-            name: {pid: cpu for pid in group if (cpu := cpu_usage.cpu_seconds(pid)) is not None}
-            for name, group in pids.items()
-        }
+        snapshot = {name: process_stats.cpu_of(group) for name, group in pids.items()}
         snapshot["bench"] = {os.getpid(): time.process_time()}
         return snapshot
 
@@ -195,7 +171,7 @@ class Meter:
     def __init__(self, watch: Watch, before: dict[str, dict[int, float]]) -> None:
         self._watch = watch
         self._before = before
-        self._jiffies = cpu_usage.machine_jiffies()
+        self._jiffies = process_stats.machine_jiffies()
         self._wall = time.perf_counter()
 
     @classmethod
@@ -207,34 +183,19 @@ class Meter:
 
     async def read(self) -> Usage:
         seconds = self.elapsed()
-        jiffies = cpu_usage.machine_jiffies()
+        jiffies = process_stats.machine_jiffies()
         after = await self._watch.snapshot()
         cpu: dict[str, float | None] = {}
         for group in CPU_GROUPS:
             start, end = self._before.get(group, {}), after.get(group, {})
             # A pid born during the phase spent all its CPU in it.
-            cpu[group] = sum(v - start.get(pid, 0.0) for pid, v in end.items()) if end else None
-        machine_cpu = cpu_usage.busy_seconds(self._jiffies, jiffies)
-        busy = cpu_usage.busy_share(self._jiffies, jiffies)
+            cpu[group] = process_stats.cpu_spent(start, end) if end else None
+        machine_cpu = process_stats.busy_seconds(self._jiffies, jiffies)
+        busy = process_stats.busy_share(self._jiffies, jiffies)
         return Usage(seconds, cpu, machine_cpu, busy)
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-async def run_workers[T](
-    workers: int, items: Iterable[T], work: Callable[[T], Awaitable[None]]
-) -> None:
-    """``workers`` tasks taking items off one shared iterator until it is exhausted."""
-    pending = iter(items)
-
-    async def worker() -> None:
-        for item in pending:
-            await work(item)
-
-    async with asyncio.TaskGroup() as group:
-        for _ in range(workers):
-            group.create_task(worker())
 
 
 async def poll_until(check: Callable[[], Awaitable[bool]], what: str) -> None:
@@ -595,6 +556,7 @@ async def measure_history(bench: Bench, setup: Setup) -> list[Latencies]:
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
     size = options.concurrency
     pool = await asyncpg.create_pool(bench.database_url, min_size=size, max_size=size)
+    repository = ChatRepository()
     results: list[Latencies] = []
     try:
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -613,11 +575,15 @@ async def measure_history(bench: Bench, setup: Setup) -> list[Latencies]:
             def query(page: str) -> Callable[[int], Awaitable[bool]]:
                 # As ChatService.history calls them: one row more than the page, for hasMore.
                 async def call(index: int) -> bool:
-                    sql, bound = (
-                        (PAGE_AFTER, afters[index]) if page == "after" else (PAGE_BEFORE, None)
-                    )
                     async with pool.acquire() as conn:
-                        rows = await conn.fetch(sql, setup.single, bound, PAGE_LIMIT + 1)
+                        if page == "after":
+                            rows = await repository.page_after(
+                                conn, setup.single, afters[index], PAGE_LIMIT + 1
+                            )
+                        else:
+                            rows = await repository.page_before(
+                                conn, setup.single, None, PAGE_LIMIT + 1
+                            )
                     return len(rows) > 0
 
                 return call
@@ -678,7 +644,7 @@ async def measure(
     probe: asyncpg.Connection[asyncpg.Record] = await asyncpg.connect(database_url)
     try:
         publisher = await ConfirmedPublisher.open(connection, app_id="bench", window=options.window)
-        watch = Watch(chat.process.pid, probe, broker_pids())
+        watch = Watch(chat.process.pid, probe, process_stats.broker_pids())
         bench = Bench(options, chat, platform, database_url, connection, publisher, probe, watch)
         async with aiohttp.ClientSession() as session:
             await service_process.wait_ready(session, chat)
@@ -707,7 +673,7 @@ async def run_isolated(infra: IsolatedInfra, run_dir: Path, options: Options) ->
     env = service_env(infra, run_dir, database_url)
     platform = read_platform(Environment(env), SERVICE, int(env["PORT"]))
     say("migrating the bench database")
-    # cwd: the run directory, so ``-m chat`` never finds this script (bench/chat.py) first.
+    # cwd: the run directory, so ``-m chat`` never finds this script (bench/chat_service.py) first.
     await service_process.migrate(SERVICE, env, run_dir)
     async with service_process.running_service(SERVICE, env, run_dir, run_dir) as chat:
         return await measure(chat, platform, database_url, options)
