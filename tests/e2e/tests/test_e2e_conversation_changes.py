@@ -242,3 +242,109 @@ async def test_a_client_away_across_an_edit_a_delete_and_a_read_gets_each_once_o
     outsider = await register(http, tag="away")
     status, _ = await api(http, "GET", f"/api/chat/{conversation}/changes", outsider)
     assert status == 404
+
+
+MEMBERSHIP_EVENTS = (
+    "conversation:updated",
+    "conversation:member-added",
+    "conversation:member-updated",
+    "conversation:member-removed",
+)
+
+
+async def test_a_client_away_across_a_rename_and_member_changes_gets_each_once_on_return(
+    http: aiohttp.ClientSession, fleet: RunningFleet
+) -> None:
+    owner, bob, carol, dave = [await register(http, tag="away") for _ in range(4)]
+    group = await group_of(http, owner, bob, dave)
+    participant = f"/api/chat/{group}/participants"
+
+    async with connected_socket(fleet.public_url, auth={"token": bob["token"]}) as laptop:
+        live = Recorder(laptop, *MEMBERSHIP_EVENTS)  # Bob's other device stays online
+        async with connected_socket(fleet.public_url, auth={"token": bob["token"]}) as phone:
+            phone_saw = Recorder(phone, *MEMBERSHIP_EVENTS)
+            status, _ = await api(
+                http, "PATCH", f"/api/chat/{group}", owner, json={"title": "Paris"}
+            )
+            assert status == 200
+            [renamed] = await phone_saw.wait_for("conversation:updated")
+        held_change = renamed["changeSeq"]  # the last change the phone applied, then it left
+        await live.wait_for("conversation:updated")
+        status, view = await api(http, "GET", f"/api/chat/{group}", bob)
+        assert status == 200
+        held_seq = view["conversation"]["lastSeq"]
+        assert view["conversation"]["lastChangeSeq"] == held_change
+
+        # While the phone is away: a rename, a member added, a role, a member removed.
+        status, _ = await api(http, "PATCH", f"/api/chat/{group}", owner, json={"title": "Rome"})
+        assert status == 200
+        status, _ = await api(
+            http, "POST", participant, owner, json={"userIds": [carol["user"]["id"]]}
+        )
+        assert status == 200
+        status, _ = await api(
+            http, "PATCH", f"{participant}/{carol['user']['id']}", owner, json={"role": "admin"}
+        )
+        assert status == 200
+        status, _ = await api(http, "DELETE", f"{participant}/{dave['user']['id']}", owner)
+        assert status == 204
+        for name in MEMBERSHIP_EVENTS:
+            await live.wait_for(name, 2 if name == "conversation:updated" else 1)
+
+        async with connected_socket(fleet.public_url, auth={"token": bob["token"]}) as phone:
+            replayed_live = Recorder(phone, *MEMBERSHIP_EVENTS)
+            answer = await phone.call(
+                "sync",
+                {"since": {group: held_seq}, "changesSince": {group: held_change}},
+                timeout=10,
+            )
+            assert answer["ok"] is True, answer
+            caught_up = answer["conversations"][group]
+            assert caught_up["messages"] == []
+            changes = caught_up["changes"]
+            assert [c["event"] for c in changes] == [
+                "conversation:updated",
+                "conversation:member-added",
+                "conversation:member-updated",
+                "conversation:member-removed",
+            ]
+            seqs = [c["changeSeq"] for c in changes]
+            assert seqs == list(range(held_change + 1, held_change + 5))  # no gap, no repeat
+            renamed_to, added, promoted, removed = (c["data"] for c in changes)
+            assert renamed_to["conversation"] == {"id": group, "title": "Rome"}
+            assert renamed_to["updatedBy"] == owner["user"]["id"]
+            assert (added["userId"], added["role"], added["by"]) == (
+                carol["user"]["id"],
+                "member",
+                owner["user"]["id"],
+            )
+            assert (promoted["userId"], promoted["role"], promoted["by"]) == (
+                carol["user"]["id"],
+                "admin",
+                owner["user"]["id"],
+            )
+            assert (removed["userId"], removed["by"]) == (dave["user"]["id"], owner["user"]["id"])
+            for data in (added, promoted, removed):
+                assert data["conversationId"] == group
+            # Each replayed change is the event the device that stayed online got live.
+            got_live = sorted(live.seen[1:], key=lambda seen: int(seen[1]["changeSeq"]))
+            assert [(c["event"], c["data"]) for c in changes] == got_live
+            assert [d["changeSeq"] for d in (renamed_to, added, promoted, removed)] == seqs
+            assert caught_up["lastChangeSeq"] == seqs[-1]
+            assert caught_up["hasMoreChanges"] is False
+
+            again = await phone.call(
+                "sync",
+                {"since": {group: held_seq}, "changesSince": {group: seqs[-1]}},
+                timeout=10,
+            )
+            assert again["conversations"][group]["changes"] == []
+            await asyncio.sleep(0.3)
+            assert replayed_live.seen == []  # what happened while away is not also sent live
+
+    status, page = await api(http, "GET", f"/api/chat/{group}/changes?after={held_change}", bob)
+    assert status == 200
+    assert page["changes"] == changes  # REST answers exactly what sync did
+    assert (page["lastChangeSeq"], page["hasMore"]) == (seqs[-1], False)
+    status, _ = await api(http, "GET", f"/api/chat/{group}/changes", dave)
+    assert status == 404  # removed: the conversation's log is no longer theirs
