@@ -348,3 +348,84 @@ async def test_a_client_away_across_a_rename_and_member_changes_gets_each_once_o
     assert (page["lastChangeSeq"], page["hasMore"]) == (seqs[-1], False)
     status, _ = await api(http, "GET", f"/api/chat/{group}/changes", dave)
     assert status == 404  # removed: the conversation's log is no longer theirs
+
+
+async def test_the_owner_revokes_admin_and_hands_ownership_over_live_but_cannot_demote_themself(
+    http: aiohttp.ClientSession, fleet: RunningFleet
+) -> None:
+    owner, admin, member = [await register(http, tag="adm") for _ in range(3)]
+    group = await group_of(http, owner, admin, member)
+    participant = f"/api/chat/{group}/participants"
+
+    def roles_in(view: dict[str, Any]) -> dict[str, str]:
+        return {p["userId"]: p["role"] for p in view["conversation"]["participants"]}
+
+    async with (
+        connected_socket(fleet.public_url, auth={"token": owner["token"]}) as owners,
+        connected_socket(fleet.public_url, auth={"token": admin["token"]}) as admins,
+        connected_socket(fleet.public_url, auth={"token": member["token"]}) as members,
+    ):
+        sockets = [Recorder(s, "conversation:member-updated") for s in (owners, admins, members)]
+
+        status, view = await api(
+            http, "PATCH", f"{participant}/{admin['user']['id']}", owner, json={"role": "admin"}
+        )
+        assert status == 200, view
+        # The owner revokes it: the role is gone, and every member's socket hears it.
+        status, view = await api(
+            http, "PATCH", f"{participant}/{admin['user']['id']}", owner, json={"role": "member"}
+        )
+        assert status == 200, view
+        assert roles_in(view)[admin["user"]["id"]] == "member"
+        for saw in sockets:
+            granted, revoked = await saw.wait_for("conversation:member-updated", 2)
+            assert (granted["userId"], granted["role"]) == (admin["user"]["id"], "admin")
+            assert (revoked["userId"], revoked["role"], revoked["by"]) == (
+                admin["user"]["id"],
+                "member",
+                owner["user"]["id"],
+            )
+            assert revoked["changeSeq"] == granted["changeSeq"] + 1
+        held_change = view["conversation"]["lastChangeSeq"]
+
+        # The owner cannot demote themself: 409, hand ownership over instead; nothing changes.
+        for role in ("admin", "member"):
+            async with http.patch(
+                f"{participant}/{owner['user']['id']}", headers=bearer(owner), json={"role": role}
+            ) as reply:
+                problem = await reply.json(content_type=None)
+                assert (reply.status, reply.content_type) == (409, "application/problem+json")
+            assert problem["status"] == 409
+            assert "hand ownership" in problem["detail"].lower()
+        status, view = await api(http, "GET", f"/api/chat/{group}", owner)
+        assert roles_in(view)[owner["user"]["id"]] == "owner"
+        assert view["conversation"]["lastChangeSeq"] == held_change
+
+        # The owner hands ownership over: two role changes, in order, live on every device.
+        status, view = await api(
+            http, "PATCH", f"{participant}/{admin['user']['id']}", owner, json={"role": "owner"}
+        )
+        assert status == 200, view
+        roles = roles_in(view)
+        assert (roles[admin["user"]["id"]], roles[owner["user"]["id"]]) == ("owner", "admin")
+        for saw in sockets:
+            seen = await saw.wait_for("conversation:member-updated", 4)
+            handed = [(e["userId"], e["role"], e["by"], e["changeSeq"]) for e in seen[2:]]
+            assert handed == [
+                (admin["user"]["id"], "owner", owner["user"]["id"], held_change + 1),
+                (owner["user"]["id"], "admin", owner["user"]["id"], held_change + 2),
+            ]
+        await asyncio.sleep(0.3)
+        for saw in sockets:  # the refused demotions announced nothing
+            assert len(saw.named("conversation:member-updated")) == 4
+
+    # The former owner, an admin now, no longer changes roles; the new owner does.
+    status, _ = await api(
+        http, "PATCH", f"{participant}/{member['user']['id']}", owner, json={"role": "admin"}
+    )
+    assert status == 403
+    status, view = await api(
+        http, "PATCH", f"{participant}/{owner['user']['id']}", admin, json={"role": "member"}
+    )
+    assert status == 200, view
+    assert roles_in(view)[owner["user"]["id"]] == "member"
