@@ -26,7 +26,8 @@ MEDIA_ENDPOINTS = (
         "GET",
         MEDIA,
         media_handlers.get_media,
-        "Media the caller uploaded, or that a message of one of their conversations carries",
+        "Media the caller uploaded, that a message of one of their conversations carries, "
+        "or that is a user's avatar (visible to anyone signed in)",
         responses={200: MediaResponse},
         errors=(401, 404),
         tags=("media",),
