@@ -133,7 +133,7 @@ ENDPOINTS = (
         "Change the extended profile (bio, avatar, status, time zone)",
         request=UpdateProfileRequest,
         responses={200: ProfileResponse},
-        errors=(*BODY_ERRORS, 401),
+        errors=(*BODY_ERRORS, 401, 503),
         tags=("users",),
     ),
     Endpoint(
