@@ -215,7 +215,7 @@ _SOCKET: tuple[WireStruct, ...] = (
         change_seq=4,
         event="conversation:member-removed",
         data={"conversationId": str(CONVERSATION), "userId": str(BOB), "by": str(BOB)},
-        at="2025-01-01T12:00:00Z",
+        at=AT,
     ),
     sockets.SyncConversation(
         messages=[MESSAGE_VIEW],

@@ -288,7 +288,7 @@ class SyncChange(WireStruct, frozen=True, kw_only=True):
     change_seq: ChangeSeq
     event: ChangeEventName
     data: dict[str, Any]
-    at: Annotated[str, Meta(description="RFC 3339 timestamp with offset")]
+    at: UtcDatetime
 
 
 class SyncConversation(WireStruct, frozen=True, kw_only=True):

@@ -1,5 +1,6 @@
 """The public JSON of the chat API, camelCase on the wire. Messages are the contract's
-``MessageView``, the same object sockets and events carry."""
+``MessageView``, the same object sockets and events carry; the answers other services read
+(conversations, their ids, message and change pages) are published in ``contracts.chat_api``."""
 
 from __future__ import annotations
 
@@ -10,15 +11,18 @@ from uuid import UUID
 import msgspec
 from msgspec import Meta
 
-from chat.domain import NotificationLevel
+from contracts.chat_api import (
+    ConversationType,
+    ConversationView,
+    NotificationLevel,
+    Role,
+)
 from contracts.events import MessageView
 from contracts.wire import MAX_MESSAGE_CHARS, Attachments, ClientMessageId, ConversationTitle
 from servicekit.display_text import message_pattern, name_pattern
 from servicekit.page_cursors import TimeCursor
 from servicekit.request_body import Body, Query
 
-ConversationType = Literal["direct", "group"]
-Role = Literal["owner", "admin", "member"]
 MAX_PARTICIPANTS = 500
 MAX_SEQ = 2**63 - 1  # Postgres bigint: a larger number is invalid input, not a server error
 
@@ -78,64 +82,9 @@ class MessagesQuery(Query):
     after: Annotated[int, Meta(ge=0, le=MAX_SEQ)] | None = None
 
 
-class Participant(Body):
-    user_id: UUID
-    role: Role
-    joined_at: datetime
-    last_read_seq: int
-    username: str | None
-    display_name: str | None
-
-
-class ConversationView(Body):
-    id: UUID
-    type: ConversationType
-    title: str | None
-    created_by: UUID
-    created_at: datetime
-    last_activity_at: datetime
-    last_seq: int
-    participants: list[Participant]
-    last_message: MessageView | None
-    unread_count: int
-    # The caller's: which of this conversation's messages notify them.
-    notification_level: NotificationLevel
-    last_change_seq: int = 0
-    """The newest change (``GET .../changes``): a client holding this view replays from it."""
-
-
-class ConversationIds(Body):
-    """Every conversation the caller is in, ids only: what a realtime gateway needs to place a
-    socket in its rooms, without the views' participants and last messages."""
-
-    conversation_ids: list[UUID]
-    engaged_ids: list[UUID]
-    """Those of them the caller has taken part in (created, written in or accepted)."""
-    blocked_ids: list[UUID]
-    """The users the caller blocked: no presence passes between them."""
-
-
 class ChangesQuery(Query):
     after: Annotated[int, Meta(ge=0, le=MAX_SEQ)] = 0
     limit: Annotated[int, Meta(ge=1, le=500)] = 100
-
-
-class Change(Body):
-    """One change: its position, the socket event a live client got for it, and its payload."""
-
-    change_seq: int
-    event: str
-    data: msgspec.Raw
-    at: datetime
-
-
-class ChangePage(Body):
-    """The changes after ``after``, oldest first; ``lastChangeSeq`` is the position of the
-    last one returned (or ``after`` when none): pass it as ``after`` to continue."""
-
-    changes: list[Change]
-    last_change_seq: int
-    has_more: bool
 
 
 class BlockedUser(Body):
@@ -149,10 +98,6 @@ class BlockList(Body):
     blocks: list[BlockedUser]
 
 
-class ConversationResponse(Body):
-    conversation: ConversationView
-
-
 class ConversationPage(Body):
     conversations: list[ConversationView]
     next_cursor: str | None
@@ -160,11 +105,6 @@ class ConversationPage(Body):
 
 class MessageResponse(Body):
     message: MessageView
-
-
-class MessagePage(Body):
-    messages: list[MessageView]
-    has_more: bool
 
 
 class ReadResponse(Body):

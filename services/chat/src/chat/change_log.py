@@ -13,8 +13,10 @@ from uuid import UUID
 
 import msgspec
 
-from chat.api import Change
 from contracts.changes import ChangeEvent, NumberedChange, change_seq_of, client_change
+from contracts.chat_api import (
+    Change,
+)
 from servicekit.postgres import Connection
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 from uuid import UUID
+
+from contracts.chat_api import NotificationLevel
 
 MANAGER_ROLES = frozenset({"owner", "admin"})
 # An @ not preceded by a word character (so not an e-mail address), then a username.
@@ -27,9 +28,6 @@ class StoredMessage:
     edited_at: datetime | None
     deleted_at: datetime | None
     change_seq: int = 0  # the change that made this version (an edit or the delete)
-
-
-NotificationLevel = Literal["all", "mentions", "none"]
 
 
 def notification_level(

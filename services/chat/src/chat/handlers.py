@@ -10,7 +10,6 @@ from chat.api import (
     AddParticipantsRequest,
     ChangesQuery,
     ConversationListQuery,
-    ConversationResponse,
     CreateConversationRequest,
     EditMessageRequest,
     MessageResponse,
@@ -26,6 +25,9 @@ from chat.api import (
 from chat.block_service import BlockService
 from chat.service import ChatService, SendCommand
 from chat.user_limits import UserLimits
+from contracts.chat_api import (
+    ConversationResponse,
+)
 from servicekit.http_app import json_response
 from servicekit.request_body import path_id, read_json, read_query
 from servicekit.tokens import authenticate, caller_token

@@ -9,7 +9,8 @@ from uuid import UUID
 
 import asyncpg
 
-from chat.domain import NotificationLevel, StoredMessage
+from chat.domain import StoredMessage
+from contracts.chat_api import NotificationLevel
 from servicekit.postgres import Connection
 
 _MESSAGE_COLUMNS = (

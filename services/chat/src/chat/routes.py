@@ -6,15 +6,11 @@ from chat import handlers
 from chat.api import (
     AddParticipantsRequest,
     BlockList,
-    ChangePage,
     ChangesQuery,
-    ConversationIds,
     ConversationListQuery,
     ConversationPage,
-    ConversationResponse,
     CreateConversationRequest,
     EditMessageRequest,
-    MessagePage,
     MessageResponse,
     MessagesQuery,
     MuteRequest,
@@ -26,6 +22,12 @@ from chat.api import (
     SendMessageRequest,
     UpdateConversationRequest,
     UpdateParticipantRequest,
+)
+from contracts.chat_api import (
+    ChangePage,
+    ConversationIds,
+    ConversationResponse,
+    MessagePage,
 )
 from servicekit.openapi import Endpoint, uuid_segment
 

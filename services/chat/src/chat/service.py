@@ -19,22 +19,16 @@ from typing import Protocol
 import asyncpg
 
 from chat.api import (
-    ChangePage,
-    ConversationIds,
     ConversationPage,
-    ConversationView,
     CreateConversationRequest,
-    MessagePage,
     MessagesQuery,
     NotificationLevelResponse,
-    Participant,
     ReadResponse,
 )
 from chat.bodies import MessageBodies
 from chat.change_log import ChangeLog
 from chat.config import SERVICE
 from chat.domain import (
-    NotificationLevel,
     StoredMessage,
     can_delete,
     can_manage,
@@ -50,6 +44,14 @@ from chat.repository import ChatRepository, ConversationRow, LockedConversation,
 from chat.user_directory import UserDirectory
 from contracts import make_envelope
 from contracts.changes import NumberedChange
+from contracts.chat_api import (
+    ChangePage,
+    ConversationIds,
+    ConversationView,
+    MessagePage,
+    NotificationLevel,
+    Participant,
+)
 from contracts.envelope import Envelope
 from contracts.events import (
     ConversationCreated,

@@ -1,7 +1,8 @@
 """Chat's REST API, called on a user's behalf with their own token.
 
 The gateway owns no conversation data: who belongs where, and history for catching up, come
-from chat, so chat's authorization (404 for what the user may not see) applies unchanged.
+from chat, so chat's authorization (404 for what the user may not see) applies unchanged. Its
+answers are decoded with the types chat encodes them with (``contracts.chat_api``).
 """
 
 from __future__ import annotations
@@ -11,49 +12,14 @@ from uuid import UUID
 import aiohttp
 import msgspec
 
-from contracts.events import MessageView
-from contracts.sockets import ChangeEventName
+from contracts.chat_api import (
+    ChangePage,
+    ConversationIds,
+    ConversationResponse,
+    ConversationView,
+    MessagePage,
+)
 from servicekit.peer_api import PeerApi, PeerUnavailableError
-
-
-class Participants(msgspec.Struct):
-    user_id: UUID = msgspec.field(name="userId")
-
-
-class ConversationSummary(msgspec.Struct):
-    id: UUID
-    participants: list[Participants]
-
-
-class _ConversationResponse(msgspec.Struct):
-    conversation: ConversationSummary
-
-
-class ConversationIds(msgspec.Struct):
-    """Every conversation of the user's, and those they took part in."""
-
-    conversation_ids: list[UUID] = msgspec.field(name="conversationIds")
-    engaged_ids: list[UUID] = msgspec.field(name="engagedIds")
-    blocked_ids: list[UUID] = msgspec.field(name="blockedIds", default_factory=list)
-
-
-class MessagePage(msgspec.Struct):
-    messages: list[MessageView]
-    has_more: bool = msgspec.field(name="hasMore")
-
-
-class Change(msgspec.Struct):
-    change_seq: int = msgspec.field(name="changeSeq")
-    event: ChangeEventName
-    data: msgspec.Raw
-    at: str
-
-
-class ChangePage(msgspec.Struct):
-    changes: list[Change]
-    last_change_seq: int = msgspec.field(name="lastChangeSeq")
-    has_more: bool = msgspec.field(name="hasMore")
-
 
 ChatUnavailableError = PeerUnavailableError
 """Chat did not answer as expected; the caller reports an internal error."""
@@ -63,13 +29,13 @@ class ChatClient:
     def __init__(self, session: aiohttp.ClientSession, base_url: str) -> None:
         self._get = PeerApi(session, base_url, "chat").get_as
 
-    async def conversation(self, token: str, conversation_id: UUID) -> ConversationSummary | None:
+    async def conversation(self, token: str, conversation_id: UUID) -> ConversationView | None:
         """The conversation if the token's user is a participant, else None."""
         body = await self._get(token, f"/api/chat/{conversation_id}")
         return (
             None
             if body is None
-            else msgspec.json.decode(body, type=_ConversationResponse).conversation
+            else msgspec.json.decode(body, type=ConversationResponse).conversation
         )
 
     async def conversation_ids(self, token: str) -> ConversationIds:

@@ -19,6 +19,7 @@ import socketio
 from redis.exceptions import RedisError
 
 from contracts import make_envelope
+from contracts.chat_api import ChangePage, MessagePage
 from contracts.errors import ContractError
 from contracts.events import (
     ActivityKind,
@@ -47,7 +48,7 @@ from contracts.sockets import (
 )
 from contracts.wire import WireStruct
 from gateway.audience import PresenceAudience
-from gateway.chat_client import ChangePage, ChatClient, ChatUnavailableError, MessagePage
+from gateway.chat_client import ChatClient, ChatUnavailableError
 from gateway.config import SERVICE
 from gateway.lost_state import LostStateRestore
 from gateway.memberships import MembershipDirectory

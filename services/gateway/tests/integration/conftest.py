@@ -17,20 +17,22 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import socketio
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from contracts.chat_api import ConversationResponse, ConversationView, MessagePage, Participant
 from devstack.broker_probe import declare_probe_queue
 from devstack.infra import delete_prefix
 from devstack.isolation import REDIS_URL, IsolatedInfra, free_port
 from gateway.app import create_app
-from gateway.chat_client import ConversationSummary, MessagePage, Participants
 from gateway.config import GatewaySettings, load_settings
 from servicekit.amqp.connection import connect
 from servicekit.amqp.publisher import ConfirmedPublisher
@@ -66,6 +68,34 @@ async def store(isolated_infra: IsolatedInfra) -> AsyncIterator[Store]:
     await delete_prefix(REDIS_URL, prefix)
 
 
+def group_view(conversation_id: uuid.UUID, members: list[uuid.UUID]) -> ConversationView:
+    """Chat's view of a group of ``members`` (the first its owner), as chat answers it."""
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    return ConversationView(
+        id=conversation_id,
+        type="group",
+        title="group",
+        created_by=members[0],
+        created_at=at,
+        last_activity_at=at,
+        last_seq=0,
+        participants=[
+            Participant(
+                user_id=user,
+                role="owner" if i == 0 else "member",
+                joined_at=at,
+                last_read_seq=0,
+                username=None,
+                display_name=None,
+            )
+            for i, user in enumerate(members)
+        ],
+        last_message=None,
+        unread_count=0,
+        notification_level="mentions",
+    )
+
+
 @dataclass
 class FakeChat:
     """``ChatClient``'s methods, answering from ``members`` as chat does: a conversation is
@@ -74,17 +104,13 @@ class FakeChat:
     members: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
     asked: list[tuple[str, uuid.UUID]] = field(default_factory=list)
 
-    async def conversation(
-        self, token: str, conversation_id: uuid.UUID
-    ) -> ConversationSummary | None:
+    async def conversation(self, token: str, conversation_id: uuid.UUID) -> ConversationView | None:
         self.asked.append((token, conversation_id))
         await asyncio.sleep(0)
         participants = self.members.get(conversation_id)
         if participants is None or uuid.UUID(token.removeprefix("token:")) not in participants:
             return None
-        return ConversationSummary(
-            id=conversation_id, participants=[Participants(user_id=u) for u in participants]
-        )
+        return group_view(conversation_id, participants)
 
     async def conversation_ids(self, token: str) -> list[uuid.UUID]:
         raise AssertionError("the directory never lists conversations")
@@ -134,7 +160,7 @@ class ChatStandin:
         ids = [str(i) for i in self.listed.get(token, [])]
         # Taken part in every one of them, unless a test says otherwise.
         engaged = [str(i) for i in self.engaged.get(token, self.listed.get(token, []))]
-        return web.json_response({"conversationIds": ids, "engagedIds": engaged})
+        return web.json_response({"conversationIds": ids, "engagedIds": engaged, "blockedIds": []})
 
     async def _one(self, request: web.Request) -> web.Response:
         self._token(request)
@@ -145,11 +171,8 @@ class ChatStandin:
         participants = self.members.get(conversation_id)
         if participants is None:
             return web.json_response({"title": "not found"}, status=404)
-        body = {
-            "id": str(conversation_id),
-            "participants": [{"userId": str(user)} for user in participants],
-        }
-        return web.json_response({"conversation": body})
+        answer = ConversationResponse(conversation=group_view(conversation_id, participants))
+        return web.Response(body=msgspec.json.encode(answer), content_type="application/json")
 
     def asked_about(self, conversation_id: uuid.UUID) -> list[str]:
         """The Authorization headers chat was asked about this conversation with."""
