@@ -12,17 +12,24 @@ from aiohttp import web
 from contracts.names import gateway_queue
 from contracts.topology import GATEWAY_BINDING_KEYS
 from gateway.audience import PresenceAudience
+from gateway.catch_up import CatchUp
 from gateway.chat_client import ChatClient
 from gateway.config import GatewaySettings
+from gateway.connections import Connections
+from gateway.conversation_activity import ConversationActivities
 from gateway.engaged_presence import EngagedPresence
+from gateway.event_bus import ConfirmedEventBus
 from gateway.fanout import FanOut
 from gateway.long_polls import LongPolls
 from gateway.lost_state import LostStateRestore
 from gateway.memberships import MembershipDirectory
+from gateway.message_sending import MessageSending
 from gateway.pending_sends import PendingSends
 from gateway.presence import Presence
+from gateway.presence_lookup import PresenceLookup
 from gateway.resync import ResyncOnReconnect
 from gateway.room_broadcast import RoomBroadcast
+from gateway.rooms import SocketIoRooms
 from gateway.send_checks import SendChecks
 from gateway.socketio_internals import WebSocketTransports, close_sessions
 from gateway.sockets import SocketHandlers, create_socket_server
@@ -63,27 +70,39 @@ def create_app(settings: GatewaySettings) -> web.Application:
             limiter = TokenBuckets(redis, keys)
             send_checks = SendChecks(redis, keys, limiter, memberships, settings.send_limits)
             presence = Presence(redis, keys, settings.max_sockets_per_user)
+            bus = ConfirmedEventBus(messaging.publisher)
+            rooms = SocketIoRooms(sio)
             handlers = SocketHandlers(
                 sio=sio,
-                verifier=verifier,
-                chat=chat,
-                memberships=memberships,
-                publisher=messaging.publisher,
-                pending=pending,
                 limiter=limiter,
-                send_checks=send_checks,
-                ack_timeout=settings.ack_timeout_seconds,
-                presence=presence,
-                audience=audience,
                 event_limits=settings.event_limits,
-                lost_state=LostStateRestore(
-                    redis=redis,
-                    keys=keys,
-                    instance_id=platform.instance_id,
+                connections=Connections(
+                    tokens=verifier,
+                    chat=chat,
+                    rooms=rooms,
                     presence=presence,
                     audience=audience,
-                    chat=chat,
+                    bus=bus,
+                    lost_state=LostStateRestore(
+                        redis=redis,
+                        keys=keys,
+                        instance_id=platform.instance_id,
+                        presence=presence,
+                        audience=audience,
+                        chat=chat,
+                    ),
                 ),
+                sending=MessageSending(
+                    checks=send_checks,
+                    pending=pending,
+                    bus=bus,
+                    ack_timeout=settings.ack_timeout_seconds,
+                ),
+                activities=ConversationActivities(
+                    memberships=memberships, bus=bus, rooms=rooms, presence=presence
+                ),
+                catch_up=CatchUp(chat),
+                presence_lookup=PresenceLookup(audience, presence),
             )
             handlers.register()
             heartbeat = asyncio.create_task(handlers.keep_presence(), name="presence-heartbeat")

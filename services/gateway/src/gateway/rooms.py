@@ -37,3 +37,13 @@ async def add_user_to_room(sio: socketio.AsyncServer, user_id: UUID, room: str) 
 async def remove_user_from_room(sio: socketio.AsyncServer, user_id: UUID, room: str) -> None:
     for sid in local_sockets(sio, user_room(user_id)):
         await sio.leave_room(sid, room)
+
+
+class SocketIoRooms:
+    """Rooms of this instance's python-socketio server, for the use cases."""
+
+    def __init__(self, sio: socketio.AsyncServer) -> None:
+        self._sio = sio
+
+    async def enter(self, sid: str, room: str) -> None:
+        await self._sio.enter_room(sid, room)

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from dataclasses import dataclass
 from uuid import UUID
 
 import msgspec
 
 from contracts.events import MessageView
+from gateway.domain import AlreadySent, Cleared, NotAMember, RateLimited, SendCheck
 from gateway.memberships import MembershipDirectory
 from servicekit.logs import get_logger
 from servicekit.redis_store import KeySpace, Redis
@@ -51,31 +51,6 @@ end
 return {tokens, cached, member, redis.call('GET', KEYS[4])}
 """
 )
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimited:
-    retry_after_seconds: int
-
-
-@dataclass(frozen=True, slots=True)
-class NotAMember:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class AlreadySent:
-    """A resend of a message already stored: answered with it, not published again."""
-
-    message: MessageView
-
-
-@dataclass(frozen=True, slots=True)
-class Cleared:
-    pass
-
-
-type SendCheck = RateLimited | NotAMember | AlreadySent | Cleared
 
 
 class SendChecks:

@@ -30,15 +30,15 @@ from devstack.isolation import REDIS_URL, free_port
 from gateway.app import create_app
 from gateway.chat_client import ChatClient
 from gateway.config import load_settings
-from gateway.memberships import MembershipDirectory
-from gateway.send_checks import (
+from gateway.domain import (
     AlreadySent,
     Cleared,
     NotAMember,
     RateLimited,
     SendCheck,
-    SendChecks,
 )
+from gateway.memberships import MembershipDirectory
+from gateway.send_checks import SendChecks
 from servicekit.redis_store import KeySpace, Redis, create_redis
 from servicekit.settings import RedisSettings
 from servicekit.token_buckets import Bucket, TokenBuckets
