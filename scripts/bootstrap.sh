@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make run` and `make test` need on a fresh machine: uv, a Python 3.13 for the
-# workspace, the locked dependencies, and nginx (the API gateway in process mode).
+# workspace, the locked dependencies, nginx (the API gateway in process mode) and Node.js with
+# npm (for the locked socket.io-client bundle the web client is served with), each from
+# Debian's packages when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,10 +49,17 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
   fi
 fi
 # The official socket.io-client, locked: for the web client nginx serves at / (clients/web) and
-# for the e2e suite's Node client (tests/e2e/tests/test_e2e_node_client.py).
+# for the e2e suite's Node client (tests/e2e/tests/test_e2e_node_client.py). Node.js only runs
+# `npm ci` and that client, so Debian's own (18) is enough.
 if ! command -v npm >/dev/null 2>&1; then
-  echo "[bootstrap] Node.js is missing: install Node.js 20 or newer with npm (apt-get install nodejs npm)" >&2
-  exit 1
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    say "Node.js: installing from Debian's packages"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+  else
+    echo "[bootstrap] Node.js is missing: install Node.js 18 or newer with npm (apt-get install nodejs npm)" >&2
+    exit 1
+  fi
 fi
 for node_dir in clients/web tests/e2e/node; do
   if ! cmp -s "$node_dir/package-lock.json" "$node_dir/node_modules/.bootstrap-lock.json"; then
