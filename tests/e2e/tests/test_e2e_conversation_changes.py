@@ -4,6 +4,8 @@ with real Socket.IO clients: members, titles, roles, edits, deletes and read mar
 from __future__ import annotations
 
 import asyncio
+import json
+import uuid
 from typing import Any
 
 import aiohttp
@@ -429,3 +431,65 @@ async def test_the_owner_revokes_admin_and_hands_ownership_over_live_but_cannot_
     )
     assert status == 200, view
     assert roles_in(view)[owner["user"]["id"]] == "member"
+
+
+async def test_a_deleted_message_leaves_no_text_in_the_changes_replayed_from_the_start(
+    http: aiohttp.ClientSession, fleet: RunningFleet
+) -> None:
+    alice, bob = await register(http, tag="scrub"), await register(http, tag="scrub")
+    conversation = await direct_conversation(http, alice, bob)
+    await accept(http, bob, conversation)
+    path = f"/api/chat/{conversation}/messages"
+    secret = uuid.uuid4().hex
+    original, edited = f"first draft {secret}", f"second thoughts {secret}"
+    kept = f"stays {uuid.uuid4().hex}"
+    status, body = await api(http, "POST", path, alice, json={"content": original})
+    assert status == 201, body
+    message = body["message"]
+    status, body = await api(http, "POST", path, alice, json={"content": "another"})
+    assert status == 201, body
+    other = body["message"]
+    # An edit of a message that stays is a change that keeps its text.
+    status, _ = await api(http, "PATCH", f"{path}/{other['id']}", alice, json={"content": kept})
+    assert status == 200
+    status, _ = await api(http, "PATCH", f"{path}/{message['id']}", alice, json={"content": edited})
+    assert status == 200
+    status, _ = await api(http, "DELETE", f"{path}/{message['id']}", alice)
+    assert status == 204
+
+    def check(changes: list[dict[str, Any]]) -> None:
+        assert secret not in json.dumps(changes)  # neither the original nor the edited text
+        assert [c["changeSeq"] for c in changes] == list(range(1, len(changes) + 1))
+        assert [
+            (c["event"], c["data"].get("id") or c["data"].get("messageId")) for c in changes
+        ] == [
+            ("message:updated", other["id"]),
+            ("message:updated", message["id"]),
+            ("message:deleted", message["id"]),
+        ]
+        assert changes[0]["data"]["content"] == kept
+        # The edit of the deleted message shows it as the tombstone it now is.
+        scrubbed = changes[1]["data"]
+        assert (scrubbed["content"], scrubbed["attachments"]) == (None, [])
+        assert scrubbed["deletedAt"] == changes[2]["data"]["deletedAt"]
+        assert scrubbed["changeSeq"] == changes[1]["changeSeq"]
+
+    status, page = await api(http, "GET", f"/api/chat/{conversation}/changes?after=0", bob)
+    assert status == 200, page
+    check(page["changes"])
+    assert (page["lastChangeSeq"], page["hasMore"]) == (3, False)
+
+    async with connected_socket(fleet.public_url, auth={"token": bob["token"]}) as bobs:
+        answer = await bobs.call(
+            "sync",
+            {"since": {conversation: 0}, "changesSince": {conversation: 0}},
+            timeout=10,
+        )
+        assert answer["ok"] is True, answer
+        synced = answer["conversations"][conversation]
+        check(synced["changes"])
+        assert (synced["lastChangeSeq"], synced["hasMoreChanges"]) == (3, False)
+        assert secret not in json.dumps(synced["messages"])
+        tombstone = next(m for m in synced["messages"] if m["id"] == message["id"])
+        deleted_at = synced["changes"][2]["data"]["deletedAt"]
+        assert (tombstone["content"], tombstone["deletedAt"]) == (None, deleted_at)

@@ -72,7 +72,8 @@ class MessagePage(ApiResponse, kw_only=True):
 
 
 class Change(ApiResponse, kw_only=True):
-    """One change: its position, the socket event a live client got for it, and its payload."""
+    """One change: its position, the socket event a live client got for it, and its payload
+    (an edit of a message deleted since shows the message as deleted: no text is kept)."""
 
     change_seq: int
     event: ChangeEventName

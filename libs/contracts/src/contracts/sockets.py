@@ -283,7 +283,11 @@ ChangeEventName = Literal[
 
 
 class SyncChange(WireStruct, frozen=True, kw_only=True):
-    """One change, as its live event would have carried it: `data` is that event's payload."""
+    """One change, as its live event would have carried it: `data` is that event's payload.
+
+    Except for a deleted message's text: once a message is deleted, each earlier
+    `message:updated` of it shows the message as deleted (`content` null, no `attachments`,
+    the `deletedAt` of its delete, its own `editedAt` and `changeSeq`), as history shows it."""
 
     change_seq: ChangeSeq
     event: ChangeEventName

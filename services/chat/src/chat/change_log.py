@@ -4,6 +4,11 @@ A use case that changes a conversation takes the next ``changeSeq`` (locking the
 conversation's head row until it commits), builds its event with it, and records the client's
 view of it here in the same transaction as the outbox row, so the live event and the replay
 carry the same payload and position.
+
+A message's text leaves the log with the message: its delete turns each of its earlier edits
+(``message:updated``, the whole message as edited) into the message as deleted, in the delete's
+transaction (``forget_edits``). The entries keep their event and ``changeSeq``, so a client
+replaying the log gets every position once, in order, and a message view it can apply.
 """
 
 from __future__ import annotations
@@ -58,6 +63,25 @@ class ChangeLog:
             str(name),
             msgspec.json.encode(payload).decode(),
             at,
+        )
+
+    async def forget_edits(
+        self, conn: Connection, conversation_id: UUID, message_id: UUID, deleted_at: datetime
+    ) -> None:
+        """The deleted message's edits show it deleted: the tombstone a history read answers
+        (``content`` null, no attachments, ``deletedAt``) with each edit's own ``editedAt`` and
+        ``changeSeq``. The caller holds the conversation's change head (its delete's number)."""
+        tombstone = msgspec.json.encode(
+            {"content": None, "attachments": [], "deletedAt": deleted_at}
+        ).decode()
+        await conn.execute(
+            """
+            UPDATE conversation_changes SET data = data || $3::jsonb
+            WHERE conversation_id = $1 AND event = 'message:updated' AND data->>'id' = $2
+            """,
+            conversation_id,
+            str(message_id),
+            tombstone,
         )
 
     async def after(

@@ -507,6 +507,8 @@ class ChatService:
                 return
             change_seq = await self._changes.next_seq(conn, conversation_id)
             await self._store.tombstone_message(conn, message_id, now, change_seq)
+            if message.edited_at is not None:  # its edits in the change log hold its text
+                await self._changes.forget_edits(conn, conversation_id, message_id, now)
             members = await self._store.member_ids(conn, conversation_id)
             event = MessageDeleted(
                 conversation_id=conversation_id,

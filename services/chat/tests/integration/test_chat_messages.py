@@ -3,13 +3,21 @@ event, history pages, read markers, edits, deletes, and bodies kept in MongoDB."
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import pytest
 
-from contracts.events import MessageCreated, MessageDeleted, MessageRead, MessageUpdated
+from contracts.events import (
+    MessageCreated,
+    MessageDeleted,
+    MessageRead,
+    MessageUpdated,
+    MessageView,
+)
 from contracts.names import (
     MESSAGE_CREATED,
     MESSAGE_DELETED,
@@ -17,6 +25,8 @@ from contracts.names import (
     MESSAGE_UPDATED,
     NOTIFICATION_REQUESTED,
 )
+from servicekit.migrations import MigrationSet
+from servicekit.resources import POSTGRES
 
 if TYPE_CHECKING:
     from services.chat.tests.integration.conftest import Api, ChatServer, Probe, User
@@ -366,6 +376,92 @@ async def test_a_tombstone_is_the_last_message_of_the_list(
     last = (await api.conversation(bob, direct))["lastMessage"]
     assert (last["id"], last["seq"], last["content"]) == (message["id"], 1, None)
     assert last["deletedAt"] is not None
+
+
+async def test_a_deleted_message_leaves_no_text_in_the_change_log(
+    api: Api, chat_server: ChatServer
+) -> None:
+    alice, bob = await chat_server.register(2)
+    direct = (await api.create(alice, bob))["id"]
+    secret = uuid.uuid4().hex
+    small = await api.send(alice, direct, f"small {secret}")
+    large = await api.send(alice, direct, f"large {secret} " + "x" * 400)  # kept in MongoDB
+    kept = await api.send(alice, direct, "stays")
+
+    def path(message: dict[str, Any]) -> str:
+        return f"/api/chat/{direct}/messages/{message['id']}"
+
+    edits = [
+        (small, f"small, edited {secret}"),
+        (kept, "stays, edited"),
+        (large, f"large, edited {secret} " + "y" * 400),
+        (small, f"small, edited again {secret}"),
+    ]
+    for message, content in edits:
+        (await api.call("PATCH", path(message), user=alice, json={"content": content})).ok()
+    for message in (small, large):
+        assert (await api.call("DELETE", path(message), user=alice)).status == 204
+
+    reply = await api.call("GET", f"/api/chat/{direct}/changes", user=bob, params={"after": "0"})
+    page = reply.ok()
+    assert secret.encode() not in reply.body
+    changes = page["changes"]
+    assert [c["changeSeq"] for c in changes] == [1, 2, 3, 4, 5, 6]  # every position, once
+    assert [c["event"] for c in changes] == ["message:updated"] * 4 + ["message:deleted"] * 2
+    deleted_at = {c["data"]["messageId"]: c["data"]["deletedAt"] for c in changes[4:]}
+    for change, (message, _) in zip(changes[:4], edits, strict=True):
+        shown = msgspec.json.decode(json.dumps(change["data"]), type=MessageView)  # the contract
+        assert (shown.id, shown.change_seq) == (uuid.UUID(message["id"]), change["changeSeq"])
+        assert shown.edited_at is not None
+        if message is kept:
+            assert (shown.content, shown.deleted_at) == ("stays, edited", None)
+        else:  # the message as deleted: a client replaying the edit applies a tombstone
+            assert (shown.content, shown.attachments) == (None, [])
+            assert change["data"]["deletedAt"] == deleted_at[message["id"]]
+
+    stored = await chat_server.fetch(
+        "SELECT data::text AS data FROM conversation_changes WHERE conversation_id = $1",
+        uuid.UUID(direct),
+    )
+    assert not [row for row in stored if secret in row["data"]]
+    rows = await chat_server.fetch(
+        "SELECT content, body_in_mongo FROM messages WHERE id = ANY($1::uuid[])",
+        [uuid.UUID(small["id"]), uuid.UUID(large["id"])],
+    )
+    assert [(r["content"], r["body_in_mongo"]) for r in rows] == [(None, False)] * 2
+    assert await chat_server.mongo_body(large["id"]) is None
+
+
+async def test_the_migration_forgets_the_edits_of_messages_deleted_before_it(
+    api: Api, chat_server: ChatServer
+) -> None:
+    alice, bob = await chat_server.register(2)
+    direct = (await api.create(alice, bob))["id"]
+    message = await api.send(alice, direct, "draft")
+    path = f"/api/chat/{direct}/messages/{message['id']}"
+    edited = (await api.call("PATCH", path, user=alice, json={"content": "leaked"})).ok()
+    assert (await api.call("DELETE", path, user=alice)).status == 204
+    # The edit as a delete before the migration left it.
+    await chat_server.app[POSTGRES].execute(
+        "UPDATE conversation_changes SET data = $2::jsonb "
+        "WHERE conversation_id = $1 AND change_seq = 1",
+        uuid.UUID(direct),
+        json.dumps(edited["message"]),
+    )
+
+    [migration] = [m for m in MigrationSet.from_package("chat").migrations if m.version == 8]
+    await chat_server.app[POSTGRES].execute(migration.sql)
+
+    changes = (
+        await api.call("GET", f"/api/chat/{direct}/changes", user=bob, params={"after": "0"})
+    ).ok()["changes"]
+    assert [c["changeSeq"] for c in changes] == [1, 2]
+    assert changes[0]["data"] == {
+        **edited["message"],
+        "content": None,
+        "attachments": [],
+        "deletedAt": changes[1]["data"]["deletedAt"],
+    }
 
 
 # --- bodies in MongoDB ----------------------------------------------------------------------
