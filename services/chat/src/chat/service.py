@@ -504,6 +504,8 @@ class ChatService:
             if not can_delete(message, user_id, membership.role):
                 raise ProblemError(403, "Only the sender or an owner or admin deletes a message")
             if message.deleted_at is not None:
+                # Deleted already: a retried delete removes a body whose removal failed then.
+                await self._bodies.delete(message_id)
                 return
             change_seq = await self._changes.next_seq(conn, conversation_id)
             await self._store.tombstone_message(conn, message_id, now, change_seq)

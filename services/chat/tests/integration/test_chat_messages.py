@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import pytest
 
+from chat.bodies import COLLECTION
 from contracts.events import (
     MessageCreated,
     MessageDeleted,
@@ -26,7 +27,7 @@ from contracts.names import (
     NOTIFICATION_REQUESTED,
 )
 from servicekit.migrations import MigrationSet
-from servicekit.resources import POSTGRES
+from servicekit.resources import MONGO, POSTGRES
 
 if TYPE_CHECKING:
     from services.chat.tests.integration.conftest import Api, ChatServer, Probe, User
@@ -515,3 +516,18 @@ async def test_large_bodies_round_trip_through_mongodb(
     assert await chat_server.mongo_body(sent[1]["id"]) is None
     assert await chat_server.mongo_body(sent[2]["id"]) == large + "!"
     assert (await api.conversation(bob, direct))["lastMessage"]["content"] == large + "!"
+
+
+async def test_a_repeated_delete_removes_a_body_left_in_mongodb(
+    api: Api, chat_server: ChatServer
+) -> None:
+    alice, bob = await chat_server.register(2)
+    direct = (await api.create(alice, bob))["id"]
+    message = await api.send(alice, direct, "Large body " * 40)
+    path = f"/api/chat/{direct}/messages/{message['id']}"
+    assert (await api.call("DELETE", path, user=alice)).status == 204
+    # MongoDB failed after the commit (the client saw an error and deletes again).
+    await chat_server.app[MONGO][COLLECTION].insert_one({"_id": message["id"], "content": "left"})
+
+    assert (await api.call("DELETE", path, user=alice)).status == 204
+    assert await chat_server.mongo_body(message["id"]) is None
