@@ -126,6 +126,12 @@ class AccountService:
         now = self._clock()
         async with self._pool.acquire() as conn, conn.transaction():
             sessions = await self._accounts.delete_user(conn, claims.user_id, now)
+            # The durable record keeps a deletion for one access-token lifetime: every token of
+            # that user has expired by then, and a rebuild reads no older row. Each deletion
+            # prunes the ones past it.
+            await self._accounts.forget_deletions_before(
+                conn, now - timedelta(seconds=self._access_token_seconds)
+            )
             ended = [
                 SessionRevoked(
                     user_id=claims.user_id,

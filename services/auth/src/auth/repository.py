@@ -181,7 +181,18 @@ class AccountRepository:
         )
 
     async def forget_deletions_before(self, conn: Connection, before: datetime) -> None:
-        await conn.execute("DELETE FROM deleted_accounts WHERE deleted_at <= $1", before)
+        """Deletions no token outlives any more. Rows another transaction is forgetting are
+        skipped, so concurrent account deletions and rebuilds neither wait on nor deadlock
+        each other over them."""
+        await conn.execute(
+            """
+            DELETE FROM deleted_accounts WHERE user_id IN (
+                SELECT user_id FROM deleted_accounts WHERE deleted_at <= $1
+                FOR UPDATE SKIP LOCKED
+            )
+            """,
+            before,
+        )
 
     async def get_user(self, conn: Connection, user_id: UUID) -> User | None:
         row = await conn.fetchrow(

@@ -10,7 +10,7 @@ import json
 import secrets
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import jwt
@@ -435,3 +435,35 @@ async def test_a_valid_token_of_an_account_that_no_longer_exists_gets_401(
     await auth_server.execute("DELETE FROM users WHERE id = $1", uuid.UUID(account.id))
     reply = await api.call("GET", "/api/auth/me", token=account.token)
     assert reply.problem(401)["detail"] == "The account no longer exists"
+
+
+async def test_deleting_an_account_forgets_deletions_older_than_a_token_lifetime(
+    api: Api, auth_server: AuthServer
+) -> None:
+    """``deleted_accounts`` rebuilds revocations after a Redis loss, and only for tokens that can
+    still be alive: a row is kept one ``JWT_EXPIRATION``, then the next deletion prunes it."""
+    lifetime = timedelta(seconds=auth_server.jwt.expiration_seconds)
+    now = datetime.now(UTC)
+    expired, alive = uuid.uuid4(), uuid.uuid4()
+    for user_id, deleted_at in [
+        (expired, now - lifetime - timedelta(seconds=5)),
+        (alive, now - lifetime + timedelta(minutes=5)),
+    ]:
+        await auth_server.execute(
+            "INSERT INTO deleted_accounts (user_id, deleted_at) VALUES ($1, $2)",
+            user_id,
+            deleted_at,
+        )
+    account = await api.register()
+
+    reply = await api.call(
+        "DELETE", "/api/users/me", token=account.token, json={"password": account.password}
+    )
+    assert reply.status == 204, reply.body
+
+    kept = await auth_server.fetchval(
+        "SELECT array_agg(user_id) FROM deleted_accounts WHERE user_id = ANY($1::uuid[])",
+        [expired, alive, uuid.UUID(account.id)],
+    )
+    assert set(kept) == {alive, uuid.UUID(account.id)}
+    assert await me_status(api, account.token) == 401
