@@ -17,8 +17,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from servicekit.logs import bound_context, get_logger
 from servicekit.metrics import ServiceMetrics
-from servicekit.problems import Problem, ProblemError, problem_response
+from servicekit.problems import Problem, ProblemError, problem_for, problem_response
 from servicekit.readiness import DependencyCheck, Probe, failing_dependencies
+from servicekit.refusals import Refusal
 from servicekit.settings import HttpSettings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -62,6 +63,11 @@ async def _problems(request: web.Request, handler: Handler) -> web.StreamRespons
     except ProblemError as error:
         return problem_response(
             error.to_problem(request.path, request.get(REQUEST_ID)), error.headers
+        )
+    except Refusal as refusal:
+        answer = problem_for(refusal)
+        return problem_response(
+            answer.to_problem(request.path, request.get(REQUEST_ID)), answer.headers
         )
     except web.HTTPException as error:
         if error.status < 400:

@@ -7,12 +7,21 @@ from http import HTTPStatus
 import msgspec
 from aiohttp import web
 
+from servicekit.refusals import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    Refusal,
+    TooMany,
+    Unavailable,
+)
+
+__all__ = ["FieldError", "Problem", "ProblemError", "problem_for"]
+
 PROBLEM_CONTENT_TYPE = "application/problem+json"
-
-
-class FieldError(msgspec.Struct, frozen=True):
-    field: str
-    message: str
 
 
 class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -77,4 +86,27 @@ def problem_response(problem: Problem, headers: dict[str, str] | None = None) ->
         body=_encode(problem),
         content_type=PROBLEM_CONTENT_TYPE,
         headers=headers,
+    )
+
+
+_STATUS_OF: dict[type[Refusal], int] = {
+    InvalidInput: 422,
+    NotAuthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    TooMany: 429,
+    Unavailable: 503,
+}
+
+
+def problem_for(refusal: Refusal) -> ProblemError:
+    """The HTTP answer to a use case's refusal: its kind's status, ``Retry-After`` when it
+    says when to retry."""
+    status = next(s for kind, s in _STATUS_OF.items() if isinstance(refusal, kind))
+    headers = {}
+    if isinstance(refusal, TooMany | Unavailable):
+        headers["Retry-After"] = str(refusal.retry_after_seconds)
+    return ProblemError(
+        status, refusal.detail, title=refusal.title, errors=refusal.errors, headers=headers
     )

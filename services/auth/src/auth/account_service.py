@@ -19,19 +19,22 @@ from auth.api import (
     SessionList,
     SessionView,
 )
-from auth.config import SERVICE, LoginLimits
+from auth.config import LoginLimits
 from auth.domain import password_errors
-from auth.passwords import PasswordHasher
-from auth.profiles import ProfileStore
-from auth.repository import AccountRepository
+from auth.ports import Accounts, Limiter, Passwords, Profiles, Revocations
 from auth.session_revocation import revoke_session
-from contracts import make_envelope
 from contracts.events import RevocationReason, SessionRevoked, UserDeleted
-from servicekit.outbox import add_to_outbox
-from servicekit.postgres import Connection, Pool
-from servicekit.problems import FieldError, ProblemError, not_found, validation_problem
-from servicekit.rate_limit import Limit, RateLimiter, too_many_requests
-from servicekit.tokens import AccessClaims, RevocationList
+from servicekit.rate_limit import Limit
+from servicekit.refusals import (
+    FieldError,
+    Forbidden,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    TooMany,
+)
+from servicekit.tokens import AccessClaims
+from servicekit.unit_of_work import UnitOfWork, Work
 
 NO_SESSION = "No such session"
 GONE = "The account no longer exists"
@@ -41,17 +44,17 @@ class AccountService:
     def __init__(
         self,
         *,
-        pool: Pool,
-        accounts: AccountRepository,
-        profiles: ProfileStore,
-        hasher: PasswordHasher,
-        revocations: RevocationList,
-        limiter: RateLimiter,
+        uow: UnitOfWork,
+        accounts: Accounts,
+        profiles: Profiles,
+        hasher: Passwords,
+        revocations: Revocations,
+        limiter: Limiter,
         limits: LoginLimits,
         access_token_seconds: int,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._pool = pool
+        self._uow = uow
         self._accounts = accounts
         self._profiles = profiles
         self._hasher = hasher
@@ -72,23 +75,23 @@ class AccountService:
             for error in password_errors(request.new_password)
         ]
         if errors:
-            raise validation_problem(errors)
+            raise InvalidInput(errors)
         await self._confirm_password(
             claims.user_id, request.current_password, "currentPassword", client_ip
         )
         new_hash = await self._hasher.hash(request.new_password)
         now = self._clock()
-        async with self._pool.acquire() as conn, conn.transaction():
-            await self._accounts.update_password(conn, claims.user_id, new_hash, now)
-            live = await self._accounts.live_sessions(conn, claims.user_id, now)
+        async with self._uow.transaction() as work:
+            await self._accounts.update_password(work.conn, claims.user_id, new_hash, now)
+            live = await self._accounts.live_sessions(work.conn, claims.user_id, now)
             ended = await self._revoke_all(
-                conn, [s.id for s in live if s.id != claims.session_id], "password_changed", now
+                work, [s.id for s in live if s.id != claims.session_id], "password_changed", now
             )
         await self._write_revocations(ended)
 
     async def sessions(self, claims: AccessClaims) -> SessionList:
-        async with self._pool.acquire() as conn:
-            live = await self._accounts.live_sessions(conn, claims.user_id, self._clock())
+        async with self._uow.reading() as work:
+            live = await self._accounts.live_sessions(work.conn, claims.user_id, self._clock())
         return SessionList(
             sessions=[
                 SessionView(
@@ -108,12 +111,12 @@ class AccountService:
         """End one of the caller's sessions (this one too, if named); 404 for anyone else's,
         an unknown one, or one already ended."""
         now = self._clock()
-        async with self._pool.acquire() as conn, conn.transaction():
-            if await self._accounts.session_owner(conn, session_id) != claims.user_id:
-                raise not_found(NO_SESSION)
-            ended = await self._revoke_all(conn, [session_id], "signed_out", now)
+        async with self._uow.transaction() as work:
+            if await self._accounts.session_owner(work.conn, session_id) != claims.user_id:
+                raise NotFound(NO_SESSION)
+            ended = await self._revoke_all(work, [session_id], "signed_out", now)
         if not ended:
-            raise not_found(NO_SESSION)
+            raise NotFound(NO_SESSION)
         await self._write_revocations(ended)
 
     async def delete_account(
@@ -124,13 +127,13 @@ class AccountService:
         the user."""
         await self._confirm_password(claims.user_id, request.password, "password", client_ip)
         now = self._clock()
-        async with self._pool.acquire() as conn, conn.transaction():
-            sessions = await self._accounts.delete_user(conn, claims.user_id, now)
+        async with self._uow.transaction() as work:
+            sessions = await self._accounts.delete_user(work.conn, claims.user_id, now)
             # The durable record keeps a deletion for one access-token lifetime: every token of
             # that user has expired by then, and a rebuild reads no older row. Each deletion
             # prunes the ones past it.
             await self._accounts.forget_deletions_before(
-                conn, now - timedelta(seconds=self._access_token_seconds)
+                work.conn, now - timedelta(seconds=self._access_token_seconds)
             )
             ended = [
                 SessionRevoked(
@@ -142,10 +145,7 @@ class AccountService:
                 )
                 for session_id in sessions
             ]
-            deleted = UserDeleted(user_id=claims.user_id, deleted_at=now)
-            await add_to_outbox(
-                conn, [make_envelope(e, producer=SERVICE) for e in (*ended, deleted)]
-            )
+            work.emit(*ended, UserDeleted(user_id=claims.user_id, deleted_at=now))
         # After the commit, as a logout writes its session's key.
         await self._revocations.revoke_user(claims.user_id, self._access_token_seconds)
         await self._profiles.delete(claims.user_id)
@@ -156,14 +156,13 @@ class AccountService:
         subject = f"{user_id}|{client_ip or 'unknown'}"
         decision = await self._limiter.hit(self._failures, subject)
         if not decision.allowed:
-            raise too_many_requests(decision, "Too many wrong passwords for this account")
-        async with self._pool.acquire() as conn:
-            password_hash = await self._accounts.password_hash(conn, user_id)
+            raise TooMany("Too many wrong passwords for this account", decision.retry_after_seconds)
+        async with self._uow.reading() as work:
+            password_hash = await self._accounts.password_hash(work.conn, user_id)
         if password_hash is None:
-            raise ProblemError(401, GONE, title="Unauthorized")
+            raise NotAuthenticated(GONE)
         if not await self._hasher.verify(password, password_hash):
-            raise ProblemError(
-                403,
+            raise Forbidden(
                 "The password is wrong",
                 errors=[FieldError(field, "is not this account's password")],
             )
@@ -171,7 +170,7 @@ class AccountService:
 
     async def _revoke_all(
         self,
-        conn: Connection,
+        work: Work,
         session_ids: list[uuid.UUID],
         reason: RevocationReason,
         now: datetime,
@@ -179,7 +178,7 @@ class AccountService:
         ended = []
         for session_id in session_ids:
             event = await revoke_session(
-                conn,
+                work,
                 self._accounts,
                 session_id,
                 reason=reason,

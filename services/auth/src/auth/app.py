@@ -27,6 +27,7 @@ from servicekit.rate_limit import RateLimiter
 from servicekit.redis_store import KeySpace
 from servicekit.resources import MONGO, POSTGRES, REDIS, build_service_app
 from servicekit.tokens import TOKEN_VERIFIER, RevocationList, TokenIssuer, TokenVerifier
+from servicekit.unit_of_work import PostgresUnitOfWork
 
 
 def migration_sets() -> list[MigrationSet]:
@@ -48,8 +49,9 @@ def create_app(settings: AuthSettings) -> web.Application:
         app[TOKEN_VERIFIER] = TokenVerifier(platform.jwt, revocations)
         accounts, profiles = AccountRepository(), ProfileStore(app[MONGO])
         limiter = RateLimiter(app[REDIS], keys)
+        uow = PostgresUnitOfWork(app[POSTGRES], SERVICE)
         app[AUTH_SERVICE] = AuthService(
-            pool=app[POSTGRES],
+            uow=uow,
             accounts=accounts,
             profiles=profiles,
             hasher=hasher,
@@ -61,7 +63,7 @@ def create_app(settings: AuthSettings) -> web.Application:
             refresh_token_seconds=settings.refresh_token_seconds,
         )
         app[ACCOUNT_SERVICE] = AccountService(
-            pool=app[POSTGRES],
+            uow=uow,
             accounts=accounts,
             profiles=profiles,
             hasher=hasher,
@@ -72,7 +74,7 @@ def create_app(settings: AuthSettings) -> web.Application:
         )
         http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
         app[PROFILE_SERVICE] = ProfileService(
-            pool=app[POSTGRES],
+            uow=uow,
             profiles=profiles,
             avatars=AvatarCheck(PeerApi(http, settings.chat_url, "chat")),
         )

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from auth.passwords import MAX_PASSWORD_BYTES
 from servicekit.display_text import name_problem
-from servicekit.problems import FieldError
+from servicekit.refusals import FieldError
 
 USERNAME = re.compile(r"[A-Za-z0-9_.-]{3,32}")
 # Deliberately loose: one @, a dot in the domain, no white space and no control character (nor
@@ -45,6 +45,34 @@ class NewSession:
     id: UUID
     refresh_token: str
     expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshTokenState:
+    session_id: UUID
+    user_id: UUID
+    rotated: bool
+    token_expires_at: datetime
+    session_revoked: bool
+    session_expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    id: UUID
+    user_agent: str | None
+    client_ip: str | None
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+
+
+class AlreadyTaken(Exception):
+    """An email or username another account holds (``field`` names which)."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"{field} already taken")
+        self.field = field
 
 
 def email_errors(email: str) -> list[FieldError]:

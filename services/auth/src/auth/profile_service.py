@@ -15,27 +15,24 @@ import msgspec
 
 from auth.api import Profile, UpdateProfileRequest
 from auth.avatar_check import AvatarCheck
-from auth.config import SERVICE
 from auth.domain import MAX_BIO, MAX_STATUS_TEXT, timezone_errors
-from auth.profiles import ProfileStore
-from contracts import make_envelope
+from auth.ports import Profiles
 from contracts.events import UserAvatarChanged
-from servicekit.outbox import add_to_outbox
 from servicekit.peer_api import PeerUnavailableError
-from servicekit.postgres import Pool
-from servicekit.problems import FieldError, ProblemError, validation_problem
+from servicekit.refusals import FieldError, InvalidInput, Unavailable
+from servicekit.unit_of_work import UnitOfWork
 
 
 class ProfileService:
     def __init__(
         self,
         *,
-        pool: Pool,
-        profiles: ProfileStore,
+        uow: UnitOfWork,
+        profiles: Profiles,
         avatars: AvatarCheck,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._pool = pool
+        self._uow = uow
         self._profiles = profiles
         self._avatars = avatars
         self._clock = clock
@@ -61,16 +58,11 @@ class ProfileService:
             try:
                 problem = await self._avatars.problem(token, user_id, avatar)
             except PeerUnavailableError:
-                raise ProblemError(
-                    503,
-                    "Avatars cannot be checked for a moment; retry",
-                    title="Service Unavailable",
-                    headers={"Retry-After": "1"},
-                ) from None
+                raise Unavailable("Avatars cannot be checked for a moment; retry") from None
             if problem is not None:
                 errors.append(FieldError("avatarMediaId", problem))
         if errors:
-            raise validation_problem(errors)
+            raise InvalidInput(errors)
         stored = {
             _camel(key): str(value) if isinstance(value, uuid.UUID) else value
             for key, value in changes.items()
@@ -80,8 +72,8 @@ class ProfileService:
             event = UserAvatarChanged(
                 user_id=user_id, avatar_media_id=avatar, changed_at=self._clock()
             )
-            async with self._pool.acquire() as conn, conn.transaction():
-                await add_to_outbox(conn, [make_envelope(event, producer=SERVICE)])
+            async with self._uow.transaction() as work:
+                work.emit(event)
         return msgspec.convert(profile, Profile, strict=False)
 
 

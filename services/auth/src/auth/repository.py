@@ -3,13 +3,12 @@ what shares a transaction (an account and its outbox event, a rotation and its n
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 
-from auth.domain import User
+from auth.domain import AlreadyTaken, RefreshTokenState, SessionRow, User
 from servicekit.postgres import Connection
 
 _USER_COLUMNS = "id, email, username, display_name, created_at, updated_at"
@@ -26,26 +25,6 @@ def _user(row: asyncpg.Record) -> User:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class RefreshTokenState:
-    session_id: UUID
-    user_id: UUID
-    rotated: bool
-    token_expires_at: datetime
-    session_revoked: bool
-    session_expires_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class SessionRow:
-    id: UUID
-    user_agent: str | None
-    client_ip: str | None
-    created_at: datetime
-    last_used_at: datetime
-    expires_at: datetime
-
-
 class AccountRepository:
     async def taken_fields(self, conn: Connection, email: str, username: str) -> list[str]:
         row = await conn.fetchrow(
@@ -60,15 +39,20 @@ class AccountRepository:
         return [name for name in ("email", "username") if row is not None and row[name]]
 
     async def insert_user(self, conn: Connection, user: User, password_hash: str) -> None:
-        await conn.execute(
-            f"INSERT INTO users ({_USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)",  # noqa: S608
-            user.id,
-            user.email,
-            user.username,
-            user.display_name,
-            user.created_at,
-            user.updated_at,
-        )
+        """Raises ``AlreadyTaken`` when a concurrent registration took the email or username."""
+        try:
+            await conn.execute(
+                f"INSERT INTO users ({_USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)",  # noqa: S608
+                user.id,
+                user.email,
+                user.username,
+                user.display_name,
+                user.created_at,
+                user.updated_at,
+            )
+        except asyncpg.UniqueViolationError as error:
+            taken = "email" if "email" in (error.constraint_name or "") else "username"
+            raise AlreadyTaken(taken) from None
         await conn.execute(
             "INSERT INTO credentials (user_id, password_hash, updated_at) VALUES ($1, $2, $3)",
             user.id,

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import msgspec
 
 from auth.api import (
@@ -26,8 +25,9 @@ from auth.api import (
     UserPage,
     UserView,
 )
-from auth.config import SERVICE, LoginLimits
+from auth.config import LoginLimits
 from auth.domain import (
+    AlreadyTaken,
     NewSession,
     User,
     display_name_errors,
@@ -37,22 +37,26 @@ from auth.domain import (
     refresh_token_hash,
     username_errors,
 )
-from auth.passwords import PasswordHasher
-from auth.profiles import ProfileStore
-from auth.repository import AccountRepository
+from auth.ports import Accounts, Limiter, Passwords, Profiles, Revocations
 from auth.session_revocation import revoke_session
-from contracts import make_envelope
 from contracts.events import RevocationReason, SessionRevoked, UserRegistered, UserUpdated
 from servicekit.display_text import normalized_name
-from servicekit.outbox import add_to_outbox
 from servicekit.page_cursors import name_cursor, parse_name_cursor
-from servicekit.postgres import Connection, Pool
-from servicekit.problems import FieldError, ProblemError, not_found, validation_problem
-from servicekit.rate_limit import Limit, RateLimiter, too_many_requests
-from servicekit.tokens import AccessClaims, RevocationList, TokenIssuer
+from servicekit.rate_limit import Limit
+from servicekit.refusals import (
+    Conflict,
+    FieldError,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    TooMany,
+)
+from servicekit.tokens import AccessClaims, TokenIssuer
+from servicekit.unit_of_work import UnitOfWork, Work
 
 INVALID_CREDENTIALS = "Invalid email, username or password"
 INVALID_REFRESH = "The refresh token is invalid, expired or revoked"
+ACCOUNT_GONE = "The account no longer exists"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,19 +69,19 @@ class AuthService:
     def __init__(
         self,
         *,
-        pool: Pool,
-        accounts: AccountRepository,
-        profiles: ProfileStore,
-        hasher: PasswordHasher,
+        uow: UnitOfWork,
+        accounts: Accounts,
+        profiles: Profiles,
+        hasher: Passwords,
         issuer: TokenIssuer,
-        revocations: RevocationList,
-        limiter: RateLimiter,
+        revocations: Revocations,
+        limiter: Limiter,
         limits: LoginLimits,
         access_token_seconds: int,
         refresh_token_seconds: int,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._pool = pool
+        self._uow = uow
         self._accounts = accounts
         self._profiles = profiles
         self._hasher = hasher
@@ -108,10 +112,10 @@ class AuthService:
             *display_name_errors(display_name),
         ]
         if errors:
-            raise validation_problem(errors)
+            raise InvalidInput(errors)
         await self._check(self._ip_registrations, client.ip, "Too many registrations")
-        async with self._pool.acquire() as conn:
-            taken = await self._accounts.taken_fields(conn, request.email, request.username)
+        async with self._uow.reading() as work:
+            taken = await self._accounts.taken_fields(work.conn, request.email, request.username)
         if taken:
             raise _conflict(taken)
         password_hash = await self._hasher.hash(request.password)
@@ -125,18 +129,17 @@ class AuthService:
             created_at=now,
         )
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                await self._accounts.insert_user(conn, user, password_hash)
-                await add_to_outbox(conn, [make_envelope(event, producer=SERVICE)])
-                session = await self._open_session(conn, user.id, client, now)
-        except asyncpg.UniqueViolationError as error:  # a concurrent registration won
-            field = "email" if "email" in (error.constraint_name or "") else "username"
-            raise _conflict([field]) from None
+            async with self._uow.transaction() as work:
+                await self._accounts.insert_user(work.conn, user, password_hash)
+                work.emit(event)
+                session = await self._open_session(work, user.id, client, now)
+        except AlreadyTaken as taken_meanwhile:  # a concurrent registration won
+            raise _conflict([taken_meanwhile.field]) from None
         return self._result(user, {}, session, now)
 
     async def login(self, request: LoginRequest, client: ClientInfo) -> AuthResult:
         if (request.email is None) == (request.username is None):
-            raise validation_problem(
+            raise InvalidInput(
                 [FieldError("email", "send either email or username, with password")]
             )
         account = (request.email or request.username or "").lower()
@@ -152,74 +155,75 @@ class AuthService:
             "Too many failed logins for this account from this address",
         )
         await self._check(self._account_ceiling, account, "Too many failed logins for this account")
-        async with self._pool.acquire() as conn:
+        async with self._uow.reading() as work:
             found = await self._accounts.find_login(
-                conn, email=request.email, username=request.username
+                work.conn, email=request.email, username=request.username
             )
         password_hash = found[1] if found else None
         if not await self._hasher.verify(request.password, password_hash) or found is None:
-            raise ProblemError(401, INVALID_CREDENTIALS, title="Unauthorized")
+            raise NotAuthenticated(INVALID_CREDENTIALS)
         user = found[0]
         await self._limiter.reset(self._account_failures, from_here)
         await self._limiter.reset(self._account_ceiling, account)
         now = self._clock()
-        async with self._pool.acquire() as conn, conn.transaction():
-            session = await self._open_session(conn, user.id, client, now)
+        async with self._uow.transaction() as work:
+            session = await self._open_session(work, user.id, client, now)
         return self._result(user, await self._profiles.get(user.id), session, now)
 
     async def refresh(self, refresh_token: str, client: ClientInfo) -> AuthResult:
         token_hash = refresh_token_hash(refresh_token)
         now = self._clock()
         reused: SessionRevoked | None = None
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._uow.transaction() as work:
+            conn = work.conn
             state = await self._accounts.lock_refresh_token(conn, token_hash)
             if state is None or state.session_revoked:
-                raise ProblemError(401, INVALID_REFRESH, title="Unauthorized")
+                raise NotAuthenticated(INVALID_REFRESH)
             if state.rotated:
                 # A rotated token came back: someone holds a copy. End the whole family.
-                reused = await self._revoke(conn, state.session_id, "refresh_reuse", now)
+                reused = await self._revoke(work, state.session_id, "refresh_reuse", now)
             elif state.token_expires_at <= now or state.session_expires_at <= now:
-                raise ProblemError(401, INVALID_REFRESH, title="Unauthorized")
+                raise NotAuthenticated(INVALID_REFRESH)
             else:
                 await self._accounts.mark_rotated(conn, token_hash, now)
                 await self._accounts.touch_session(conn, state.session_id, now)
                 session = await self._new_refresh_token(
-                    conn, state.session_id, state.session_expires_at, now
+                    work, state.session_id, state.session_expires_at, now
                 )
                 user = await self._accounts.get_user(conn, state.user_id)
         if reused is not None:
             await self._revocations.revoke_session(reused.session_id, self._access_token_seconds)
-            raise ProblemError(401, "Refresh token reuse detected; the session was revoked")
+            raise NotAuthenticated("Refresh token reuse detected; the session was revoked")
         if user is None:
-            raise ProblemError(401, INVALID_REFRESH, title="Unauthorized")
+            raise NotAuthenticated(INVALID_REFRESH)
         return self._result(user, await self._profiles.get(user.id), session, now)
 
     async def logout(self, claims: AccessClaims) -> None:
-        async with self._pool.acquire() as conn, conn.transaction():
-            await self._revoke(conn, claims.session_id, "logout", self._clock())
+        async with self._uow.transaction() as work:
+            await self._revoke(work, claims.session_id, "logout", self._clock())
         # Written even when already revoked: a retried logout repairs a lost Redis write.
         await self._revocations.revoke_session(claims.session_id, self._access_token_seconds)
 
     # --- users and profiles -------------------------------------------------------------
 
     async def me(self, user_id: uuid.UUID) -> UserView:
-        async with self._pool.acquire() as conn:
-            user = await self._accounts.get_user(conn, user_id)
+        async with self._uow.reading() as work:
+            user = await self._accounts.get_user(work.conn, user_id)
         if user is None:
-            raise ProblemError(401, "The account no longer exists", title="Unauthorized")
+            raise NotAuthenticated(ACCOUNT_GONE)
         return _user_view(user, await self._profiles.get(user_id))
 
     async def public_user(self, user_id: uuid.UUID) -> PublicUser:
-        async with self._pool.acquire() as conn:
-            user = await self._accounts.get_user(conn, user_id)
+        async with self._uow.reading() as work:
+            user = await self._accounts.get_user(work.conn, user_id)
         if user is None:
-            raise not_found("No such user")
+            raise NotFound("No such user")
         return _public_user(user, await self._profiles.get(user_id))
 
     async def search(self, query: SearchQuery) -> UserPage:
         after = _decode_cursor(query.cursor) if query.cursor else None
-        async with self._pool.acquire() as conn:
-            found = await self._accounts.search_users(conn, query.q, after, query.limit + 1)
+        async with self._uow.reading() as work:
+            found = await self._accounts.search_users(work.conn, query.q, after, query.limit + 1)
         page = found[: query.limit]
         profiles = await self._profiles.get_many([user.id for user in page])
         next_cursor = _encode_cursor(page[-1]) if len(found) > query.limit else None
@@ -232,30 +236,30 @@ class AuthService:
         display_name = normalized_name(request.display_name)
         errors = display_name_errors(display_name)
         if errors:
-            raise validation_problem(errors)
+            raise InvalidInput(errors)
         now = self._clock()
-        async with self._pool.acquire() as conn, conn.transaction():
-            user = await self._accounts.update_display_name(conn, user_id, display_name, now)
+        async with self._uow.transaction() as work:
+            user = await self._accounts.update_display_name(work.conn, user_id, display_name, now)
             if user is None:
-                raise ProblemError(401, "The account no longer exists", title="Unauthorized")
+                raise NotAuthenticated(ACCOUNT_GONE)
             event = UserUpdated(
                 user_id=user.id,
                 username=user.username,
                 display_name=user.display_name,
                 updated_at=now,
             )
-            await add_to_outbox(conn, [make_envelope(event, producer=SERVICE)])
+            work.emit(event)
         return _user_view(user, await self._profiles.get(user_id))
 
     # --- sessions -----------------------------------------------------------------------
 
     async def _open_session(
-        self, conn: Connection, user_id: uuid.UUID, client: ClientInfo, now: datetime
+        self, work: Work, user_id: uuid.UUID, client: ClientInfo, now: datetime
     ) -> NewSession:
         session_id = uuid.uuid4()
         expires_at = now + timedelta(seconds=self._refresh_token_seconds)
         await self._accounts.insert_session(
-            conn,
+            work.conn,
             session_id=session_id,
             user_id=user_id,
             user_agent=(client.user_agent or "")[:512] or None,
@@ -263,22 +267,22 @@ class AuthService:
             now=now,
             expires_at=expires_at,
         )
-        return await self._new_refresh_token(conn, session_id, expires_at, now)
+        return await self._new_refresh_token(work, session_id, expires_at, now)
 
     async def _new_refresh_token(
-        self, conn: Connection, session_id: uuid.UUID, session_expires_at: datetime, now: datetime
+        self, work: Work, session_id: uuid.UUID, session_expires_at: datetime, now: datetime
     ) -> NewSession:
         token = new_refresh_token()
         await self._accounts.insert_refresh_token(
-            conn, refresh_token_hash(token), session_id, now, session_expires_at
+            work.conn, refresh_token_hash(token), session_id, now, session_expires_at
         )
         return NewSession(session_id, token, session_expires_at)
 
     async def _revoke(
-        self, conn: Connection, session_id: uuid.UUID, reason: RevocationReason, now: datetime
+        self, work: Work, session_id: uuid.UUID, reason: RevocationReason, now: datetime
     ) -> SessionRevoked | None:
         return await revoke_session(
-            conn,
+            work,
             self._accounts,
             session_id,
             reason=reason,
@@ -300,14 +304,12 @@ class AuthService:
     async def _check(self, limit: Limit, subject: str | None, detail: str) -> None:
         decision = await self._limiter.hit(limit, subject or "unknown")
         if not decision.allowed:
-            raise too_many_requests(decision, detail)
+            raise TooMany(detail, decision.retry_after_seconds)
 
 
-def _conflict(fields: list[str]) -> ProblemError:
-    return ProblemError(
-        409,
+def _conflict(fields: list[str]) -> Conflict:
+    return Conflict(
         f"{' and '.join(fields)} already taken",
-        title="Conflict",
         errors=[FieldError(field, "is already taken") for field in fields],
     )
 
@@ -346,4 +348,4 @@ def _decode_cursor(cursor: str) -> tuple[str, uuid.UUID]:
     try:
         return parse_name_cursor(cursor)
     except ValueError:
-        raise validation_problem([FieldError("cursor", "is not a cursor this API gave")]) from None
+        raise InvalidInput([FieldError("cursor", "is not a cursor this API gave")]) from None

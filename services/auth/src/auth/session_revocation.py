@@ -5,17 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from auth.config import SERVICE
-from auth.repository import AccountRepository
-from contracts import make_envelope
+from auth.ports import Accounts
 from contracts.events import RevocationReason, SessionRevoked
-from servicekit.outbox import add_to_outbox
-from servicekit.postgres import Connection
+from servicekit.unit_of_work import Work
 
 
 async def revoke_session(
-    conn: Connection,
-    accounts: AccountRepository,
+    work: Work,
+    accounts: Accounts,
     session_id: UUID,
     *,
     reason: RevocationReason,
@@ -24,7 +21,7 @@ async def revoke_session(
 ) -> SessionRevoked | None:
     """Revoke the session if it is still live; its event, or None when it already was not.
     The caller writes the Redis key after the commit (``RevocationList.revoke_session``)."""
-    owner = await accounts.revoke_session(conn, session_id, reason, now)
+    owner = await accounts.revoke_session(work.conn, session_id, reason, now)
     if owner is None:
         return None
     event = SessionRevoked(
@@ -34,5 +31,5 @@ async def revoke_session(
         revoked_at=now,
         expires_at=now + timedelta(seconds=access_token_seconds),
     )
-    await add_to_outbox(conn, [make_envelope(event, producer=SERVICE)])
+    work.emit(event)
     return event

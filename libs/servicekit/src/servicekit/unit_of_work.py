@@ -1,0 +1,63 @@
+"""A unit of work on Postgres: one transaction, and the events it causes written to the outbox
+in it, so a state change and its event commit together or not at all.
+
+Services take the ``UnitOfWork`` protocol and hand ``Work.conn`` to their repositories; unit
+tests pass a fake whose ``conn`` their fake repositories ignore.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from contracts import make_envelope
+from contracts.wire import Event
+from servicekit.outbox import add_to_outbox
+from servicekit.postgres import Pool
+
+
+@dataclass
+class Work:
+    """What a transaction's use case holds: the connection its repositories run on, and the
+    events it has caused so far."""
+
+    conn: Any
+    events: list[Event] = field(default_factory=list)
+
+    def emit(self, *events: Event) -> None:
+        """Published once the transaction commits (through the outbox), never if it rolls back."""
+        self.events.extend(events)
+
+
+class UnitOfWork(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[Work]:
+        """Every write of the block in one transaction, its events with it."""
+        ...
+
+    def reading(self) -> AbstractAsyncContextManager[Work]:
+        """Reads outside a transaction (one connection, no events)."""
+        ...
+
+
+class PostgresUnitOfWork:
+    def __init__(self, pool: Pool, producer: str) -> None:
+        self._pool = pool
+        self._producer = producer
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Work]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            work = Work(conn)
+            yield work
+            if work.events:
+                await add_to_outbox(
+                    conn, [make_envelope(event, producer=self._producer) for event in work.events]
+                )
+
+    @contextlib.asynccontextmanager
+    async def reading(self) -> AsyncIterator[Work]:
+        async with self._pool.acquire() as conn:
+            yield Work(conn)
