@@ -11,8 +11,10 @@ so the workers' real adapters can be tested with no outside world (docs/notifica
   assertion) and FCM's HTTP v1 send, which checks the bearer token and the message's shape.
 
 Each answers ``410``/``UNREGISTERED`` for a device the test marked gone, and can be told to
-answer ``429`` with ``Retry-After`` a number of times first. Every accepted push is recorded
-with its decoded payload.
+answer a device's next requests with 5xx statuses (``fail_with``, each in its platform's error
+shape, no ``Retry-After``) or ``429`` with ``Retry-After`` (``throttle``, ``retry_after``)
+first. Every accepted push is recorded with its decoded payload, every 429 and 5xx answered
+with its time.
 """
 
 from __future__ import annotations
@@ -68,15 +70,31 @@ class Received:
 
 
 @dataclass
+class Answered:
+    """A request a stand-in answered with a 429 or a 5xx instead of accepting it."""
+
+    device: str
+    status: int
+    at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
 class _Behaviour:
     received: list[Received] = field(default_factory=list)
     gone: set[str] = field(default_factory=set)
     throttle: dict[str, int] = field(default_factory=dict)
-    """Device -> how many more requests get ``429 Retry-After: 1`` first."""
+    """Device -> how many more requests get ``429`` with ``Retry-After: <retry_after>`` first."""
+    retry_after: str = "1"
+    """The ``Retry-After`` of each 429: delta-seconds or an HTTP date."""
+    fail_with: dict[str, list[int]] = field(default_factory=dict)
+    """Device -> the statuses (5xx) its next requests are answered with, one each, in order,
+    before throttling or accepting (a service in trouble: no ``Retry-After``)."""
     refused: list[str] = field(default_factory=list)
     """Why each refused request was refused (a test asserts it stays empty)."""
     answered_gone: list[str] = field(default_factory=list)
     """The devices each request answered "gone" was for."""
+    answered_errors: list[Answered] = field(default_factory=list)
+    """Each request answered 429 (``throttle``) or 5xx (``fail_with``), in order."""
 
     def is_gone(self, device: str) -> bool:
         if device in self.gone:
@@ -84,10 +102,20 @@ class _Behaviour:
             return True
         return False
 
+    def failing(self, device: str) -> int | None:
+        """The 5xx this request of ``device`` is answered with, if one is still due."""
+        statuses = self.fail_with.get(device)
+        if not statuses:
+            return None
+        status = statuses.pop(0)
+        self.answered_errors.append(Answered(device, status))
+        return status
+
     def throttled(self, device: str) -> bool:
         left = self.throttle.get(device, 0)
         if left > 0:
             self.throttle[device] = left - 1
+            self.answered_errors.append(Answered(device, 429))
             return True
         return False
 
@@ -164,8 +192,10 @@ class WebPushReceiver(_Behaviour):
         if problem is not None:
             self.refused.append(problem)
             return web.Response(status=401 if "VAPID" in problem else 400, text=problem)
+        if (status := self.failing(sub_id)) is not None:
+            return web.Response(status=status, text="push service unavailable")
         if self.throttled(sub_id):
-            return web.Response(status=429, headers={"Retry-After": "1"})
+            return web.Response(status=429, headers={"Retry-After": self.retry_after})
         try:
             plain = http_ece.decrypt(
                 await request.read(),
@@ -204,6 +234,9 @@ class WebPushReceiver(_Behaviour):
 # --- APNs ------------------------------------------------------------------------------------
 
 
+APNS_5XX_REASONS = {500: "InternalServerError", 503: "ServiceUnavailable"}
+
+
 class ApnsStandin(_Behaviour):
     """``https://api.push.apple.com`` as far as a provider can tell, over HTTP/2."""
 
@@ -229,7 +262,7 @@ class ApnsStandin(_Behaviour):
         payload = json.dumps(answer).encode() if answer else b""
         headers = [(b"apns-id", secrets.token_hex(16).encode())]
         if status == 429:
-            headers.append((b"retry-after", b"1"))
+            headers.append((b"retry-after", self.retry_after.encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
@@ -256,6 +289,8 @@ class ApnsStandin(_Behaviour):
         device = path.removeprefix("/3/device/")
         if self.is_gone(device):
             return 410, {"reason": "Unregistered", "timestamp": str(int(time.time() * 1000))}
+        if (status := self.failing(device)) is not None:
+            return status, {"reason": APNS_5XX_REASONS.get(status, "InternalServerError")}
         if self.throttled(device):
             return 429, {"reason": "TooManyRequests"}
         try:
@@ -289,6 +324,9 @@ class ApnsStandin(_Behaviour):
 
 
 # --- FCM -------------------------------------------------------------------------------------
+
+
+FCM_5XX_CODES = {500: "INTERNAL", 503: "UNAVAILABLE"}
 
 
 class FcmStandin(_Behaviour):
@@ -366,15 +404,24 @@ class FcmStandin(_Behaviour):
             return _fcm_error(400, "INVALID_ARGUMENT", "INVALID_ARGUMENT")
         if self.is_gone(token):
             return _fcm_error(404, "NOT_FOUND", "UNREGISTERED")
-        if self.throttled(token):
-            response = _fcm_error(429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED")
-            response.headers["Retry-After"] = "1"
-            return response
+        if (trouble := self._trouble(token)) is not None:
+            return trouble
         headers = {name.lower(): value for name, value in request.headers.items()}
         self.received.append(Received(token, dict(data), headers))
         return web.json_response(
             {"name": f"projects/{self.project}/messages/{secrets.token_hex(8)}"}
         )
+
+    def _trouble(self, token: str) -> web.Response | None:
+        """A 5xx or a 429 still due for this token, as FCM words them."""
+        if (status := self.failing(token)) is not None:
+            code = FCM_5XX_CODES.get(status, "INTERNAL")
+            return _fcm_error(status, code, code)
+        if self.throttled(token):
+            response = _fcm_error(429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED")
+            response.headers["Retry-After"] = self.retry_after
+            return response
+        return None
 
 
 def _fcm_error(status: int, code: str, error_code: str | None) -> web.Response:
