@@ -6,26 +6,30 @@ message shape.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from aiohttp import ClientSession
+from aiohttp import ClientSession, web
 
 from contracts import make_envelope
 from contracts.events import NotificationCreated, SessionRevoked
 from devstack.push_standins import PushStandins, running_push_standins
 from servicekit.http_app import METRICS
+from servicekit.messaging import MESSAGING
 from servicekit.presence_keys import PresenceKeys, PresenceReader
 from servicekit.redis_store import KeySpace
 from servicekit.resources import MONGO, REDIS
 from servicekit.tokens import TokenIssuer
 from workers.app import PushClients, push_senders
 from workers.config import load_settings
-from workers.devices import Device, DeviceStore
+from workers.devices import Device, DeviceStore, Platform
 from workers.push_delivery import PushDelivery, PushMetrics
 from workers.push_sender import Delivered, Gone, PushMessage, Retry
 
@@ -270,3 +274,161 @@ async def test_the_device_api_offers_the_platforms_and_checks_what_it_stores(
             assert reply.status == 204
         async with http.get(f"{base}/devices", headers=headers) as reply:
             assert (await reply.json())["devices"] == []
+
+
+# --- the real consumer: retries, giving up, and the metrics that count them -------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """A device of one platform as the workers store it, and as its stand-in names it."""
+
+    platform: Platform
+    token: str
+    keys: dict[str, str]
+    standin: Any  # the platform's stand-in (its failures, throttling and what it received)
+    name: str  # what the stand-in calls the device
+
+
+def target(standins: PushStandins, platform: Platform) -> Target:
+    if platform == "webpush":
+        subscription = standins.web_push.subscribe()
+        keys = subscription.as_json()["keys"]
+        return Target(platform, subscription.endpoint, keys, standins.web_push, subscription.id)
+    if platform == "apns":
+        token = uuid.uuid4().hex * 2
+        return Target(platform, token, {}, standins.apns, token)
+    token = f"fcm-{uuid.uuid4().hex}"
+    return Target(platform, token, {}, standins.fcm, token)
+
+
+async def workers_pushing(
+    start_workers: StartWorkers,
+    workers_env: dict[str, str],
+    standins: PushStandins,
+    max_attempts: int,
+) -> StartedWorkers:
+    return await start_workers(
+        {**workers_env, **standins.env(), "PUSH_MAX_ATTEMPTS": str(max_attempts)}
+    )
+
+
+async def announce_to(app: web.Application, targets: list[Target]) -> uuid.UUID:
+    """Registers the devices to one offline recipient and publishes a ``notification.created``
+    for them on the bus, as the notifications consumer does; the recipient's id."""
+    recipient = uuid.uuid4()
+    store = DeviceStore(app[MONGO])
+    for device in targets:
+        await store.register(
+            user_id=recipient,
+            session_id=uuid.uuid4(),
+            platform=device.platform,
+            token=device.token,
+            keys=device.keys,
+            previews=False,
+        )
+    created = NotificationCreated(
+        notification_id=uuid.uuid4(),
+        recipient_id=recipient,
+        kind="message",
+        conversation_id=uuid.uuid4(),
+        message_id=uuid.uuid4(),
+        preview="are you there?",
+        count=1,
+        created_at=AT,
+    )
+    await app[MESSAGING].publisher.publish_envelopes([make_envelope(created, producer="workers")])
+    return recipient
+
+
+def counted(app: web.Application, metric: str, platform: str) -> float:
+    return app[METRICS].registry.get_sample_value(metric, {"platform": platform}) or 0.0
+
+
+async def until_counted(
+    app: web.Application, metric: str, platform: str, value: float, seconds: float = 15
+) -> None:
+    async with asyncio.timeout(seconds):
+        while counted(app, metric, platform) < value:
+            await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    ("platform", "statuses"),
+    [("webpush", [500]), ("apns", [503]), ("fcm", [500, 503])],
+)
+async def test_a_5xx_is_sent_again_after_a_growing_wait_and_then_delivered(
+    start_workers: StartWorkers,
+    workers_env: dict[str, str],
+    standins: PushStandins,
+    platform: Platform,
+    statuses: list[int],
+) -> None:
+    app = (await workers_pushing(start_workers, workers_env, standins, max_attempts=3)).app
+    device = target(standins, platform)
+    device.standin.fail_with[device.name] = list(statuses)
+
+    await announce_to(app, [device])
+    [pushed] = await device.standin.until(1)
+    await until_counted(app, "push_sent_total", platform, 1)
+
+    assert pushed.device == device.name
+    errors = device.standin.answered_errors
+    assert [(e.device, e.status) for e in errors] == [(device.name, s) for s in statuses]
+    # No Retry-After on a 5xx: 1, then 2 seconds before the next send.
+    sends = [e.at for e in errors] + [pushed.at]
+    for attempt, (before, after) in enumerate(itertools.pairwise(sends)):
+        assert after - before >= 2**attempt - 0.05, (attempt, after - before)
+    assert counted(app, "push_retried_total", platform) == len(statuses)
+    assert counted(app, "push_sent_total", platform) == 1
+    assert counted(app, "push_failed_total", platform) == 0
+    assert device.standin.refused == []
+
+
+async def test_pushes_that_keep_failing_are_given_up_after_push_max_attempts_and_counted(
+    start_workers: StartWorkers, workers_env: dict[str, str], standins: PushStandins
+) -> None:
+    started = await workers_pushing(start_workers, workers_env, standins, max_attempts=2)
+    app = started.app
+    targets = [target(standins, platform) for platform in ("webpush", "fcm", "apns")]
+    for device in targets:
+        device.standin.fail_with[device.name] = [503, 503, 503]
+
+    recipient = await announce_to(app, targets)
+    for device in targets:
+        await until_counted(app, "push_failed_total", device.platform, 1)
+
+    for device in targets:
+        # Two sends (PUSH_MAX_ATTEMPTS), one wait between them, then given up.
+        assert [e.status for e in device.standin.answered_errors] == [503, 503]
+        assert device.standin.fail_with[device.name] == [503]  # no third send
+        assert device.standin.received == []
+        assert counted(app, "push_retried_total", device.platform) == 1
+        assert counted(app, "push_sent_total", device.platform) == 0
+        assert counted(app, "push_devices_removed_total", device.platform) == 0
+    # A service in trouble is no sign the device is gone: all three are kept.
+    assert len(await DeviceStore(app[MONGO]).of_user(recipient)) == 3
+    async with ClientSession() as http, http.get(f"{started.url}/metrics") as reply:
+        exposed = await reply.text()
+    for platform in ("webpush", "fcm", "apns"):
+        assert f'push_failed_total{{platform="{platform}"}} 1.0' in exposed
+
+
+async def test_an_fcm_429_is_sent_again_after_the_retry_after_fcm_names(
+    start_workers: StartWorkers, workers_env: dict[str, str], standins: PushStandins
+) -> None:
+    app = (await workers_pushing(start_workers, workers_env, standins, max_attempts=3)).app
+    device = target(standins, "fcm")
+    standins.fcm.throttle[device.name] = 1
+    standins.fcm.retry_after = "2"  # not the 1 s a send without Retry-After would wait
+
+    await announce_to(app, [device])
+    [pushed] = await standins.fcm.until(1)
+    await until_counted(app, "push_sent_total", "fcm", 1)
+
+    [throttled] = standins.fcm.answered_errors
+    assert throttled.status == 429
+    assert 2 - 0.05 <= pushed.at - throttled.at < 2 + 1.0
+    assert counted(app, "push_retried_total", "fcm") == 1
+    assert counted(app, "push_failed_total", "fcm") == 0
+    assert standins.fcm.refused == []
