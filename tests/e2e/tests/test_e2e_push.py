@@ -1,23 +1,36 @@
 """Push to an offline user's devices, through the API gateway, with the workers' real adapters
-and local stand-ins of Web Push and APNs (``devstack.push_standins``) that verify and decrypt
-what they receive."""
+and local stand-ins of Web Push, APNs and FCM (``devstack.push_standins``) that verify and
+decrypt what they receive."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
+import pytest
 
 from devstack.push_standins import PushStandins
-from e2e.accounts import direct_conversation, register
+from e2e.accounts import PASSWORD, direct_conversation, register
 
 PACING_SECONDS = 2.0  # NOTIFICATION_PUSH_INTERVAL's default, which the e2e fleet keeps
+EVENTUALLY_SECONDS = 10.0  # auth's outbox, the bus and the workers' consumer, with room to spare
+POLL_SECONDS = 0.05
 
 
 def bearer(user: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {user['token']}"}
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], timeout: float = EVENTUALLY_SECONDS
+) -> None:
+    """Return once ``await check()`` is true; TimeoutError after ``timeout`` seconds."""
+    async with asyncio.timeout(timeout):
+        while not await check():
+            await asyncio.sleep(POLL_SECONDS)
 
 
 async def register_device(
@@ -100,3 +113,59 @@ async def test_a_web_push_endpoint_that_is_no_url_is_refused_with_the_field(
             problem = await reply.json(content_type=None)
             assert reply.status == 422, (endpoint, problem)
             assert [e["field"] for e in problem["errors"]] == ["subscription.endpoint"]
+
+
+async def listed_devices(http: aiohttp.ClientSession, token: str) -> dict[str, bool]:
+    """The user's devices as ``GET /api/notifications/devices`` lists them to the bearer of
+    ``token``: id -> whether that session registered it (``current``)."""
+    async with http.get("/api/notifications/devices", headers=bearer({"token": token})) as reply:
+        body = await reply.json()
+        assert reply.status == 200, body
+        return {device["id"]: device["current"] for device in body["devices"]}
+
+
+async def signed_in(http: aiohttp.ClientSession, user: dict[str, Any], device: str) -> str:
+    """A second session of ``user`` (another device's login): its access token."""
+    body = {"username": user["user"]["username"], "password": PASSWORD}
+    async with http.post("/api/auth/login", json=body, headers={"User-Agent": device}) as reply:
+        answer = await reply.json()
+        assert reply.status == 200, answer
+        token: str = answer["token"]
+        return token
+
+
+@pytest.mark.parametrize("sign_out", ["logout", "delete-session"])
+async def test_signing_a_session_out_removes_the_devices_it_registered_and_only_those(
+    http: aiohttp.ClientSession, push_standins: PushStandins, sign_out: str
+) -> None:
+    user = await register(http, tag="push")
+    laptop = user["token"]  # the session the registration opened
+    phone = await signed_in(http, user, "Phone/1.0")
+    subscription = push_standins.web_push.subscribe()
+    laptops = await register_device(
+        http, {"token": laptop}, {"platform": "webpush", "subscription": subscription.as_json()}
+    )
+    phones = await register_device(
+        http, {"token": phone}, {"platform": "apns", "token": secrets.token_hex(32)}
+    )
+    assert await listed_devices(http, phone) == {laptops["id"]: False, phones["id"]: True}
+
+    if sign_out == "logout":  # the laptop signs itself out
+        async with http.post("/api/auth/logout", headers=bearer({"token": laptop})) as reply:
+            assert reply.status == 204
+    else:  # the phone signs the laptop out from its list of sessions
+        async with http.get("/api/auth/sessions", headers=bearer({"token": phone})) as reply:
+            sessions = (await reply.json())["sessions"]
+        [other] = [s["id"] for s in sessions if not s["current"]]
+        async with http.delete(
+            f"/api/auth/sessions/{other}", headers=bearer({"token": phone})
+        ) as reply:
+            assert reply.status == 204
+
+    # auth writes session.revoked; the workers' push consumer removes that session's devices.
+    async def only_the_phones_remain() -> bool:
+        return await listed_devices(http, phone) == {phones["id"]: True}
+
+    await eventually(only_the_phones_remain)
+    async with http.get("/api/notifications/devices", headers=bearer({"token": laptop})) as reply:
+        assert reply.status == 401  # the signed-out session can no longer list anything
