@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 import pytest
 
-from devstack.push_standins import PushStandins
-from e2e.accounts import PASSWORD, direct_conversation, register
+from devstack.push_standins import PushStandins, Received
+from e2e.accounts import PASSWORD, create_conversation, direct_conversation, register
 
 PACING_SECONDS = 2.0  # NOTIFICATION_PUSH_INTERVAL's default, which the e2e fleet keeps
 EVENTUALLY_SECONDS = 10.0  # auth's outbox, the bus and the workers' consumer, with room to spare
@@ -169,3 +170,59 @@ async def test_signing_a_session_out_removes_the_devices_it_registered_and_only_
     await eventually(only_the_phones_remain)
     async with http.get("/api/notifications/devices", headers=bearer({"token": laptop})) as reply:
         assert reply.status == 401  # the signed-out session can no longer list anything
+
+
+async def test_a_muted_conversation_pushes_nothing_while_another_one_still_does(
+    http: aiohttp.ClientSession, push_standins: PushStandins
+) -> None:
+    alice, bob = await register(http, tag="push"), await register(http, tag="push")
+    muted = await direct_conversation(http, alice, bob)
+    status, created = await create_conversation(
+        http, alice["token"], {"participantIds": [bob["user"]["id"]], "title": "plans"}
+    )
+    assert status == 201, created
+    other = created["conversation"]["id"]
+    async with http.put(
+        f"/api/chat/{muted}/notifications", json={"level": "none"}, headers=bearer(bob)
+    ) as reply:
+        assert (reply.status, await reply.json()) == (200, {"level": "none", "isDefault": False})
+    subscription = push_standins.web_push.subscribe()
+    await register_device(
+        http, bob, {"platform": "webpush", "subscription": subscription.as_json()}
+    )
+
+    # Bob is offline. Alice writes in the muted conversation (naming him too: muted is muted),
+    # then in the group, where naming him notifies him (a group's default is mentions).
+    mention = f"@{bob['user']['username']}"
+    for conversation, text in (
+        (muted, "are you there?"),
+        (muted, f"{mention} answer me"),
+        (other, f"{mention} dinner at 8?"),
+    ):
+        async with http.post(
+            f"/api/chat/{conversation}/messages", json={"content": text}, headers=bearer(alice)
+        ) as reply:
+            assert reply.status == 201, await reply.text()
+
+    def bobs(conversation: str) -> list[Received]:
+        return [
+            push
+            for push in push_standins.web_push.received
+            if push.device == subscription.id and push.payload["conversationId"] == conversation
+        ]
+
+    async def the_group_pushed() -> bool:
+        return bool(bobs(other))
+
+    # The group's push, sent after the muted conversation's messages, is the synchronisation
+    # point; then a bounded window in which a late push of the muted one would still show.
+    await eventually(the_group_pushed)
+    window_ends = time.monotonic() + PACING_SECONDS
+    while time.monotonic() < window_ends and not bobs(muted):
+        await asyncio.sleep(POLL_SECONDS)
+    assert bobs(muted) == []
+    assert bobs(other)[0].payload["kind"] == "mention"
+    async with http.get("/api/notifications", headers=bearer(bob)) as reply:
+        notified = {n["conversationId"] for n in (await reply.json())["notifications"]}
+    assert notified == {other}
+    assert push_standins.web_push.refused == []
