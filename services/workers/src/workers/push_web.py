@@ -26,9 +26,11 @@ TTL_SECONDS = 24 * 3600
 
 
 def load_vapid_key(private_key: str) -> Vapid:
-    """PEM, or the raw 32-byte key in base64url (what ``vapid --gen`` and most guides print)."""
-    if private_key.lstrip().startswith("-----BEGIN"):
-        return Vapid.from_pem(private_key.encode())
+    """PEM (its line breaks real, or written ``\\n`` to fit one line of an environment file),
+    or the raw 32-byte key in base64url (what ``vapid --gen`` and most guides print)."""
+    pem = private_key.replace("\\n", "\n").strip()
+    if pem.startswith("-----BEGIN"):
+        return Vapid.from_pem(pem.encode() + b"\n")
     return Vapid.from_string(private_key)
 
 
