@@ -155,17 +155,24 @@ class RecordingEnviron(Mapping[str, str]):
 @dataclass(frozen=True)
 class SettingsReads:
     names: frozenset[str]
+    """Read with only the required variables set."""
     required: frozenset[str]
     default_port: int
+    conditional: frozenset[str]
+    """Read only once an optional variable is set: what a feature it switches on needs
+    (``VAPID_SUBJECT`` once ``VAPID_PRIVATE_KEY`` is)."""
+    switched_on: Mapping[str, str]
+    """An environment that loads with every such feature on (each value ``x`` * 48)."""
 
 
-@cache
-def names_read(service: str) -> SettingsReads:
-    """Every variable ``<service>.config.load_settings`` reads, and which have no default."""
-    config = import_module(f"{service}.config")
-    load: Callable[[Mapping[str, str]], object] = config.load_settings
-    given: dict[str, str] = {}
-    required: set[str] = set()
+PLACEHOLDER = "x" * 48
+
+
+def load_filling_required(
+    service: str, load: Callable[[Mapping[str, str]], object], given: dict[str, str]
+) -> set[str] | None:
+    """Loads the settings from ``given``, adding each required variable it asks for; the
+    names it read, or None when it refused a value of ``given``."""
     for _ in range(50):
         environ = RecordingEnviron(given)
         try:
@@ -173,12 +180,41 @@ def names_read(service: str) -> SettingsReads:
         except SettingsError as error:
             missing = re.match(r"(\w+) is required", str(error))
             if missing is None:
-                raise AssertionError(f"{service}: unexpected settings error {error}") from error
-            required.add(missing.group(1))
-            given[missing.group(1)] = "x" * 48
+                return None
+            given[missing.group(1)] = PLACEHOLDER
             continue
-        return SettingsReads(frozenset(environ.asked), frozenset(required), config.DEFAULT_PORT)
+        return environ.asked
     raise AssertionError(f"{service}: load_settings keeps asking for more required variables")
+
+
+@cache
+def names_read(service: str) -> SettingsReads:
+    """Every variable ``<service>.config.load_settings`` reads, which have no default, and
+    which it reads only once an optional one is set (found by setting each in turn)."""
+    config = import_module(f"{service}.config")
+    load: Callable[[Mapping[str, str]], object] = config.load_settings
+    given: dict[str, str] = {}
+    names = load_filling_required(service, load, given)
+    if names is None:
+        raise AssertionError(f"{service}: load_settings refuses its own defaults")
+    required = set(given)
+    read = set(names)
+    tried: set[str] = set()
+    while untried := sorted(read - set(given) - tried):
+        for name in untried:
+            tried.add(name)
+            trial = {**given, name: PLACEHOLDER}
+            asked = load_filling_required(service, load, trial)
+            if asked is not None and asked - read:  # it switched something on
+                read |= asked
+                given = trial
+    return SettingsReads(
+        names=frozenset(names),
+        required=frozenset(required),
+        default_port=config.DEFAULT_PORT,
+        conditional=frozenset(read - names),
+        switched_on=given,
+    )
 
 
 def env_example_names() -> set[str]:
@@ -290,20 +326,29 @@ def deployment_service(doc: Doc) -> str:
 
 
 def k8s_env_problems(docs: list[Doc]) -> list[str]:
-    """Every variable a service must get in a container is set in its Deployment and Jobs."""
+    """Every variable a service must get in a container is set in its Deployment and Jobs;
+    every one it reads once an optional one is set (a push platform's settings) is given too,
+    from a ConfigMap or the Secret, so an overlay changes it without editing the manifest."""
     problems: list[str] = []
     for doc in [*of_kind(docs, "Deployment"), *of_kind(docs, "Job")]:
         service = deployment_service(doc)
         if service in STATIC:
             continue
         reads = names_read(service)
+        where = f"{doc['kind']} {doc['metadata']['name']}"
         for container in workload_containers(doc):
             provided = container_env_names(docs, container)
             for name in sorted(reads.names):
                 if doc["kind"] == "Job" and name == "MEDIA_ROOT":
                     continue  # a migration touches only its database
                 if must_be_set_in_containers(name, reads) and name not in provided:
-                    problems.append(f"{doc['kind']} {doc['metadata']['name']}: {name} is not set")
+                    problems.append(f"{where}: {name} is not set")
+            literals = {e["name"] for e in container.get("env", []) if "value" in e}
+            for name in sorted(reads.conditional):
+                if name in literals:
+                    problems.append(f"{where}: {name} is a literal value in the manifest")
+                elif name not in provided:
+                    problems.append(f"{where}: {name} is not set")
     return problems
 
 
@@ -660,15 +705,33 @@ def test_every_variable_the_code_needs_is_set(overlay: str) -> None:
 def test_every_variable_the_code_reads_is_documented() -> None:
     documented = env_example_names()
     for service in SERVICES:
-        undocumented = names_read(service).names - documented
+        reads = names_read(service)
+        undocumented = (reads.names | reads.conditional) - documented
         assert not undocumented, f"{service} reads {sorted(undocumented)}: add to .env.example"
 
 
 def test_config_map_holds_only_what_some_service_reads() -> None:
     docs = render_kustomize("base")
-    read = set().union(*(names_read(service).names for service in SERVICES))
+    read = set().union(*(names_read(s).names | names_read(s).conditional for s in SERVICES))
     for config_map in of_kind(docs, "ConfigMap"):
         assert set(config_map["data"]) <= read, config_map["metadata"]["name"]
+
+
+def test_the_workers_config_map_holds_the_codes_defaults() -> None:
+    """workers-config (base/workers.env) changes nothing the code would default to; only a
+    value the code has no default for (VAPID_SUBJECT) is the operator's to choose."""
+    docs = render_kustomize("base")
+    refs = [s["configMapRef"]["name"] for s in deployment_container(docs, "workers")["envFrom"]]
+    [name] = [ref for ref in refs if ref.startswith("workers-config")]
+    data = config_map_data(docs, name)
+    assert data
+    reads = names_read("workers")
+    load: Callable[[Mapping[str, str]], object] = import_module("workers.config").load_settings
+    everything_on = dict(reads.switched_on)
+    for key, value in sorted(data.items()):
+        if key in everything_on:
+            continue  # no default
+        assert load({**everything_on, key: value}) == load(everything_on), key
 
 
 def test_secret_keys_are_documented_for_the_platform_team() -> None:
@@ -769,6 +832,17 @@ def test_env_check_reports_a_required_variable_dropped_from_the_config_map(tmp_p
         container["env"] = [e for e in container["env"] if e["name"] != "JWT_SECRET"]
     problems = k8s_env_problems(dump_and_reload(tmp_path, docs))
     assert {f"Deployment {s}: JWT_SECRET is not set" for s in SERVICES} <= set(problems)
+
+
+def test_env_check_reports_push_settings_not_given_by_a_config_map(tmp_path: Path) -> None:
+    docs = render_kustomize("overlays/prod")
+    workers = deployment_container(docs, "workers")
+    workers["envFrom"] = [s for s in workers["envFrom"] if "workers-config" not in str(s)]
+    workers["env"].append({"name": "APNS_URL", "value": "https://api.push.apple.com"})
+    problems = k8s_env_problems(dump_and_reload(tmp_path, docs))
+    assert "Deployment workers: APNS_URL is a literal value in the manifest" in problems
+    for name in ("VAPID_SUBJECT", "WEB_PUSH_ALLOWED_HOSTS", "FCM_URL"):
+        assert f"Deployment workers: {name} is not set" in problems
 
 
 def test_network_check_reports_a_missing_and_an_extra_flow(tmp_path: Path) -> None:
