@@ -373,6 +373,26 @@ def compose_env_problems(rendered: Doc) -> list[str]:
     return problems
 
 
+def compose_shadowing_problems(raw: Doc, documented: set[str]) -> list[str]:
+    """An `environment:` entry that interpolates (`${...}`) a variable the env_file sets hides
+    the developer's value: `environment:` beats env_file, and `${...}` reads the shell or a
+    .env beside the compose file, not the root .env the env_file names."""
+    problems: list[str] = []
+    for name, service in raw["services"].items():
+        if not service.get("env_file"):
+            continue
+        environment = service.get("environment") or {}
+        if isinstance(environment, list):
+            environment = dict(entry.partition("=")[::2] for entry in environment)
+        for variable, value in environment.items():
+            if variable in documented and isinstance(value, str) and "${" in value:
+                problems.append(
+                    f"compose service {name}: environment sets {variable} to {value!r}, "
+                    "hiding the env_file's value"
+                )
+    return problems
+
+
 def compose_service_problems(rendered: Doc) -> list[str]:
     """Every app service has a healthcheck; the start order is migrations, services, nginx."""
     problems: list[str] = []
@@ -633,6 +653,55 @@ def test_compose_dev_profile_mounts_source_and_reloads() -> None:
         assert f"/src/services/{service}/src" in targets
         assert "watchfiles" in " ".join(dev["command"])
         assert service in dev["networks"]["default"]["aliases"]
+
+
+def test_compose_environment_hides_nothing_the_env_file_sets() -> None:
+    raw = yaml.safe_load(COMPOSE_FILE.read_text())
+    assert compose_shadowing_problems(raw, env_example_names()) == []
+
+
+def test_a_developers_env_file_reaches_every_service(tmp_path: Path) -> None:
+    """What a developer puts in the root .env (push keys, say) is what the containers get,
+    for every variable a service reads that the compose file does not point at its network."""
+    shutil.copytree(ROOT / "deploy/compose", tmp_path / "deploy/compose")
+    shutil.copyfile(ROOT / ".env.example", tmp_path / ".env.example")
+    reads = {service: names_read(service) for service in SERVICES}
+    variables = sorted(set().union(*(r.names | r.conditional for r in reads.values())))
+    (tmp_path / ".env").write_text("".join(f"{name}=dotenv-{name}\n" for name in variables))
+    compose = tmp_path / "deploy/compose/compose.yaml"
+    profiles = ("--profile", "app", "--profile", "dev", "--profile", "scale")
+    rendered = json.loads(
+        run_tool(
+            str(BIN / "docker-compose"), "-f", str(compose), *profiles, "config", "--format", "json"
+        )
+    )
+    raw = yaml.safe_load(compose.read_text())["services"]
+    checked = 0
+    for name, service in rendered["services"].items():
+        match = re.match(r"chat-fleet/(\w+):", service.get("image", ""))
+        if not match:
+            continue
+        pinned = set(raw[name].get("environment") or {})
+        for variable in sorted(reads[match.group(1)].names | reads[match.group(1)].conditional):
+            if variable not in pinned:
+                assert service["environment"].get(variable) == f"dotenv-{variable}", (
+                    name,
+                    variable,
+                )
+                checked += 1
+    assert checked > 50
+    workers = rendered["services"]["workers"]["environment"]
+    assert workers["VAPID_PRIVATE_KEY"] == "dotenv-VAPID_PRIVATE_KEY"
+
+
+def test_compose_check_reports_an_environment_entry_hiding_the_env_file() -> None:
+    raw = yaml.safe_load(COMPOSE_FILE.read_text())
+    raw["services"]["workers"]["environment"]["VAPID_PRIVATE_KEY"] = "${VAPID_PRIVATE_KEY:-}"
+    problems = compose_shadowing_problems(raw, env_example_names())
+    assert problems == [
+        "compose service workers: environment sets VAPID_PRIVATE_KEY to "
+        "'${VAPID_PRIVATE_KEY:-}', hiding the env_file's value"
+    ]
 
 
 def test_compose_check_reports_a_missing_healthcheck_and_env_var(tmp_path: Path) -> None:
