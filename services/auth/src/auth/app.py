@@ -1,4 +1,10 @@
-"""The auth service's composition root: the only place that builds its I/O clients."""
+"""The auth service's composition root: the only place that builds its I/O clients.
+
+``create_app`` opens, in order: the stores and the token verifier (the kit's), ``auth_services``
+(the password hasher, the HTTP client to chat, the services the handlers use under typed app
+keys, and the revocation keys made whole before the first request), then the broker side
+(the outbox relay; auth consumes no queue).
+"""
 
 from __future__ import annotations
 
@@ -26,7 +32,7 @@ from servicekit.peer_api import PeerApi
 from servicekit.rate_limit import RateLimiter
 from servicekit.redis_store import KeySpace
 from servicekit.resources import MONGO, POSTGRES, REDIS, build_service_app
-from servicekit.tokens import TOKEN_VERIFIER, RevocationList, TokenIssuer, TokenVerifier
+from servicekit.tokens import RevocationList, TokenIssuer
 from servicekit.unit_of_work import PostgresUnitOfWork
 
 
@@ -36,17 +42,12 @@ def migration_sets() -> list[MigrationSet]:
 
 def create_app(settings: AuthSettings) -> web.Application:
     platform = settings.platform
-    app = build_service_app(settings.service, migrations=migration_sets())
-    add_endpoints(app, ENDPOINTS)
-    document = openapi_document(title="Chat auth API", version="1", endpoints=ENDPOINTS)
-    app.router.add_routes([openapi_route(OPENAPI_PATH, document)])
 
-    async def auth_service(app: web.Application) -> AsyncIterator[None]:
+    async def auth_services(app: web.Application) -> AsyncIterator[None]:
         keys = KeySpace(platform.redis.key_prefix)
         revocations = RevocationList(app[REDIS], keys)
         hasher = PasswordHasher(settings.bcrypt_rounds, settings.bcrypt_max_pending)
         await hasher.warm_up()
-        app[TOKEN_VERIFIER] = TokenVerifier(platform.jwt, revocations)
         accounts, profiles = AccountRepository(), ProfileStore(app[MONGO])
         limiter = RateLimiter(app[REDIS], keys)
         uow = PostgresUnitOfWork(app[POSTGRES], SERVICE)
@@ -92,5 +93,8 @@ def create_app(settings: AuthSettings) -> web.Application:
             await watching
         await http.close()
 
-    app.cleanup_ctx.append(auth_service)
+    app = build_service_app(settings.service, migrations=migration_sets(), services=[auth_services])
+    add_endpoints(app, ENDPOINTS)
+    document = openapi_document(title="Chat auth API", version="1", endpoints=ENDPOINTS)
+    app.router.add_routes([openapi_route(OPENAPI_PATH, document)])
     return app

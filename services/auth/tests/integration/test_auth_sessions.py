@@ -26,10 +26,10 @@ from devstack.broker_probe import collect, collect_settled
 from devstack.isolation import free_port
 from servicekit.http_app import create_service_app, json_response
 from servicekit.openapi import Endpoint, fill_path, openapi_path
-from servicekit.redis_store import KeySpace, create_redis, redis_resource
-from servicekit.resources import REDIS
+from servicekit.redis_store import create_redis, redis_resource
+from servicekit.resources import REDIS, token_verifier_resource
 from servicekit.settings import Environment, read_platform
-from servicekit.tokens import TOKEN_VERIFIER, RevocationList, TokenVerifier, authenticate
+from servicekit.tokens import authenticate
 
 if TYPE_CHECKING:
     from services.auth.tests.integration.conftest import Account, Api, AuthServer, Probe
@@ -56,22 +56,19 @@ def b64url_json(value: object) -> str:
 @pytest.fixture(scope="module")
 async def peer(auth_server: AuthServer) -> AsyncIterator[Client]:
     """Another service of the fleet, wired as each of them is: its own platform settings from
-    the fleet's environment, a ``TokenVerifier`` on the shared Redis, ``authenticate`` on a
-    route."""
+    the fleet's environment, the kit's token verifier on the shared Redis, ``authenticate`` on
+    a route."""
     env = auth_server.plan.service_env("chat", free_port())
     platform = read_platform(Environment(env), "chat", 8002)
     app = create_service_app(platform.service, platform.http)
-
-    async def token_verifier(app: web.Application) -> AsyncIterator[None]:
-        revocations = RevocationList(app[REDIS], KeySpace(platform.redis.key_prefix))
-        app[TOKEN_VERIFIER] = TokenVerifier(platform.jwt, revocations)
-        yield
 
     async def whoami(request: web.Request) -> web.Response:
         claims = await authenticate(request)
         return json_response({"userId": str(claims.user_id), "sessionId": str(claims.session_id)})
 
-    app.cleanup_ctx.extend([redis_resource(REDIS, platform.redis), token_verifier])
+    app.cleanup_ctx.extend(
+        [redis_resource(REDIS, platform.redis), token_verifier_resource(platform)]
+    )
     app.router.add_get(PEER_ROUTE, whoami)
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         yield client

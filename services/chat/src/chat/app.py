@@ -1,8 +1,13 @@
-"""The chat service's composition root: the only place that builds its I/O clients."""
+"""The chat service's composition root: the only place that builds its I/O clients.
+
+``create_app`` opens, in order: the stores and the token verifier (the kit's), ``chat_services``
+(the HTTP client to auth and every service the handlers and consumers use, under typed app
+keys), then the broker side, whose consumers take those services from the app.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -40,7 +45,6 @@ from servicekit.postgres import Connection
 from servicekit.redis_store import KeySpace
 from servicekit.resources import MONGO, POSTGRES, REDIS, build_service_app
 from servicekit.token_buckets import TokenBuckets
-from servicekit.tokens import TOKEN_VERIFIER, RevocationList, TokenVerifier
 
 Handle = Callable[[Envelope[Any], Connection], Awaitable[None]]
 
@@ -53,8 +57,15 @@ def create_app(settings: ChatSettings) -> web.Application:
     platform = settings.platform
     blobs = FilesystemBlobStore(settings.media_root)
 
-    def media(app: web.Application) -> MediaService:
-        if MEDIA_SERVICE not in app:
+    async def chat_services(app: web.Application) -> AsyncIterator[None]:
+        keys = KeySpace(platform.redis.key_prefix)
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+            app[USER_LIMITS] = UserLimits(
+                TokenBuckets(app[REDIS], keys),
+                send=settings.send_limit,
+                create=settings.create_limit,
+                upload=settings.upload_limit,
+            )
             app[MEDIA_SERVICE] = MediaService(
                 pool=app[POSTGRES],
                 store=MediaRepository(),
@@ -62,20 +73,6 @@ def create_app(settings: ChatSettings) -> web.Application:
                 max_bytes=settings.media_max_bytes,
                 quota_bytes=settings.media_quota_bytes,
             )
-        return app[MEDIA_SERVICE]
-
-    def service(app: web.Application) -> ChatService:
-        """Built once, when the stores are open (the first consumer or request needs it)."""
-        if CHAT_SERVICE not in app:
-            keys = KeySpace(platform.redis.key_prefix)
-            app[USER_LIMITS] = UserLimits(
-                TokenBuckets(app[REDIS], keys),
-                send=settings.send_limit,
-                create=settings.create_limit,
-                upload=settings.upload_limit,
-            )
-            http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
-            app.on_cleanup.append(lambda _: http.close())
             store = ChatRepository()
             auth = PeerApi(http, settings.auth_url, "auth")
             app[CHAT_SERVICE] = ChatService(
@@ -86,19 +83,13 @@ def create_app(settings: ChatSettings) -> web.Application:
                 people=PeopleRepository(),
                 bodies=MessageBodies(app[MONGO]),
                 inline_body_bytes=settings.inline_body_bytes,
-                attachments=media(app),
+                attachments=app[MEDIA_SERVICE],
                 creations=app[USER_LIMITS],
             )
             app[BLOCK_SERVICE] = BlockService(pool=app[POSTGRES], store=PeopleRepository())
-            app[TOKEN_VERIFIER] = TokenVerifier(platform.jwt, RevocationList(app[REDIS], keys))
-        return app[CHAT_SERVICE]
+            yield
 
-    def consumer(
-        queue: str,
-        handler: Callable[
-            [web.Application], Callable[[Envelope[Any], Connection], Awaitable[None]]
-        ],
-    ) -> ConsumerFactory:
+    def consumer(queue: str, handler: Callable[[web.Application], Handle]) -> ConsumerFactory:
         def build(app: web.Application, messaging: Messaging) -> ConsumerRunner[Connection]:
             return ConsumerRunner(
                 name=f"chat.{queue}",
@@ -115,7 +106,7 @@ def create_app(settings: ChatSettings) -> web.Application:
 
     def message_sends(app: web.Application, messaging: Messaging) -> ConsumerRunner[None]:
         """Batches: what arrived together is stored in one transaction (docs/chat.md)."""
-        sends = MessageSendConsumer(service(app))
+        sends = MessageSendConsumer(app[CHAT_SERVICE])
         return BatchConsumerRunner(
             handle_batch=sends.handle_batch,
             max_batch=platform.amqp.prefetch,
@@ -129,13 +120,14 @@ def create_app(settings: ChatSettings) -> web.Application:
             metrics=app[METRICS],
         )
 
+    def chat_events(app: web.Application) -> Handle:
+        return ChatEventsConsumer(app[CHAT_SERVICE], app[MEDIA_SERVICE])
+
     app = build_service_app(
         settings.service,
         migrations=migration_sets(),
-        consumers=[
-            message_sends,
-            consumer(CHAT_EVENTS_QUEUE, lambda app: ChatEventsConsumer(service(app), media(app))),
-        ],
+        services=[chat_services],
+        consumers=[message_sends, consumer(CHAT_EVENTS_QUEUE, chat_events)],
     )
     add_readiness_check(app, "media", blobs.probe)
     endpoints = (*ENDPOINTS, *MEDIA_ENDPOINTS)

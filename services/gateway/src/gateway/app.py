@@ -39,7 +39,7 @@ from servicekit.messaging import MESSAGING
 from servicekit.redis_store import KeySpace
 from servicekit.resources import REDIS, build_service_app
 from servicekit.token_buckets import TokenBuckets
-from servicekit.tokens import TOKEN_VERIFIER, RevocationList, TokenVerifier
+from servicekit.tokens import TOKEN_VERIFIER
 
 CLOSE_GRACE_SECONDS = 2.0
 
@@ -56,8 +56,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     async def realtime(app: web.Application) -> AsyncIterator[None]:
         keys = KeySpace(platform.redis.key_prefix)
         redis = app[REDIS]
-        verifier = TokenVerifier(platform.jwt, RevocationList(redis, keys))
-        app[TOKEN_VERIFIER] = verifier
+        verifier = app[TOKEN_VERIFIER]
         messaging = app[MESSAGING]
         pending = PendingSends()
         async with aiohttp.ClientSession(

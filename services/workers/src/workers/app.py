@@ -1,7 +1,16 @@
 """The workers service's composition root: the notifications API and the queue consumers,
-built on the service kit."""
+built on the service kit.
+
+``create_app`` opens, in order: the stores and the token verifier (the kit's),
+``workers_services`` (the push adapters with their HTTP clients, and the notification and
+device stores with their indexes, under typed app keys), then the broker side, whose consumers
+take those from the app. The API therefore relies on no consumer having started.
+"""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
 import httpx
@@ -18,7 +27,6 @@ from servicekit.openapi import add_endpoints, openapi_document, openapi_route
 from servicekit.presence_keys import PresenceReader
 from servicekit.redis_store import KeySpace
 from servicekit.resources import MONGO, REDIS, build_service_app
-from servicekit.tokens import TOKEN_VERIFIER, RevocationList, TokenVerifier
 from workers.announcements import AnnouncementPacer
 from workers.config import PushSettings, WorkersSettings
 from workers.device_api import DEVICE_REGISTRATIONS
@@ -36,20 +44,18 @@ from workers.push_sender import PushSender
 from workers.push_web import WebPushSender
 from workers.routes import ENDPOINTS, OPENAPI_PATH
 
+DEVICE_STORE = web.AppKey("device_store", DeviceStore)
+PUSH_SENDERS: web.AppKey[Mapping[Platform, PushSender]] = web.AppKey("push_senders")
+
 
 class NotificationsConsumer:
-    """The notifications runner, started once the store's indexes exist (its effects rely on
-    them) and stopped before the pacer sends what it still holds."""
+    """The notifications runner, stopped before the pacer sends what it still holds."""
 
-    def __init__(
-        self, store: NotificationStore, runner: Consumer, announcements: AnnouncementPacer
-    ) -> None:
-        self._store = store
+    def __init__(self, runner: Consumer, announcements: AnnouncementPacer) -> None:
         self._runner = runner
         self._announcements = announcements
 
     async def start(self) -> None:
-        await self._store.create_indexes()
         await self._runner.start()
 
     async def stop(self, timeout: float = 10.0) -> None:
@@ -57,59 +63,26 @@ class NotificationsConsumer:
         await self._announcements.close()
 
 
-class PushConsumer:
-    """The push runner, started once the device indexes exist; its HTTP clients close after
-    it stops."""
-
-    def __init__(self, devices: DeviceStore, runner: Consumer, clients: PushClients) -> None:
-        self._devices = devices
-        self._runner = runner
-        self._clients = clients
-
-    async def start(self) -> None:
-        await self._devices.create_indexes()
-        await self._runner.start()
-
-    async def stop(self, timeout: float = 10.0) -> None:
-        await self._runner.stop(timeout)
-        await self._clients.close()
-
-
-class PushClients:
-    """The HTTP clients of the push adapters: aiohttp for Web Push and FCM, httpx over HTTP/2
-    for APNs; opened on first use, inside the running loop."""
-
-    def __init__(self) -> None:
-        self._session: aiohttp.ClientSession | None = None
-        self._http2: httpx.AsyncClient | None = None
-
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
-        return self._session
-
-    def http2(self) -> httpx.AsyncClient:
-        if self._http2 is None:
-            self._http2 = httpx.AsyncClient(http1=False, http2=True, timeout=15.0)
-        return self._http2
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-        if self._http2 is not None:
-            await self._http2.aclose()
-
-
-def push_senders(settings: PushSettings, clients: PushClients) -> dict[Platform, PushSender]:
-    """One adapter per platform whose credentials are configured."""
-    senders: dict[Platform, PushSender] = {}
-    if settings.web_push is not None:
-        senders["webpush"] = WebPushSender(settings.web_push, clients.session())
-    if settings.fcm is not None:
-        senders["fcm"] = FcmSender(settings.fcm, clients.session())
-    if settings.apns is not None:
-        senders["apns"] = ApnsSender(settings.apns, clients.http2())
-    return senders
+@contextlib.asynccontextmanager
+async def push_senders(settings: PushSettings) -> AsyncIterator[dict[Platform, PushSender]]:
+    """One adapter per platform whose credentials are configured, over the HTTP clients those
+    platforms use (aiohttp for Web Push and FCM, httpx over HTTP/2 for APNs), closed on exit."""
+    async with contextlib.AsyncExitStack() as clients:
+        senders: dict[Platform, PushSender] = {}
+        if settings.web_push is not None or settings.fcm is not None:
+            session = await clients.enter_async_context(
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+            )
+            if settings.web_push is not None:
+                senders["webpush"] = WebPushSender(settings.web_push, session)
+            if settings.fcm is not None:
+                senders["fcm"] = FcmSender(settings.fcm, session)
+        if settings.apns is not None:
+            http2 = await clients.enter_async_context(
+                httpx.AsyncClient(http1=False, http2=True, timeout=15.0)
+            )
+            senders["apns"] = ApnsSender(settings.apns, http2)
+        yield senders
 
 
 def create_app(settings: WorkersSettings) -> web.Application:
@@ -119,37 +92,30 @@ def create_app(settings: WorkersSettings) -> web.Application:
     blobs = FilesystemBlobStore(settings.media.root)
     keys = KeySpace(platform.redis.key_prefix)
 
-    clients = PushClients()
-    senders: dict[Platform, PushSender] = {}
-
-    def shared_senders() -> dict[Platform, PushSender]:
-        """One adapter per platform for the API and the consumer (one key, one token cache)."""
-        if not senders:
-            senders.update(push_senders(settings.push, clients))
-        return senders
-
-    def stores(app: web.Application) -> NotificationStore:
-        """Built once, when the stores are open (the first consumer or request needs them)."""
-        if NOTIFICATION_STORE not in app:
-            app[NOTIFICATION_STORE] = NotificationStore(app[MONGO])
-            app[TOKEN_VERIFIER] = TokenVerifier(platform.jwt, RevocationList(app[REDIS], keys))
+    async def workers_services(app: web.Application) -> AsyncIterator[None]:
+        # The stores' effects and the API's answers rely on their indexes (unique keys).
+        notifications = NotificationStore(app[MONGO])
+        await notifications.create_indexes()
+        devices = DeviceStore(app[MONGO])
+        await devices.create_indexes()
+        app[NOTIFICATION_STORE] = notifications
+        app[DEVICE_STORE] = devices
+        # One adapter per platform for the API and the consumer (one key, one token cache).
+        async with push_senders(settings.push) as senders:
+            app[PUSH_SENDERS] = senders
             app[DEVICE_REGISTRATIONS] = DeviceRegistrations(
-                DeviceStore(app[MONGO]),
-                shared_senders(),
-                allow_plain_http=platform.profile != "production",
+                devices, senders, allow_plain_http=platform.profile != "production"
             )
-        return app[NOTIFICATION_STORE]
+            yield
 
     def push_consumer(app: web.Application, messaging: Messaging) -> Consumer:
-        stores(app)
-        devices = DeviceStore(app[MONGO])
-        runner = ConsumerRunner(
+        return ConsumerRunner(
             name="workers.push",
             queue=queue_spec(PUSH_QUEUE),
             handle=PushDelivery(
-                devices=devices,
+                devices=app[DEVICE_STORE],
                 presence=PresenceReader(app[REDIS], keys),
-                senders=shared_senders(),
+                senders=app[PUSH_SENDERS],
                 max_attempts=settings.push.max_attempts,
                 metrics=PushMetrics(app[METRICS].registry),
             ),
@@ -161,17 +127,17 @@ def create_app(settings: WorkersSettings) -> web.Application:
             metrics=app[METRICS],
             handler_timeout=120.0,
         )
-        return PushConsumer(devices, runner, clients)
 
     def notifications_consumer(app: web.Application, messaging: Messaging) -> Consumer:
-        store = stores(app)
         announcements = AnnouncementPacer(
             messaging.publisher.publish_envelopes, settings.notification_push_interval
         )
         runner = ConsumerRunner(
             name="workers.notifications",
             queue=queue_spec(NOTIFICATIONS_QUEUE),
-            handle=MessageNotifications(store, PresenceReader(app[REDIS], keys), announcements),
+            handle=MessageNotifications(
+                app[NOTIFICATION_STORE], PresenceReader(app[REDIS], keys), announcements
+            ),
             # The store absorbs each event once by its id: a second record would only cost.
             inbox=IdempotentEffects(),
             connection=messaging.connection,
@@ -179,7 +145,7 @@ def create_app(settings: WorkersSettings) -> web.Application:
             settings=platform.amqp,
             metrics=app[METRICS],
         )
-        return NotificationsConsumer(store, runner, announcements)
+        return NotificationsConsumer(runner, announcements)
 
     def media_consumer(app: web.Application, messaging: Messaging) -> Consumer:
         return ConsumerRunner(
@@ -202,7 +168,9 @@ def create_app(settings: WorkersSettings) -> web.Application:
         )
 
     app = build_service_app(
-        settings.service, consumers=[notifications_consumer, media_consumer, push_consumer]
+        settings.service,
+        services=[workers_services],
+        consumers=[notifications_consumer, media_consumer, push_consumer],
     )
     add_readiness_check(app, "media", blobs.probe)
     add_endpoints(app, ENDPOINTS)

@@ -27,7 +27,7 @@ from servicekit.presence_keys import PresenceKeys, PresenceReader
 from servicekit.redis_store import KeySpace
 from servicekit.resources import MONGO, REDIS
 from servicekit.tokens import TokenIssuer
-from workers.app import PushClients, push_senders
+from workers.app import push_senders
 from workers.config import load_settings
 from workers.devices import Device, DeviceStore, Platform
 from workers.push_delivery import PushDelivery, PushMetrics
@@ -81,9 +81,7 @@ def device(platform: Any, token: str, keys: dict[str, str] | None = None, **kw: 
 async def test_each_adapter_sends_what_its_platform_verifies(
     workers_env: dict[str, str], standins: PushStandins
 ) -> None:
-    clients = PushClients()
-    senders = push_senders(load_settings({**workers_env, **standins.env()}).push, clients)
-    try:
+    async with push_senders(load_settings({**workers_env, **standins.env()}).push) as senders:
         subscription = standins.web_push.subscribe()
         keys = subscription.as_json()["keys"]
         sent = message()
@@ -118,16 +116,12 @@ async def test_each_adapter_sends_what_its_platform_verifies(
         }
         for standin in (standins.web_push, standins.apns, standins.fcm):
             assert standin.refused == []
-    finally:
-        await clients.close()
 
 
 async def test_gone_devices_and_throttling_read_as_the_platforms_mean_them(
     workers_env: dict[str, str], standins: PushStandins
 ) -> None:
-    clients = PushClients()
-    senders = push_senders(load_settings({**workers_env, **standins.env()}).push, clients)
-    try:
+    async with push_senders(load_settings({**workers_env, **standins.env()}).push) as senders:
         subscription = standins.web_push.subscribe()
         web = device("webpush", subscription.endpoint, subscription.as_json()["keys"])
         standins.web_push.throttle[subscription.id] = 1
@@ -143,8 +137,6 @@ async def test_gone_devices_and_throttling_read_as_the_platforms_mean_them(
         outcome = await senders["fcm"].send(device("fcm", "uninstalled"), message())
         assert isinstance(outcome, Gone)
         assert "UNREGISTERED" in outcome.reason
-    finally:
-        await clients.close()
 
 
 async def test_delivery_retries_as_told_removes_gone_devices_and_spares_a_reader(
@@ -178,29 +170,28 @@ async def test_delivery_retries_as_told_removes_gone_devices_and_spares_a_reader
     async def no_wait(seconds: float) -> None:
         waits.append(seconds)
 
-    clients = PushClients()
     metrics = PushMetrics(app[METRICS].registry.__class__())
     key_space = KeySpace(workers_env["REDIS_KEY_PREFIX"])
-    delivery = PushDelivery(
-        devices=store,
-        presence=PresenceReader(app[REDIS], key_space),
-        senders=push_senders(load_settings({**workers_env, **standins.env()}).push, clients),
-        max_attempts=3,
-        metrics=metrics,
-        sleep=no_wait,
-    )
-    conversation = uuid.uuid4()
-    created = NotificationCreated(
-        notification_id=uuid.uuid4(),
-        recipient_id=recipient,
-        kind="message",
-        conversation_id=conversation,
-        message_id=uuid.uuid4(),
-        preview="secret text",
-        count=2,
-        created_at=AT,
-    )
-    try:
+    async with push_senders(load_settings({**workers_env, **standins.env()}).push) as senders:
+        delivery = PushDelivery(
+            devices=store,
+            presence=PresenceReader(app[REDIS], key_space),
+            senders=senders,
+            max_attempts=3,
+            metrics=metrics,
+            sleep=no_wait,
+        )
+        conversation = uuid.uuid4()
+        created = NotificationCreated(
+            notification_id=uuid.uuid4(),
+            recipient_id=recipient,
+            kind="message",
+            conversation_id=conversation,
+            message_id=uuid.uuid4(),
+            preview="secret text",
+            count=2,
+            created_at=AT,
+        )
         await delivery(make_envelope(created, producer="workers"), None)
         [pushed] = standins.web_push.received
         assert pushed.payload["count"] == 2
@@ -225,8 +216,6 @@ async def test_delivery_retries_as_told_removes_gone_devices_and_spares_a_reader
         )
         await delivery(make_envelope(revoked, producer="auth"), None)
         assert await store.of_user(recipient) == []
-    finally:
-        await clients.close()
 
 
 async def test_the_device_api_offers_the_platforms_and_checks_what_it_stores(
