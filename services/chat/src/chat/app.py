@@ -19,10 +19,10 @@ from chat.change_log import ChangeLog
 from chat.config import SERVICE, ChatSettings
 from chat.consumers import ChatEventsConsumer, MessageSendConsumer
 from chat.handlers import BLOCK_SERVICE, CHAT_SERVICE, USER_LIMITS
-from chat.media_handlers import MEDIA_SERVICE
-from chat.media_repository import MediaRepository
-from chat.media_routes import MEDIA_ENDPOINTS
-from chat.media_service import MediaService
+from chat.media.handlers import MEDIA_SERVICE
+from chat.media.repository import MediaRepository
+from chat.media.routes import MEDIA_ENDPOINTS
+from chat.media.service import MediaService
 from chat.people_repository import PeopleRepository
 from chat.repository import ChatRepository
 from chat.routes import ENDPOINTS, OPENAPI_PATH

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from chat.media_service import MediaService
+from chat.media.service import MediaService
 from chat.service import ChatService, SendCommand
 from contracts.envelope import Envelope
 from contracts.events import (

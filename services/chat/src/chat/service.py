@@ -38,7 +38,7 @@ from chat.domain import (
     outranks,
     unread,
 )
-from chat.media_service import MediaService
+from chat.media.service import MediaService
 from chat.people_repository import PeopleRepository
 from chat.repository import ChatRepository, ConversationRow, LockedConversation, Membership
 from chat.user_directory import UserDirectory

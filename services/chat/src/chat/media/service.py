@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from chat.config import SERVICE
-from chat.media_api import MediaView
-from chat.media_repository import MediaRepository, MediaRow, ProcessedOutcome
+from chat.media.api import MediaView
+from chat.media.repository import MediaRepository, MediaRow, ProcessedOutcome
 from contracts import make_envelope
 from contracts.events import MediaProcessed, MediaUploaded
 from servicekit.blob_store import BlobNotFoundError, BlobStore

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from chat import media_handlers
-from chat.media_api import MediaResponse
+from chat.media import handlers
+from chat.media.api import MediaResponse
 from servicekit.image_types import ALLOWED_IMAGE_TYPES
 from servicekit.openapi import Endpoint, uuid_segment
 
@@ -13,19 +13,19 @@ MEDIA_ENDPOINTS = (
     Endpoint(
         "POST",
         "/api/media",
-        media_handlers.upload_media,
+        handlers.upload_media,
         "Upload an image (multipart, one part named 'file'); it is pending until processed",
         responses={202: MediaResponse},
         errors=(400, 401, 403, 413, 415, 422, 429),
         tags=("media",),
-        file_field=media_handlers.FILE_FIELD,
+        file_field=handlers.FILE_FIELD,
         file_types=tuple(sorted(ALLOWED_IMAGE_TYPES)),
         provides={"media_id": "$response.body#/media/id"},
     ),
     Endpoint(
         "GET",
         MEDIA,
-        media_handlers.get_media,
+        handlers.get_media,
         "Media the caller uploaded, that a message of one of their conversations carries, "
         "or that is a user's avatar (visible to anyone signed in)",
         responses={200: MediaResponse},
@@ -35,7 +35,7 @@ MEDIA_ENDPOINTS = (
     Endpoint(
         "GET",
         MEDIA + "/content",
-        media_handlers.get_media_content,
+        handlers.get_media_content,
         "The processed file (metadata stripped), once ready",
         responses={200: None},
         errors=(401, 404, 409),
@@ -45,7 +45,7 @@ MEDIA_ENDPOINTS = (
     Endpoint(
         "GET",
         MEDIA + "/thumbnail",
-        media_handlers.get_media_thumbnail,
+        handlers.get_media_thumbnail,
         "The thumbnail (WebP), once ready",
         responses={200: None},
         errors=(401, 404, 409),

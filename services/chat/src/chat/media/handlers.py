@@ -15,8 +15,8 @@ from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import BadHttpMessage
 
 from chat.handlers import USER_LIMITS
-from chat.media_api import MediaResponse
-from chat.media_service import NO_MEDIA, Download, MediaService
+from chat.media.api import MediaResponse
+from chat.media.service import NO_MEDIA, Download, MediaService
 from servicekit.http_app import json_response
 from servicekit.problems import FieldError, ProblemError, validation_problem
 from servicekit.request_body import path_id
