@@ -37,6 +37,7 @@ from workers.media_images import ImageLimits, guard_against_bombs
 from workers.notification_store import NotificationStore
 from workers.notifications import MessageNotifications
 from workers.notifications_api import NOTIFICATION_STORE
+from workers.notifications_consumer import NotificationsConsumer
 from workers.push_apns import ApnsSender
 from workers.push_delivery import PushDelivery, PushMetrics
 from workers.push_fcm import FcmSender
@@ -46,21 +47,6 @@ from workers.routes import ENDPOINTS, OPENAPI_PATH
 
 DEVICE_STORE = web.AppKey("device_store", DeviceStore)
 PUSH_SENDERS: web.AppKey[Mapping[Platform, PushSender]] = web.AppKey("push_senders")
-
-
-class NotificationsConsumer:
-    """The notifications runner, stopped before the pacer sends what it still holds."""
-
-    def __init__(self, runner: Consumer, announcements: AnnouncementPacer) -> None:
-        self._runner = runner
-        self._announcements = announcements
-
-    async def start(self) -> None:
-        await self._runner.start()
-
-    async def stop(self, timeout: float = 10.0) -> None:
-        await self._runner.stop(timeout)
-        await self._announcements.close()
 
 
 @contextlib.asynccontextmanager
