@@ -105,3 +105,10 @@ class Limiter(Protocol):
     async def hit(self, limit: Limit, subject: str) -> Decision: ...
 
     async def reset(self, limit: Limit, subject: str) -> None: ...
+
+
+class Avatars(Protocol):
+    async def problem(self, token: str, user_id: UUID, media_id: UUID) -> str | None:
+        """Why ``media_id`` cannot be the user's avatar, or None; raises
+        ``PeerUnavailableError`` when that cannot be asked."""
+        ...

@@ -14,9 +14,8 @@ from datetime import UTC, datetime
 import msgspec
 
 from auth.api import Profile, UpdateProfileRequest
-from auth.avatar_check import AvatarCheck
 from auth.domain import MAX_BIO, MAX_STATUS_TEXT, timezone_errors
-from auth.ports import Profiles
+from auth.ports import Avatars, Profiles
 from contracts.events import UserAvatarChanged
 from servicekit.peer_api import PeerUnavailableError
 from servicekit.refusals import FieldError, InvalidInput, Unavailable
@@ -29,7 +28,7 @@ class ProfileService:
         *,
         uow: UnitOfWork,
         profiles: Profiles,
-        avatars: AvatarCheck,
+        avatars: Avatars,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._uow = uow
