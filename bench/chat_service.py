@@ -936,17 +936,12 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(argv)
-    isolated_run.set_up_process()
-    try:
-        results = isolated_run.run_in_namespace(
-            SERVICE,
-            "database, vhost, Redis prefix, MongoDB stand-in",
-            lambda infra, run_dir: run_isolated(infra, run_dir, options),
-        )
-    except isolated_run.Stopped as stopped:
-        return stopped.exit_code
-    report(options, results)
-    return 0
+    return isolated_run.exit_code_of(
+        SERVICE,
+        "database, vhost, Redis prefix, MongoDB stand-in",
+        lambda infra, run_dir: run_isolated(infra, run_dir, options),
+        lambda results: report(options, results),
+    )
 
 
 if __name__ == "__main__":

@@ -75,3 +75,20 @@ def run_in_namespace[T](
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             infra.close()
             say(f"namespace {infra.namespace} removed")
+
+
+def exit_code_of[T](
+    service: str,
+    resources: str,
+    run: Callable[[IsolatedInfra, Path], Coroutine[Any, Any, T]],
+    report: Callable[[T], None],
+) -> int:
+    """A benchmark script's whole ``main`` after its options: the process set up, ``run`` in a
+    namespace of its own, its results reported; the exit code (130 or 143 when stopped)."""
+    set_up_process()
+    try:
+        results = run_in_namespace(service, resources, run)
+    except Stopped as stopped:
+        return stopped.exit_code
+    report(results)
+    return 0
