@@ -8,7 +8,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from chaos.scenarios import Outcome
+from chaos.run import Outcome
 
 HEADERS = (
     "#", "scenario", "load held", "faults injected", "acked", "lost", "duplicated",
