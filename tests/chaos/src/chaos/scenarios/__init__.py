@@ -1,9 +1,10 @@
 """The fault scenarios of ``make chaos``, in the order they run: each injects its faults while
 the load runs, then the load stops and the audit runs (docs/reliability.md).
 
-``scenario`` says what a scenario is and what it records; each of the other modules holds the
-scenarios of one kind of fault: ``broker`` (1, 8), ``databases`` (2, 6), ``redis_emptied`` (3),
-``processes`` (4, 5), ``slow_reader`` (7) and ``handshake_storm`` (9).
+``scenario`` says what a scenario is and what it records, ``measure`` what scenarios measure of
+the fleet; each of the other modules holds the scenarios of one kind of fault: ``broker`` (1, 8),
+``databases`` (2, 6), ``redis_emptied`` (3), ``processes`` (4, 5), ``slow_reader`` (7) and
+``handshake_storm`` (9).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import uuid
 import aio_pika
 
 from chaos.load import Load
-from chaos.scenarios.scenario import Faults, Timing
+from chaos.scenarios.scenario import Faults, Timing, start_again
 from chaos.stack import ChaosStack
 from contracts.names import dead_letter_queue
 from contracts.topology import QUEUES
@@ -25,17 +25,11 @@ async def broker_stopped_then_killed(
     await asyncio.to_thread(stack.rabbit.stop)
     faults.note(f"RabbitMQ stopped {timing.outage:.0f} s")
     await asyncio.sleep(timing.outage)
-    started = time.monotonic()
-    await asyncio.to_thread(stack.rabbit.start)
-    await asyncio.to_thread(stack.wait_ready)
-    faults.recovered_in(time.monotonic() - started)
+    await start_again(stack, stack.rabbit.start, faults)
     await asyncio.sleep(timing.settle)
     await asyncio.to_thread(stack.rabbit.kill)
     faults.note("RabbitMQ SIGKILLed")
-    started = time.monotonic()
-    await asyncio.to_thread(stack.rabbit.start)
-    await asyncio.to_thread(stack.wait_ready)
-    faults.recovered_in(time.monotonic() - started)
+    await start_again(stack, stack.rabbit.start, faults)
 
 
 # 8. Poison messages

@@ -7,7 +7,7 @@ import asyncio
 import time
 
 from chaos.load import Load
-from chaos.scenarios.scenario import Faults, Timing
+from chaos.scenarios.scenario import Faults, Timing, start_again
 from chaos.stack import ChaosStack
 
 # 2. PostgreSQL crashes
@@ -17,10 +17,7 @@ async def postgres_crashed(stack: ChaosStack, _: Load, timing: Timing, faults: F
     await asyncio.to_thread(lambda: stack.postgres.stop("immediate"))
     faults.note(f"PostgreSQL stopped -m immediate for {timing.outage:.0f} s")
     await asyncio.sleep(timing.outage)
-    started = time.monotonic()
-    await asyncio.to_thread(stack.postgres.start)  # crash recovery from the WAL
-    await asyncio.to_thread(stack.wait_ready)
-    faults.recovered_in(time.monotonic() - started)
+    await start_again(stack, stack.postgres.start, faults)  # crash recovery from the WAL
 
 
 # 6. The MongoDB stand-in

@@ -9,11 +9,9 @@ import random
 import time
 from collections.abc import Awaitable
 
-import socketio
-
 from chaos.load import Load, User
 from chaos.raw_socket import RawSocket
-from chaos.scenarios.measure import p95
+from chaos.scenarios.measure import handshake_accepted, p95
 from chaos.scenarios.scenario import Faults, Timing
 from chaos.stack import ChaosStack
 
@@ -27,7 +25,9 @@ async def handshake_storm(stack: ChaosStack, load: Load, timing: Timing, faults:
     attempts = [(t, False) for t in bad_tokens * (timing.storm // len(bad_tokens))]
     attempts += [(u.token, True) for u in good]
     random.Random(9).shuffle(attempts)
-    outcomes = await _bounded([_handshake(load.url, token) for token, _ in attempts], limit=32)
+    outcomes = await _bounded(
+        [handshake_accepted(load.url, token) for token, _ in attempts], limit=32
+    )
     wrong = sum(1 for (_, ok), got in zip(attempts, outcomes, strict=True) if ok != got)
     spent = time.monotonic() - storm_from
     faults.note(
@@ -60,17 +60,6 @@ async def _bounded(work: list[Awaitable[bool]], limit: int) -> list[bool]:
             return await item
 
     return await asyncio.gather(*(one(item) for item in work))
-
-
-async def _handshake(url: str, token: str) -> bool:
-    """Whether a Socket.IO connect with ``token`` is accepted (then closed again)."""
-    client = socketio.AsyncClient(reconnection=False)
-    try:
-        await client.connect(url, auth={"token": token}, transports=["websocket"], wait_timeout=10)
-    except socketio.exceptions.ConnectionError:
-        return False
-    await client.disconnect()
-    return True
 
 
 async def _oversize_frame_is_refused(stack: ChaosStack, user: User) -> bool:

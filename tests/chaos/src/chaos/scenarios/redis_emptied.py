@@ -11,7 +11,8 @@ import time
 import socketio
 
 from chaos.load import ACK_WAIT_SECONDS, Device, Load, User
-from chaos.scenarios.scenario import Faults, Timing
+from chaos.scenarios.measure import handshake_accepted
+from chaos.scenarios.scenario import Faults, Timing, start_again
 from chaos.stack import ChaosStack
 from e2e.accounts import register
 
@@ -23,16 +24,13 @@ async def redis_restarted_empty(
     revoked = await _revoked_token(load)
     await asyncio.to_thread(stack.redis.kill)
     faults.note("Redis SIGKILLed and started empty")
-    started = time.monotonic()
-    await asyncio.to_thread(stack.redis.start)
-    await asyncio.to_thread(stack.wait_ready)
-    faults.recovered_in(time.monotonic() - started)
+    await start_again(stack, stack.redis.start, faults)
     await asyncio.sleep(timing.settle)
     # Revocations come back from Postgres: the signed-out token stays refused.
     for where, status in (await _token_answers(load, revoked)).items():
         if status != 401:
             faults.problems.append(f"a revoked token got {status} from {where} after the restart")
-    if await _socket_accepts(load, revoked):
+    if await handshake_accepted(load.url, revoked):
         faults.problems.append("a revoked token opened a socket after the restart")
     # Presence comes back: a connected user is shown online to who shares a conversation.
     if not await _shown_online(watcher, watched):
@@ -65,18 +63,6 @@ async def _token_answers(load: Load, token: str) -> dict[str, int]:
         async with load.http.get(path, headers=headers) as response:
             answers[path] = response.status
     return answers
-
-
-async def _socket_accepts(load: Load, token: str) -> bool:
-    client = socketio.AsyncClient(reconnection=False)
-    try:
-        await client.connect(
-            load.url, auth={"token": token}, transports=["websocket"], wait_timeout=10
-        )
-    except socketio.exceptions.ConnectionError:
-        return False
-    await client.disconnect()
-    return True
 
 
 async def _shown_online(watcher: Device, watched: User, wait: float = 45.0) -> bool:

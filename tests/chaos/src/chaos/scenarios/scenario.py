@@ -1,8 +1,11 @@
 """What every scenario is: a numbered, named fault to inject while the load runs, the timing
-it runs to, and the record it keeps of what it did (``Faults``)."""
+it runs to, and the record it keeps of what it did (``Faults``); and the end of most server
+faults, the server started again and the fleet waited for (``start_again``)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -49,3 +52,12 @@ class Scenario:
     name: str
     inject: Inject
     load_shape: Callable[[LoadShape], LoadShape] = lambda shape: shape
+
+
+async def start_again(stack: ChaosStack, start: Callable[[], None], faults: Faults) -> None:
+    """``start`` a stopped or killed server, then wait until the whole fleet answers again;
+    the time both took is a recovery."""
+    started = time.monotonic()
+    await asyncio.to_thread(start)
+    await asyncio.to_thread(stack.wait_ready)
+    faults.recovered_in(time.monotonic() - started)
