@@ -1,5 +1,6 @@
 """Fixtures of the service kit's integration tests: a migrated database of the session's own,
-broker connections into the session's vhost, and throwaway queues."""
+and the exchanges on the session's vhost (``broker`` is devstack's), which no service app
+declares here."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import pytest
 from aio_pika.abc import AbstractRobustConnection
 
 from devstack.isolation import IsolatedInfra
-from servicekit.amqp.connection import connect
 from servicekit.amqp.publisher import ConfirmedPublisher
 from servicekit.amqp.topology import declare_exchanges
 from servicekit.migrations import apply_migrations, service_kit_migrations
@@ -36,18 +36,19 @@ async def pool(kit_database_url: str) -> AsyncIterator[Pool]:
         yield opened
 
 
-@pytest.fixture
-async def broker(isolated_infra: IsolatedInfra) -> AsyncIterator[AbstractRobustConnection]:
-    connection = await connect(isolated_infra.amqp_url, "kit-tests")
-    channel = await connection.channel()
+@pytest.fixture(scope="module")
+async def exchanges(broker: AbstractRobustConnection) -> None:
+    """``chat`` and the dead-letter exchange, for probe queues to bind to and publishes to
+    reach (a consumer runner declares them too, but only once it starts)."""
+    channel = await broker.channel()
     await declare_exchanges(channel)
     await channel.close()
-    yield connection
-    await connection.close()
 
 
 @pytest.fixture
-async def publisher(broker: AbstractRobustConnection) -> AsyncIterator[ConfirmedPublisher]:
+async def publisher(
+    broker: AbstractRobustConnection, exchanges: None
+) -> AsyncIterator[ConfirmedPublisher]:
     opened = await ConfirmedPublisher.open(broker, app_id="kit-tests")
     yield opened
     await opened.close()

@@ -24,7 +24,7 @@ from servicekit.amqp.publisher import ConfirmedPublisher, OutgoingMessage, Publi
 from servicekit.outbox import OutboxRelay, add_to_outbox
 from servicekit.postgres import Pool
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("exchanges")]
 
 
 def read_event(seq: int) -> Envelope[MessageRead]:

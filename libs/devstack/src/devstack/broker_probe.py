@@ -11,6 +11,9 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustC
 
 from contracts.names import EXCHANGE
 
+Probe = Callable[..., Awaitable[AbstractQueue]]
+"""``await probe(*routing_keys)``: a new probe queue bound to those keys."""
+
 
 async def declare_probe_queue(connection: AbstractRobustConnection, *keys: str) -> AbstractQueue:
     """A durable queue named ``probe.<random>``, bound on ``chat`` to ``keys``."""

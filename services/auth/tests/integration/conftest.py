@@ -21,17 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from auth.app import create_app, migration_sets
 from auth.config import AuthSettings, load_settings
-from devstack.broker_probe import ProbeQueues
 from devstack.fleet import FleetPlan
 from devstack.http_replies import Client, Reply, fetch_reply
 from devstack.isolation import IsolatedInfra, free_port
-from servicekit.amqp.connection import connect
 from servicekit.resources import POSTGRES
 from servicekit.service_main import migrate
 from servicekit.settings import JwtSettings
@@ -226,13 +223,6 @@ class Api:
 
 
 @pytest.fixture(scope="module")
-async def broker(isolated_infra: IsolatedInfra) -> AsyncIterator[AbstractRobustConnection]:
-    connection = await connect(isolated_infra.amqp_url, "auth-tests")
-    yield connection
-    await connection.close()
-
-
-@pytest.fixture(scope="module")
 async def auth_server(
     isolated_infra: IsolatedInfra,
     tmp_path_factory: pytest.TempPathFactory,
@@ -260,13 +250,7 @@ def api(auth_server: AuthServer) -> Api:
     return Api(auth_server.client)
 
 
-Probe = Callable[..., Awaitable[AbstractQueue]]
-
-
 @pytest.fixture
-async def probe(auth_server: AuthServer, broker: AbstractRobustConnection) -> AsyncIterator[Probe]:
-    """``await probe(*routing_keys)``: a queue of the test's own that sees only what is published
-    from now on (the outbox is drained first, so no earlier test's event lands in it)."""
-    queues = ProbeQueues(broker, auth_server.outbox_drained)
-    yield queues.bind
-    await queues.delete_all()
+def probe_settle(auth_server: AuthServer) -> Callable[[], Awaitable[None]]:
+    """devstack's ``probe`` binds once the outbox has published every earlier event."""
+    return auth_server.outbox_drained

@@ -16,7 +16,8 @@ from contracts.names import USER_REGISTERED
 from devstack.broker_probe import collect, collect_settled
 
 if TYPE_CHECKING:
-    from services.auth.tests.integration.conftest import Api, AuthServer, Probe
+    from devstack.broker_probe import Probe
+    from services.auth.tests.integration.conftest import Api, AuthServer
 
 pytestmark = pytest.mark.integration
 

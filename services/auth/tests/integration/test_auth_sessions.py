@@ -32,7 +32,8 @@ from servicekit.settings import Environment, read_platform
 from servicekit.tokens import authenticate
 
 if TYPE_CHECKING:
-    from services.auth.tests.integration.conftest import Account, Api, AuthServer, Probe
+    from devstack.broker_probe import Probe
+    from services.auth.tests.integration.conftest import Account, Api, AuthServer
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,8 @@ from contracts.names import USER_AVATAR_CHANGED, USER_UPDATED
 from devstack.broker_probe import collect, collect_settled
 
 if TYPE_CHECKING:
-    from services.auth.tests.integration.conftest import Account, Api, AuthServer, Probe
+    from devstack.broker_probe import Probe
+    from services.auth.tests.integration.conftest import Account, Api, AuthServer
 
 pytestmark = pytest.mark.integration
 

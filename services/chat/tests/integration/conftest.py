@@ -1,6 +1,6 @@
 """Fixtures of chat's integration tests: the real app in-process on a fresh, migrated Postgres
 database, with the session's Redis prefix and Mongo wire server, and a RabbitMQ vhost of the
-chat suite's own inside the session's namespace (``chat_amqp_url``).
+chat suite's own inside the session's namespace (``broker_url``).
 
 One app per test module (``chat_server``). Chat only verifies tokens, so tests mint them with the
 app's JWT settings; the users they stand for reach chat's replica the way production users do,
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,11 +34,9 @@ from contracts import make_envelope
 from contracts.envelope import Envelope, decode_envelope
 from contracts.events import MessageSend, UserRegistered
 from contracts.names import MESSAGE_SEND, MESSAGES_QUEUE, dead_letter_queue
-from devstack.broker_probe import ProbeQueues, collect_settled
+from devstack.broker_probe import collect_settled
 from devstack.http_replies import Client, Reply, fetch_reply
-from devstack.infra import amqp_url_for_vhost, create_vhost, delete_vhost
-from devstack.isolation import RABBITMQ_URL, IsolatedInfra, free_port
-from servicekit.amqp.connection import connect
+from devstack.isolation import IsolatedInfra, free_port
 from servicekit.amqp.publisher import ConfirmedPublisher, OutgoingMessage
 from servicekit.http_app import METRICS
 from servicekit.redis_store import KeySpace
@@ -301,21 +299,12 @@ class Api:
 
 
 @pytest.fixture(scope="session")
-def chat_amqp_url(isolated_infra: IsolatedInfra) -> Iterator[str]:
-    """A vhost of this suite's own in the session's namespace: its retry queues carry this
-    suite's short retry delay, and RabbitMQ refuses to redeclare a queue with other arguments
-    (the other suites declare the same queues with the default delay on the session's vhost)."""
-    vhost = f"{isolated_infra.namespace}-chat"
-    create_vhost(vhost)
-    yield amqp_url_for_vhost(RABBITMQ_URL, vhost)
-    delete_vhost(vhost)
-
-
-@pytest.fixture(scope="module")
-async def broker(chat_amqp_url: str) -> AsyncIterator[AbstractRobustConnection]:
-    connection = await connect(chat_amqp_url, "chat-tests")
-    yield connection
-    await connection.close()
+def broker_url(isolated_infra: IsolatedInfra) -> str:
+    """A vhost of this suite's own in the session's namespace (devstack's ``broker`` and the app
+    use it): its retry queues carry this suite's short retry delay, and RabbitMQ refuses to
+    redeclare a queue with other arguments (the other suites declare the same queues with the
+    default delay on the session's vhost)."""
+    return isolated_infra.own_vhost("chat")
 
 
 @pytest.fixture(scope="module")
@@ -323,13 +312,13 @@ async def chat_server(
     isolated_infra: IsolatedInfra,
     tmp_path_factory: pytest.TempPathFactory,
     broker: AbstractRobustConnection,
-    chat_amqp_url: str,
+    broker_url: str,
 ) -> AsyncIterator[ChatServer]:
     plan = isolated_infra.fleet_plan(Path(tmp_path_factory.mktemp("chat")))
     env = plan.service_env("chat", free_port())
     database_url = await isolated_infra.create_database(f"chat_{uuid.uuid4().hex[:10]}")
     await migrate(database_url, migration_sets())
-    env.update(DATABASE_URL=database_url, RABBITMQ_URL=chat_amqp_url, **SETTINGS)
+    env.update(DATABASE_URL=database_url, RABBITMQ_URL=broker_url, **SETTINGS)
     settings = load_settings(env)
     app = create_app(settings)
     publisher = await ConfirmedPublisher.open(broker, app_id="chat-tests")
@@ -355,13 +344,7 @@ def api(chat_server: ChatServer) -> Api:
     return Api(chat_server.client)
 
 
-Probe = Callable[..., Awaitable[AbstractQueue]]
-
-
 @pytest.fixture
-async def probe(chat_server: ChatServer, broker: AbstractRobustConnection) -> AsyncIterator[Probe]:
-    """``await probe(*routing_keys)``: a queue of the test's own that sees only what is published
-    from now on (the outbox is drained first, so no earlier test's event lands in it)."""
-    queues = ProbeQueues(broker, chat_server.outbox_drained)
-    yield queues.bind
-    await queues.delete_all()
+def probe_settle(chat_server: ChatServer) -> Callable[[], Awaitable[None]]:
+    """devstack's ``probe`` binds once the outbox has published every earlier event."""
+    return chat_server.outbox_drained

@@ -15,7 +15,8 @@ from contracts.names import MESSAGE_CREATED, NOTIFICATION_REQUESTED
 from devstack.broker_probe import collect, collect_settled
 
 if TYPE_CHECKING:
-    from services.chat.tests.integration.conftest import Api, ChatServer, Probe, User
+    from devstack.broker_probe import Probe
+    from services.chat.tests.integration.conftest import Api, ChatServer, User
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,8 @@ from contracts.names import (
 )
 
 if TYPE_CHECKING:
-    from services.chat.tests.integration.conftest import Api, ChatServer, Probe, User
+    from devstack.broker_probe import Probe
+    from services.chat.tests.integration.conftest import Api, ChatServer, User
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,8 @@ import pytest
 from contracts.names import CONVERSATION_ENGAGED, MESSAGE_READ
 
 if TYPE_CHECKING:
-    from services.chat.tests.integration.conftest import Api, ChatServer, Probe
+    from devstack.broker_probe import Probe
+    from services.chat.tests.integration.conftest import Api, ChatServer
 
 pytestmark = pytest.mark.integration
 

@@ -32,7 +32,8 @@ from workers.app import create_app as create_workers_app
 from workers.config import load_settings as load_workers_settings
 
 if TYPE_CHECKING:
-    from services.chat.tests.integration.conftest import Api, ChatServer, Probe, User
+    from devstack.broker_probe import Probe
+    from services.chat.tests.integration.conftest import Api, ChatServer, User
 
 pytestmark = pytest.mark.integration
 
@@ -43,13 +44,13 @@ MIB = 1024 * 1024
 async def media_worker(
     isolated_infra: IsolatedInfra,
     chat_server: ChatServer,
-    chat_amqp_url: str,
+    broker_url: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[web.Application]:
     plan = isolated_infra.fleet_plan(Path(tmp_path_factory.mktemp("workers")))
     env = plan.service_env("workers", free_port())
     env.update(
-        RABBITMQ_URL=chat_amqp_url,
+        RABBITMQ_URL=broker_url,
         MEDIA_ROOT=str(chat_server.settings.media_root),
         AMQP_MAX_RETRIES="1",
         AMQP_RETRY_DELAY_MS="50",

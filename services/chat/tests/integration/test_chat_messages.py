@@ -30,7 +30,8 @@ from servicekit.migrations import MigrationSet
 from servicekit.resources import MONGO, POSTGRES
 
 if TYPE_CHECKING:
-    from services.chat.tests.integration.conftest import Api, ChatServer, Probe, User
+    from devstack.broker_probe import Probe
+    from services.chat.tests.integration.conftest import Api, ChatServer, User
 
 pytestmark = pytest.mark.integration
 

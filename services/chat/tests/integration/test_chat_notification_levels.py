@@ -14,7 +14,8 @@ from contracts.events import NotificationRequested
 from contracts.names import MESSAGE_CREATED, NOTIFICATION_REQUESTED
 
 if TYPE_CHECKING:
-    from services.chat.tests.integration.conftest import Api, ChatServer, Probe, User
+    from devstack.broker_probe import Probe
+    from services.chat.tests.integration.conftest import Api, ChatServer, User
 
 pytestmark = pytest.mark.integration
 

@@ -24,7 +24,8 @@ from contracts.names import (
 from servicekit.amqp.consumer import REASON_HEADER
 
 if TYPE_CHECKING:
-    from services.chat.tests.integration.conftest import Api, ChatServer, Probe, User
+    from devstack.broker_probe import Probe
+    from services.chat.tests.integration.conftest import Api, ChatServer, User
 
 pytestmark = pytest.mark.integration
 

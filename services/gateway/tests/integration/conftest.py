@@ -34,7 +34,6 @@ from devstack.infra import delete_prefix
 from devstack.isolation import REDIS_URL, IsolatedInfra, free_port
 from gateway.app import create_app
 from gateway.config import GatewaySettings, load_settings
-from servicekit.amqp.connection import connect
 from servicekit.amqp.publisher import ConfirmedPublisher
 from servicekit.redis_store import KeySpace, Redis, create_redis
 from servicekit.resources import REDIS
@@ -247,7 +246,9 @@ class Gateway:
 
 @pytest.fixture(scope="module")
 async def gateway(
-    isolated_infra: IsolatedInfra, tmp_path_factory: pytest.TempPathFactory
+    isolated_infra: IsolatedInfra,
+    tmp_path_factory: pytest.TempPathFactory,
+    broker: AbstractRobustConnection,
 ) -> AsyncIterator[Gateway]:
     chat = ChatStandin()
     plan = isolated_infra.fleet_plan(Path(tmp_path_factory.mktemp("gateway")))
@@ -262,26 +263,22 @@ async def gateway(
         )
         settings = load_settings(env)
         app = create_app(settings)
-        broker = await connect(isolated_infra.amqp_url, "gateway-tests")
-        try:
-            async with TestServer(app, host="127.0.0.1", port=port) as server:
-                # Auth, which marks the revocation keys whole, does not run here.
-                keys = KeySpace(settings.platform.redis.key_prefix)
-                await RevocationList(app[REDIS], keys).rebuild([], [])
-                publisher = await ConfirmedPublisher.open(broker, app_id="gateway-tests")
-                try:
-                    yield Gateway(
-                        url=str(server.make_url("")).rstrip("/"),
-                        host="127.0.0.1",
-                        port=port,
-                        env=env,
-                        settings=settings,
-                        chat=chat,
-                        issuer=TokenIssuer(settings.platform.jwt),
-                        broker=broker,
-                        publisher=publisher,
-                    )
-                finally:
-                    await publisher.close()
-        finally:
-            await broker.close()
+        async with TestServer(app, host="127.0.0.1", port=port) as server:
+            # Auth, which marks the revocation keys whole, does not run here.
+            keys = KeySpace(settings.platform.redis.key_prefix)
+            await RevocationList(app[REDIS], keys).rebuild([], [])
+            publisher = await ConfirmedPublisher.open(broker, app_id="gateway-tests")
+            try:
+                yield Gateway(
+                    url=str(server.make_url("")).rstrip("/"),
+                    host="127.0.0.1",
+                    port=port,
+                    env=env,
+                    settings=settings,
+                    chat=chat,
+                    issuer=TokenIssuer(settings.platform.jwt),
+                    broker=broker,
+                    publisher=publisher,
+                )
+            finally:
+                await publisher.close()
