@@ -14,14 +14,14 @@ import pytest
 from contracts.envelope import decode_envelope
 from contracts.names import USER_REGISTERED
 from devstack.broker_probe import collect, collect_settled
+from services.auth.tests.integration.auth_rig import PASSWORD
 
 if TYPE_CHECKING:
     from devstack.broker_probe import Probe
-    from services.auth.tests.integration.conftest import Api, AuthServer
+    from services.auth.tests.integration.auth_rig import Api, AuthServer
 
 pytestmark = pytest.mark.integration
 
-PASSWORD = "correct horse battery"
 RESULT_KEYS = {"user", "token", "expiresAt", "refreshToken"}
 USER_KEYS = {"id", "email", "username", "displayName", "createdAt", "updatedAt", "profile"}
 

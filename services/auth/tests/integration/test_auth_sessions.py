@@ -33,7 +33,7 @@ from servicekit.tokens import authenticate
 
 if TYPE_CHECKING:
     from devstack.broker_probe import Probe
-    from services.auth.tests.integration.conftest import Account, Api, AuthServer
+    from services.auth.tests.integration.auth_rig import Account, Api, AuthServer
 
 pytestmark = pytest.mark.integration
 

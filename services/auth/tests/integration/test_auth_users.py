@@ -18,7 +18,7 @@ from devstack.broker_probe import collect, collect_settled
 
 if TYPE_CHECKING:
     from devstack.broker_probe import Probe
-    from services.auth.tests.integration.conftest import Account, Api, AuthServer
+    from services.auth.tests.integration.auth_rig import Account, Api, AuthServer
 
 pytestmark = pytest.mark.integration
 

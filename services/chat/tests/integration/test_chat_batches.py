@@ -20,7 +20,7 @@ from servicekit.problems import ProblemError
 
 if TYPE_CHECKING:
     from devstack.broker_probe import Probe
-    from services.chat.tests.integration.conftest import Api, ChatServer, User
+    from services.chat.tests.integration.chat_rig import Api, ChatServer, User
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from devstack.broker_probe import collect, collect_settled
 
 if TYPE_CHECKING:
     from devstack.broker_probe import Probe
-    from services.chat.tests.integration.conftest import Api, ChatServer, User
+    from services.chat.tests.integration.chat_rig import Api, ChatServer, User
 
 pytestmark = pytest.mark.integration
 

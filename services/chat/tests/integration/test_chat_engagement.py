@@ -13,7 +13,7 @@ from contracts.names import CONVERSATION_ENGAGED, MESSAGE_READ
 
 if TYPE_CHECKING:
     from devstack.broker_probe import Probe
-    from services.chat.tests.integration.conftest import Api, ChatServer
+    from services.chat.tests.integration.chat_rig import Api, ChatServer
 
 pytestmark = pytest.mark.integration
 

@@ -33,7 +33,7 @@ from workers.config import load_settings as load_workers_settings
 
 if TYPE_CHECKING:
     from devstack.broker_probe import Probe
-    from services.chat.tests.integration.conftest import Api, ChatServer, User
+    from services.chat.tests.integration.chat_rig import Api, ChatServer, User
 
 pytestmark = pytest.mark.integration
 

@@ -31,7 +31,7 @@ from servicekit.resources import MONGO, POSTGRES
 
 if TYPE_CHECKING:
     from devstack.broker_probe import Probe
-    from services.chat.tests.integration.conftest import Api, ChatServer, User
+    from services.chat.tests.integration.chat_rig import Api, ChatServer, User
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from contracts.names import MESSAGE_CREATED, NOTIFICATION_REQUESTED
 
 if TYPE_CHECKING:
     from devstack.broker_probe import Probe
-    from services.chat.tests.integration.conftest import Api, ChatServer, User
+    from services.chat.tests.integration.chat_rig import Api, ChatServer, User
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ from gateway.lost_state import LostStateRestore
 from gateway.presence import Presence
 
 if TYPE_CHECKING:
-    from services.gateway.tests.integration.conftest import ChatStandin, Store
+    from services.gateway.tests.integration.gateway_rig import ChatStandin, Store
 
 pytestmark = pytest.mark.integration
 

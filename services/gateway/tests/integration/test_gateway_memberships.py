@@ -13,7 +13,7 @@ from gateway.chat_client import ChatClient
 from gateway.memberships import MembershipDirectory
 
 if TYPE_CHECKING:
-    from services.gateway.tests.integration.conftest import FakeChat, Store
+    from services.gateway.tests.integration.gateway_rig import FakeChat, Store
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from gateway.presence import TTL_SECONDS, Presence, TooManySockets
 from servicekit.presence_keys import Attention, PresenceKeys, PresenceReader
 
 if TYPE_CHECKING:
-    from services.gateway.tests.integration.conftest import Store
+    from services.gateway.tests.integration.gateway_rig import Store
 
 pytestmark = pytest.mark.integration
 

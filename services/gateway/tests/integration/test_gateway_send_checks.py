@@ -44,7 +44,7 @@ from servicekit.settings import RedisSettings
 from servicekit.token_buckets import Bucket, TokenBuckets
 
 if TYPE_CHECKING:
-    from services.gateway.tests.integration.conftest import FakeChat, Gateway, Store
+    from services.gateway.tests.integration.gateway_rig import FakeChat, Gateway, Store
 
 pytestmark = pytest.mark.integration
 

@@ -40,7 +40,7 @@ from gateway.app import create_app
 from gateway.config import load_settings
 
 if TYPE_CHECKING:
-    from services.gateway.tests.integration.conftest import Gateway, Identity
+    from services.gateway.tests.integration.gateway_rig import Gateway, Identity
 
 pytestmark = pytest.mark.integration
 

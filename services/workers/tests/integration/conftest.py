@@ -3,35 +3,25 @@
 ``workers_env``: the workers' environment on a RabbitMQ vhost and a Redis key prefix of the
 test's own (its queues start empty: other suites publish on the session's vhost).
 ``start_workers``: the real workers app from an environment, served on a free port, closed at
-the end of the test.
+the end of the test (``StartWorkers``, defined in ``workers_rig`` with what it answers).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from devstack.isolation import IsolatedInfra, free_port
 from servicekit.redis_store import KeySpace
 from servicekit.resources import REDIS
 from servicekit.tokens import RevocationList
+from services.workers.tests.integration.workers_rig import StartedWorkers, StartWorkers
 from workers.app import create_app
 from workers.config import load_settings
-
-
-@dataclass(frozen=True)
-class StartedWorkers:
-    app: web.Application
-    url: str
-
-
-StartWorkers = Callable[[dict[str, str]], Awaitable[StartedWorkers]]
 
 
 @pytest.fixture

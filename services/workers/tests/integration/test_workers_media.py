@@ -42,7 +42,7 @@ from workers.media import MediaUploads, processed_event_id, thumbnail_key
 from workers.media_images import ImageLimits
 
 if TYPE_CHECKING:
-    from services.workers.tests.integration.conftest import StartWorkers
+    from services.workers.tests.integration.workers_rig import StartWorkers
 
 pytestmark = pytest.mark.integration
 

@@ -45,7 +45,7 @@ from workers.notifications import DELETED_PREVIEW, MessageNotifications
 from workers.routes import OPENAPI_PATH
 
 if TYPE_CHECKING:
-    from services.workers.tests.integration.conftest import StartWorkers
+    from services.workers.tests.integration.workers_rig import StartWorkers
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from servicekit.resources import MONGO
 from workers.notification_store import COLLECTION
 
 if TYPE_CHECKING:
-    from services.workers.tests.integration.conftest import StartWorkers
+    from services.workers.tests.integration.workers_rig import StartWorkers
 
 pytestmark = pytest.mark.integration
 

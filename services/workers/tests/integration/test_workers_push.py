@@ -34,7 +34,7 @@ from workers.push_delivery import PushDelivery, PushMetrics
 from workers.push_sender import Delivered, Gone, PushMessage, Retry
 
 if TYPE_CHECKING:
-    from services.workers.tests.integration.conftest import StartedWorkers, StartWorkers
+    from services.workers.tests.integration.workers_rig import StartedWorkers, StartWorkers
 
 pytestmark = pytest.mark.integration
 
