@@ -19,6 +19,7 @@ from contracts.names import MESSAGE_READ, dead_letter_queue
 from contracts.topology import QueueSpec
 from devstack.broker_probe import collect
 from devstack.isolation import IsolatedInfra
+from devstack.waiting import until
 from servicekit.amqp.batch_consumer import BatchConsumerRunner
 from servicekit.amqp.consumer import REASON_HEADER
 from servicekit.amqp.publisher import ConfirmedPublisher, OutgoingMessage
@@ -95,12 +96,6 @@ async def start_batches(
     yield start
     for runner in started:
         await runner.stop()
-
-
-async def until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.02)
 
 
 async def test_a_burst_is_handled_in_batches_in_arrival_order_and_all_acked(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from contracts.topology import QueueSpec
 from devstack.broker_probe import collect, collect_settled
 from devstack.isolation import IsolatedInfra, free_port
 from devstack.tcp_proxy import TcpProxy
+from devstack.waiting import until
 from servicekit.amqp.connection import connect
 from servicekit.amqp.consumer import REASON_HEADER, RETRY_COUNT_HEADER, ConsumerRunner
 from servicekit.amqp.publisher import ConfirmedPublisher, OutgoingMessage
@@ -120,12 +120,6 @@ async def start_runner(
             await harness.connection.close()
 
 
-async def until(condition: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not await condition():
-            await asyncio.sleep(0.05)
-
-
 async def dead_letters(
     broker: AbstractRobustConnection, spec: QueueSpec, expected: int
 ) -> list[Any]:
@@ -180,8 +174,7 @@ async def test_effect_of_a_failed_attempt_is_rolled_back_and_retried_once(
     envelope = read_event()
     await publisher.publish_envelopes([envelope])
 
-    await until(lambda: _has_effects(pool, 1))
-    await asyncio.sleep(0.3)
+    await until(lambda: harness.outcome("acked") == 1)  # applied and acked: nothing follows
     assert await effects(pool) == [envelope.id]
     assert attempts == [envelope.id, envelope.id]
     assert harness.outcome("retried") == 1
@@ -349,7 +342,7 @@ async def test_consumer_resumes_after_its_broker_connection_is_lost(
     await broker_proxy.cut()
     during = read_event(seq=2)
     await publisher.publish_envelopes([during])  # the durable queue keeps it meanwhile
-    await asyncio.sleep(1.0)
+    await until(lambda: not connection.connected.is_set(), what="the consumer to lose its broker")
     await broker_proxy.restore()
     after = read_event(seq=3)
     await publisher.publish_envelopes([after])

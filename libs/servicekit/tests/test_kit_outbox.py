@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 import msgspec
 import pytest
@@ -19,6 +20,7 @@ from contracts.names import MESSAGE_CREATED, MESSAGE_READ
 from devstack.broker_probe import collect, collect_settled, declare_probe_queue
 from devstack.isolation import RABBITMQ_PORT, IsolatedInfra
 from devstack.tcp_proxy import TcpProxy
+from devstack.waiting import until
 from servicekit.amqp.connection import connect
 from servicekit.amqp.publisher import ConfirmedPublisher, OutgoingMessage, PublishFailedError
 from servicekit.outbox import OutboxRelay, add_to_outbox
@@ -32,9 +34,7 @@ def read_event(seq: int) -> Envelope[MessageRead]:
         conversation_id=uuid.uuid4(),
         user_id=uuid.uuid4(),
         seq=seq,
-        read_at=msgspec.json.decode(
-            b'"2026-11-25T12:00:00Z"', type=__import__("datetime").datetime
-        ),
+        read_at=msgspec.json.decode(b'"2026-11-25T12:00:00Z"', type=datetime),
     )
     return make_envelope(payload, producer="kit-tests")
 
@@ -57,6 +57,16 @@ async def running(relay: OutboxRelay) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def relay_listening(pool: Pool, since: datetime) -> bool:
+    """A connection opened since ``since`` sits idle after its LISTEN: a relay's listener."""
+    count: int = await pool.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND backend_start >= $1 AND state = 'idle' AND query LIKE 'LISTEN %'",
+        since,
+    )
+    return count > 0
 
 
 async def unpublished(pool: Pool) -> int:
@@ -113,8 +123,10 @@ async def test_relay_is_woken_by_notify_not_by_polling(
 ) -> None:
     queue = await declare_probe_queue(broker, MESSAGE_READ)
     relay = OutboxRelay(pool, publisher, database_url=kit_database_url, poll_interval=120)
+    started_at = await pool.fetchval("SELECT clock_timestamp()")
     async with running(relay):
-        await asyncio.sleep(0.5)  # the relay's first pass is done; it now waits on LISTEN
+        # Listening (its first pass, at once, finds nothing): it now waits on NOTIFY.
+        await until(lambda: relay_listening(pool, started_at), what="the relay to LISTEN")
         envelope = read_event(1)
         await write_events(pool, [envelope])
         # A poll would take two minutes; only the commit's NOTIFY can deliver it this soon.
@@ -165,7 +177,7 @@ async def test_relay_publishes_every_row_across_a_broker_outage(
             await write_events(pool, envelopes[:100])
             await proxy.cut()
             await write_events(pool, envelopes[100:150])
-            await asyncio.sleep(1.5)
+            await asyncio.sleep(1.5)  # the relay's chance to publish: it must not manage
             assert await unpublished(pool) > 0  # nothing can be confirmed while cut
             await proxy.restore()
             await write_events(pool, envelopes[150:])

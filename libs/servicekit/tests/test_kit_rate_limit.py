@@ -70,7 +70,7 @@ async def test_counter_resets_when_the_window_ends(limiter: RateLimiter) -> None
     assert not refused.allowed
     assert refused.retry_after_seconds == 1
 
-    await asyncio.sleep(1.1)
+    await asyncio.sleep(1.1)  # the one-second window ends: what is under test is time passing
     again = await limiter.hit(short, EMAIL)
     assert again == Decision(allowed=True, remaining=1, retry_after_seconds=0)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -11,6 +10,7 @@ from aiohttp.test_utils import TestServer
 
 from devstack.isolation import RABBITMQ_PORT, IsolatedInfra
 from devstack.tcp_proxy import TcpProxy
+from devstack.waiting import until_equal
 from servicekit.http_app import create_service_app
 from servicekit.resources import service_resources
 from servicekit.settings import Environment, read_platform
@@ -62,10 +62,8 @@ async def readiness(url: str) -> tuple[int, dict[str, object]]:
         return response.status, await response.json(content_type=None)
 
 
-async def eventually_ready(url: str, timeout: float = 20.0) -> None:
-    async with asyncio.timeout(timeout):
-        while (await readiness(url))[0] != 200:
-            await asyncio.sleep(0.2)
+async def readiness_status(url: str) -> int:
+    return (await readiness(url))[0]
 
 
 @pytest.mark.parametrize("dependency", ["postgres", "rabbitmq"])
@@ -82,6 +80,6 @@ async def test_readyz_names_the_dependency_that_is_down_and_recovers_without_res
     assert body["detail"] == f"Not ready: {dependency} unavailable"
 
     await proxies[dependency].restore()
-    await eventually_ready(service_url)
+    await until_equal(lambda: readiness_status(service_url), 200, timeout=20, interval=0.2)
     async with aiohttp.ClientSession() as session, session.get(f"{service_url}/healthz") as ok:
         assert ok.status == 200

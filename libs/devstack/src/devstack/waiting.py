@@ -15,7 +15,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import overload
 
-DEFAULT_TIMEOUT = 10.0
+DEFAULT_TIMEOUT = 15.0
 DEFAULT_INTERVAL = 0.05
 
 type Description = str | Callable[[], str] | None
