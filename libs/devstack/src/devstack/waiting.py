@@ -27,7 +27,7 @@ class ConditionTimeoutError(TimeoutError):
 
 @overload
 async def until[T](
-    condition: Callable[[], Awaitable[T]],
+    condition: Callable[[], Awaitable[T | None]],
     *,
     timeout: float = ...,
     interval: float = ...,
@@ -35,7 +35,7 @@ async def until[T](
 ) -> T: ...
 @overload
 async def until[T](
-    condition: Callable[[], T],
+    condition: Callable[[], T | None],
     *,
     timeout: float = ...,
     interval: float = ...,
@@ -48,7 +48,8 @@ async def until(
     interval: float = DEFAULT_INTERVAL,
     what: Description = None,
 ) -> object:
-    """The first true answer of ``condition()``, asked every ``interval`` seconds."""
+    """The first true answer of ``condition()``, asked every ``interval`` seconds (typed without
+    ``None``: a condition may answer ``None`` for "not yet")."""
     try:
         async with asyncio.timeout(timeout) as deadline:
             while True:

@@ -4,7 +4,6 @@ chat's media lookup. The fixtures that make them are in ``conftest.py``."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import ipaddress
 import json
@@ -18,6 +17,7 @@ from aiohttp import web
 from auth.config import AuthSettings
 from devstack.fleet import FleetPlan
 from devstack.http_replies import Client, Reply, fetch_reply
+from devstack.waiting import until_equal
 from servicekit.resources import POSTGRES
 from servicekit.settings import JwtSettings
 
@@ -114,11 +114,11 @@ class AuthServer:
     async def execute(self, query: str, *args: object) -> str:
         return await self.app[POSTGRES].execute(query, *args)
 
-    async def outbox_drained(self, timeout: float = 15.0) -> None:
+    async def outbox_drained(self) -> None:
         """Until the relay has published every event committed so far."""
-        async with asyncio.timeout(timeout):
-            while await self.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"):
-                await asyncio.sleep(0.05)
+        await until_equal(
+            lambda: self.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"), 0
+        )
 
 
 @dataclass

@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 
 from devstack.isolation import IsolatedInfra, free_port
+from devstack.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -44,16 +45,18 @@ async def run_auth(env: dict[str, str], *args: str) -> Finished:
 
 
 async def wait_ready(port: int, process: asyncio.subprocess.Process) -> None:
-    async with asyncio.timeout(30), aiohttp.ClientSession() as session:
-        while process.returncode is None:
+    async with aiohttp.ClientSession() as session:
+
+        async def ready() -> bool:
+            if process.returncode is not None:
+                raise AssertionError(f"auth exited with {process.returncode} before it was ready")
             try:
                 async with session.get(f"http://127.0.0.1:{port}/readyz") as response:
-                    if response.status == 200:
-                        return
+                    return response.status == 200
             except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.2)
-    raise AssertionError(f"auth exited with {process.returncode} before it was ready")
+                return False
+
+        await until(ready, timeout=30, interval=0.2, what=f"auth to be ready on {port}")
 
 
 async def test_migrate_then_serve_then_drain_on_sigterm(auth_env: dict[str, str]) -> None:

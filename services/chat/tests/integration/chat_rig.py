@@ -4,7 +4,6 @@ registrations reached chat's replica). The fixtures that make them are in ``conf
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from contracts.events import MessageSend, UserRegistered
 from contracts.names import MESSAGE_SEND, MESSAGES_QUEUE, dead_letter_queue
 from devstack.broker_probe import collect_settled
 from devstack.http_replies import Client, Reply, fetch_reply
+from devstack.waiting import until, until_equal
 from servicekit.amqp.publisher import ConfirmedPublisher, OutgoingMessage
 from servicekit.http_app import METRICS
 from servicekit.resources import MONGO, POSTGRES
@@ -71,17 +71,23 @@ class ChatServer:
 
     async def outbox_drained(self, timeout: float = 20.0) -> None:
         """Until the relay has published (with confirms) every event committed so far."""
-        async with asyncio.timeout(timeout):
-            while await self.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"):
-                await asyncio.sleep(0.02)
+        await until_equal(
+            lambda: self.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"),
+            0,
+            timeout=timeout,
+            interval=0.02,
+        )
 
     def consumed(self, outcome: str, queue: str = MESSAGES_QUEUE) -> int:
         return self.app[METRICS].consumed(queue, outcome)
 
-    async def consumed_reaches(self, outcome: str, count: int, timeout: float = 20.0) -> None:
-        async with asyncio.timeout(timeout):
-            while self.consumed(outcome) < count:
-                await asyncio.sleep(0.02)
+    async def consumed_reaches(self, outcome: str, count: int) -> None:
+        await until(
+            lambda: self.consumed(outcome) >= count,
+            timeout=20,
+            interval=0.02,
+            what=lambda: f"{count} {outcome} messages (consumed {self.consumed(outcome)})",
+        )
 
     def token_for(self, user_id: uuid.UUID) -> str:
         return self.issuer.issue(user_id, uuid.uuid4()).token
@@ -108,9 +114,13 @@ class ChatServer:
         ]
         await self.publisher.publish_envelopes(envelopes)
         ids = [uuid.UUID(user.id) for user in users]
-        async with asyncio.timeout(20):
-            while await self.fetchval("SELECT count(*) FROM users WHERE id = ANY($1)", ids) < count:
-                await asyncio.sleep(0.02)
+        await until_equal(
+            lambda: self.fetchval("SELECT count(*) FROM users WHERE id = ANY($1)", ids),
+            count,
+            timeout=20,
+            interval=0.02,
+            what="the new users in chat's replica",
+        )
         return users
 
     async def one(self, tag: str = "u") -> User:
@@ -164,14 +174,15 @@ class ChatServer:
         channel = await self.broker.channel()
         try:
             queue = await channel.declare_queue(dead_letter_queue(MESSAGES_QUEUE), passive=True)
-            async with asyncio.timeout(timeout):
-                while True:
-                    message = await queue.get(fail=False)
-                    if message is None:
-                        await asyncio.sleep(0.05)
-                    elif message.message_id == message_id:
+
+            async def taken() -> AbstractIncomingMessage | None:
+                while (message := await queue.get(fail=False)) is not None:
+                    if message.message_id == message_id:
                         await message.ack()
                         return message
+                return None
+
+            return await until(taken, timeout=timeout, what=f"dead letter {message_id}")
         finally:
             await channel.close()
 

@@ -13,6 +13,7 @@ import pytest
 from contracts.envelope import decode_envelope
 from contracts.names import MESSAGE_CREATED, NOTIFICATION_REQUESTED
 from devstack.broker_probe import collect, collect_settled
+from devstack.waiting import until_equal
 
 if TYPE_CHECKING:
     from devstack.broker_probe import Probe
@@ -25,14 +26,13 @@ PER_SENDER = 20
 
 
 async def until_last_seq(chat_server: ChatServer, conversation_id: str, seq: int) -> None:
-    async with asyncio.timeout(60):
-        while (
-            await chat_server.fetchval(
-                "SELECT last_seq FROM conversations WHERE id = $1", uuid.UUID(conversation_id)
-            )
-            < seq
-        ):
-            await asyncio.sleep(0.05)
+    await until_equal(
+        lambda: chat_server.fetchval(
+            "SELECT last_seq FROM conversations WHERE id = $1", uuid.UUID(conversation_id)
+        ),
+        seq,
+        timeout=60,
+    )
 
 
 async def test_50_senders_of_20_messages_through_rest_and_the_queue_get_seq_1_to_1000(

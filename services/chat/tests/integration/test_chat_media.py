@@ -8,9 +8,8 @@ conversation with a message carrying the media; everyone else gets 404.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +26,7 @@ from devstack import sample_images
 from devstack.broker_probe import collect
 from devstack.http_replies import Reply
 from devstack.isolation import IsolatedInfra, free_port
+from devstack.waiting import until
 from servicekit.blob_store import FilesystemBlobStore
 from workers.app import create_app as create_workers_app
 from workers.config import load_settings as load_workers_settings
@@ -88,14 +88,13 @@ async def uploaded(chat_server: ChatServer, user: User, data: bytes, **kwargs: s
 
 async def settled(api: Api, user: User, media_id: str, timeout: float = 30) -> dict[str, Any]:
     """The media once the worker's outcome was applied."""
-    async with asyncio.timeout(timeout):
-        while True:
-            media: dict[str, Any] = (
-                await api.call("GET", f"/api/media/{media_id}", user=user)
-            ).ok()["media"]
-            if media["status"] != "pending":
-                return media
-            await asyncio.sleep(0.05)
+
+    async def not_pending() -> dict[str, Any] | None:
+        reply = await api.call("GET", f"/api/media/{media_id}", user=user)
+        media: dict[str, Any] = reply.ok()["media"]
+        return None if media["status"] == "pending" else media
+
+    return await until(not_pending, timeout=timeout, what=f"media {media_id} to settle")
 
 
 async def ready(chat_server: ChatServer, api: Api, user: User, data: bytes) -> str:
@@ -406,25 +405,16 @@ async def test_media_processed_is_applied_once(
         producer="workers",
     )
 
+    def processed(event_id: uuid.UUID) -> Awaitable[int]:
+        return chat_server.fetchval(
+            "SELECT count(*) FROM processed_events WHERE event_id = $1", event_id
+        )
+
     await chat_server.publisher.publish_envelopes([outcome, outcome])
-    async with asyncio.timeout(20):
-        while (
-            await chat_server.fetchval(
-                "SELECT count(*) FROM processed_events WHERE event_id = $1", outcome.id
-            )
-            == 0
-        ):
-            await asyncio.sleep(0.02)
+    await until(lambda: processed(outcome.id), timeout=20)
     first = await settled(api, alice, media_id)
     await chat_server.publisher.publish_envelopes([other])
-    async with asyncio.timeout(20):
-        while (
-            await chat_server.fetchval(
-                "SELECT count(*) FROM processed_events WHERE event_id = $1", other.id
-            )
-            == 0
-        ):
-            await asyncio.sleep(0.02)
+    await until(lambda: processed(other.id), timeout=20)
 
     again = (await api.call("GET", f"/api/media/{media_id}", user=alice)).ok()["media"]
     assert again == first

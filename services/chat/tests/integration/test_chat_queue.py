@@ -3,7 +3,6 @@ gateway publishes them, stored once each, with poison commands dead-lettered."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from contracts.names import (
     MESSAGE_SEND,
     NOTIFICATION_REQUESTED,
 )
+from devstack.waiting import until_equal
 from servicekit.amqp.consumer import REASON_HEADER
 
 if TYPE_CHECKING:
@@ -38,9 +38,7 @@ async def stored_count(chat_server: ChatServer, conversation_id: str) -> int:
 
 
 async def until_stored(chat_server: ChatServer, conversation_id: str, count: int) -> None:
-    async with asyncio.timeout(20):
-        while await stored_count(chat_server, conversation_id) < count:
-            await asyncio.sleep(0.02)
+    await until_equal(lambda: stored_count(chat_server, conversation_id), count, timeout=20)
 
 
 async def pair(api: Api, chat_server: ChatServer) -> tuple[str, User, User]:
