@@ -67,9 +67,9 @@ async def until(
         ) from error
 
 
-async def until_equal[T](
-    read: Callable[[], Awaitable[T]] | Callable[[], T],
-    expected: T,
+async def until_equal(
+    read: Callable[[], Awaitable[object]] | Callable[[], object],
+    expected: object,
     *,
     timeout: float = DEFAULT_TIMEOUT,
     interval: float = DEFAULT_INTERVAL,

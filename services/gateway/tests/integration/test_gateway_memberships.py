@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 import pytest
 
+from devstack.waiting import until_equal
 from gateway.chat_client import ChatClient
 from gateway.memberships import MembershipDirectory
 
@@ -129,9 +129,7 @@ async def test_an_expired_set_is_refetched_whole_not_rebuilt_from_an_addition(ri
     rig.chat.members[conversation] = [alice, bob]
     await rig.directory.is_member(conversation, alice, token(alice))
     await rig.store.redis.pexpire(rig.key(conversation), 30)
-    async with asyncio.timeout(5):
-        while await rig.cached(conversation) is not None:
-            await asyncio.sleep(0.01)
+    await until_equal(lambda: rig.cached(conversation), None, timeout=5, interval=0.01)
 
     rig.chat.members[conversation] = [alice, bob, carol]
     await rig.directory.added(conversation, carol)  # arrives after the expiry

@@ -12,6 +12,7 @@ import base64
 import os
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -36,6 +37,7 @@ from contracts.names import MESSAGE_SEND, gateway_queue
 from devstack.broker_probe import collect, collect_settled
 from devstack.isolation import RABBITMQ_PORT
 from devstack.tcp_proxy import TcpProxy
+from devstack.waiting import until
 from gateway.app import create_app
 from gateway.config import load_settings
 
@@ -51,6 +53,18 @@ def send_payload(conversation_id: uuid.UUID | str, client_message_id: str) -> di
         "content": "hello",
         "clientMessageId": client_message_id,
     }
+
+
+async def presence_once(
+    client: socketio.AsyncClient, query: dict[str, Any], holds: Callable[[Any], bool]
+) -> dict[str, Any]:
+    """The first ``presence:get`` answer whose ``presence`` map ``holds``."""
+
+    async def answer() -> dict[str, Any] | None:
+        ack: dict[str, Any] = await client.call("presence:get", query, timeout=5)
+        return ack if holds(ack["presence"]) else None
+
+    return await until(answer, timeout=5, what=f"presence:get {query} to hold")
 
 
 def error_code(ack: dict[str, Any]) -> str:
@@ -276,13 +290,12 @@ async def test_presence_get_answers_online_last_seen_and_never_seen(gateway: Gat
         # ``never`` has never connected: the conversation's creation is what relates them.
         await announce_conversation(gateway, conversation)
         query = {"userIds": [str(asker.user_id), str(left.user_id), str(never.user_id)]}
-        async with asyncio.timeout(5):  # the server handles events on its own time
-            while True:
-                ack = await client.call("presence:get", query, timeout=5)
-                seen = ack["presence"]
-                if str(never.user_id) in seen and seen[str(left.user_id)]["online"] is False:
-                    break
-                await asyncio.sleep(0.05)
+        # The server handles events on its own time.
+        ack = await presence_once(
+            client,
+            query,
+            lambda seen: str(never.user_id) in seen and seen[str(left.user_id)]["online"] is False,
+        )
     presence = ack["presence"]
     assert ack["notFound"] == []
     assert presence[str(asker.user_id)] == {"online": True, "lastSeenAt": None}
@@ -323,12 +336,7 @@ async def test_a_conversation_created_after_connecting_makes_presence_visible(
         conversation = uuid.uuid4()
         gateway.chat.members[conversation] = [asker.user_id, newcomer.user_id]
         await announce_conversation(gateway, conversation)
-        async with asyncio.timeout(5):
-            while True:
-                after = await client.call("presence:get", query, timeout=5)
-                if after["presence"]:
-                    break
-                await asyncio.sleep(0.05)
+        after = await presence_once(client, query, bool)
     assert before["notFound"] == [str(newcomer.user_id)]
     assert after["presence"] == {str(newcomer.user_id): {"online": True, "lastSeenAt": None}}
 
@@ -345,9 +353,7 @@ async def test_a_member_who_has_not_taken_part_keeps_their_presence_until_they_d
         await asyncio.sleep(0.3)  # the creation has been handled: still nothing to see
         hidden = await client.call("presence:get", query, timeout=5)
         await gateway.publisher.publish_envelopes([take_part(invited.user_id, conversation)])
-        async with asyncio.timeout(5):
-            while not (shown := await client.call("presence:get", query, timeout=5))["presence"]:
-                await asyncio.sleep(0.05)
+        shown = await presence_once(client, query, bool)
     assert hidden["notFound"] == [str(invited.user_id)]
     assert shown["presence"] == {str(invited.user_id): {"online": True, "lastSeenAt": None}}
 
@@ -403,9 +409,8 @@ async def test_message_send_is_acked_with_the_stored_message_when_message_create
         assert ack["ok"] is True
         assert ack["message"]["id"] == str(view.id)
         assert ack["message"]["seq"] == 1
-        async with asyncio.timeout(5):  # the socket is in the room chat listed on connect
-            while not received:
-                await asyncio.sleep(0.02)
+        # The socket is in the room chat listed on connect.
+        await until(lambda: received, timeout=5, interval=0.02)
         assert [m["id"] for m in received] == [str(view.id)]
 
         # A resend of a stored message is answered from the record, not sent to chat again.
@@ -471,7 +476,7 @@ async def test_a_resend_chat_had_stored_is_answered_by_message_already_stored_al
         ack = await asyncio.wait_for(sending, 5)
         assert ack["ok"] is True
         assert (ack["message"]["id"], ack["message"]["seq"]) == (str(view.id), 7)
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # a broadcast of the answer, wrongly sent, would arrive meanwhile
     assert received == []
 
 
