@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -32,6 +32,7 @@ from contracts.events import (
 )
 from contracts.names import NOTIFICATION_CREATED
 from devstack.broker_probe import collect, collect_settled, declare_probe_queue
+from devstack.waiting import until_equal
 from servicekit.amqp.publisher import ConfirmedPublisher
 from servicekit.messaging import MESSAGING
 from servicekit.presence_keys import PresenceKeys, PresenceReader
@@ -135,13 +136,6 @@ async def workers(
         )
     finally:
         await probe.delete(if_unused=False, if_empty=False)
-
-
-async def until(read: Callable[[], Awaitable[str]], expected: str, timeout: float = 15.0) -> None:
-    """Until ``read()`` answers ``expected``."""
-    async with asyncio.timeout(timeout):
-        while await read() != expected:
-            await asyncio.sleep(0.05)
 
 
 def created(
@@ -254,7 +248,7 @@ async def test_an_edit_or_a_delete_revises_the_preview_of_the_notification_showi
         [shown] = (await workers.notifications(reader))["notifications"]
         return str(shown["preview"])
 
-    await until(preview, "meet at the new place")
+    await until_equal(preview, "meet at the new place")
     deleted = MessageDeleted(
         conversation_id=conversation,
         message_id=view.id,
@@ -264,7 +258,7 @@ async def test_an_edit_or_a_delete_revises_the_preview_of_the_notification_showi
         recipient_ids=[sender, reader],
     )
     await workers.publisher.publish_envelopes([make_envelope(deleted, producer="chat")])
-    await until(preview, DELETED_PREVIEW)
+    await until_equal(preview, DELETED_PREVIEW)
 
 
 async def test_a_burst_coalesces_into_one_unread_notification_until_it_is_read(

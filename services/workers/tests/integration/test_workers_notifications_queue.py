@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 import pytest
@@ -12,6 +11,7 @@ from contracts import make_envelope
 from contracts.events import NotificationRequested
 from contracts.examples import EVENT_EXAMPLES
 from contracts.names import NOTIFICATION_REQUESTED, NOTIFICATIONS_QUEUE
+from devstack.waiting import until
 from servicekit.amqp.publisher import ConfirmedPublisher
 from servicekit.http_app import METRICS
 from servicekit.messaging import MESSAGING
@@ -43,9 +43,7 @@ async def test_a_notification_request_is_applied_once_even_when_redelivered(
     [recipient] = example.notify_ids
     await publisher.publish_envelopes([event, event])
 
-    async with asyncio.timeout(15):
-        while consumed(workers_app, "acked") < 2:
-            await asyncio.sleep(0.05)
+    await until(lambda: consumed(workers_app, "acked") >= 2)
 
     # Both deliveries are handled (nothing is recorded per event); the notification absorbed
     # the event once, by its id.

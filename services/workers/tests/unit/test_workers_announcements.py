@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime
 
@@ -11,6 +10,7 @@ import pytest
 from contracts import make_envelope
 from contracts.envelope import Envelope
 from contracts.events import NotificationCreated
+from devstack.waiting import until
 from workers.announcements import AnnouncementPacer
 
 
@@ -85,7 +85,7 @@ async def test_held_announcements_are_sent_by_the_timer_and_on_close(
     await paced.announce([announcement(one, 1), announcement(other, 1)])
     await paced.announce([announcement(one, 2)])
     clock.now += 1  # the timer fires after the interval and finds it due
-    await asyncio.sleep(0.2)
+    await until(lambda: len(sent) == 2, timeout=2, interval=0.01)
     assert sent == [[1, 1], [2]]
     await paced.announce([announcement(other, 2)])
     await paced.close()  # a stopping consumer sends what it holds
