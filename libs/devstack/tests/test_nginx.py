@@ -27,6 +27,7 @@ from devstack.nginx import (
     render_nginx_conf,
     write_nginx_conf,
 )
+from devstack.waiting import until
 
 PROBLEM = "application/problem+json"
 NOT_FOUND = {
@@ -75,17 +76,23 @@ async def _running_nginx(conf: Path, port: int) -> AsyncIterator[None]:
     stderr_path = conf.parent / "nginx.stderr"
     with stderr_path.open("wb") as stderr:
         process = await asyncio.create_subprocess_exec(*nginx_command(conf), stderr=stderr)
+
+        async def listening() -> bool:
+            if process.returncode is not None:
+                pytest.fail(f"nginx exited {process.returncode}: {stderr_path.read_text()}")
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                return False
+            writer.close()
+            return True
+
         try:
-            for _ in range(200):
-                if process.returncode is not None:
-                    pytest.fail(f"nginx exited {process.returncode}: {stderr_path.read_text()}")
-                with contextlib.suppress(OSError):
-                    _, writer = await asyncio.open_connection("127.0.0.1", port)
-                    writer.close()
-                    break
-                await asyncio.sleep(0.05)
-            else:
-                pytest.fail(f"nginx did not listen on {port}: {stderr_path.read_text()}")
+            await until(
+                listening,
+                timeout=10,
+                what=lambda: f"nginx to listen on {port}: {stderr_path.read_text()}",
+            )
             yield
         finally:
             if process.returncode is None:
@@ -301,9 +308,10 @@ async def test_request_id_is_forwarded_logged_and_returned(gateway: Gateway) -> 
         return [json.loads(line) for line in lines]
 
     # nginx writes the line once the response is done, a moment after the client has it.
-    async with asyncio.timeout(5):
-        while not any(e["requestId"] == "client-id-123" and e["status"] == 200 for e in logged()):
-            await asyncio.sleep(0.05)
+    await until(
+        lambda: any(e["requestId"] == "client-id-123" and e["status"] == 200 for e in logged()),
+        timeout=5,
+    )
 
     async with gateway.session.get(gateway.base + "/api/chat") as response:
         body = await response.json()
