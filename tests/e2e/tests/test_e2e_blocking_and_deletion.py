@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 
+from devstack.waiting import until
 from e2e.accounts import (
     PASSWORD,
     accept,
@@ -22,13 +22,6 @@ from e2e.fleet import RunningFleet
 
 def bearer(user: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {user['token']}"}
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 10) -> None:
-    """Until ``check`` holds (events cross the bus), or fail."""
-    async with asyncio.timeout(seconds):
-        while not await check():
-            await asyncio.sleep(0.1)
 
 
 async def presence_of(socket: Any, user: dict[str, Any]) -> dict[str, Any]:
@@ -77,7 +70,7 @@ async def test_a_block_bars_the_direct_conversation_and_hides_presence_both_ways
                 hidden: list[str] = (await presence_of(bobs, alice))["notFound"]
                 return hidden == [alice["user"]["id"]]
 
-            await eventually(hidden_from_bob)
+            await until(hidden_from_bob)
             assert (await presence_of(alices, bob))["notFound"] == [bob["user"]["id"]]
 
             # Neither writes in the direct conversation, over REST or a socket.
@@ -110,8 +103,8 @@ async def test_a_block_bars_the_direct_conversation_and_hides_presence_both_ways
                 bobs.on(name, lambda data, name=name: bob_saw.append((name, data)))
                 carols.on(name, lambda data, name=name: carol_saw.append((name, data)))
         # Alice's only socket closed: Carol learns she went offline, Bob does not.
-        await eventually(lambda: _truthy(carol_saw))
-        await asyncio.sleep(0.5)
+        await until(lambda: carol_saw)
+        await asyncio.sleep(0.5)  # Bob would be told by now, were he told
         assert [name for name, _ in carol_saw] == ["user:offline"]
         assert bob_saw == []
 
@@ -125,11 +118,7 @@ async def test_a_block_bars_the_direct_conversation_and_hides_presence_both_ways
             hidden: list[str] = (await presence_of(bobs, alice))["notFound"]
             return hidden == []
 
-        await eventually(bob_sees_alice_again)
-
-
-async def _truthy(items: list[Any]) -> bool:
-    return bool(items)
+        await until(bob_sees_alice_again)
 
 
 async def test_blocking_refuses_oneself_unknown_users_and_lifting_what_was_not_blocked(
@@ -199,7 +188,7 @@ async def test_a_deleted_account_is_refused_everywhere_and_leaves_its_groups(
             participants = (await reply.json())["conversation"]["participants"]
         return alice["user"]["id"] not in {p["userId"] for p in participants}
 
-    await eventually(alice_left_the_group)
+    await until(alice_left_the_group)
     async with http.get(f"/api/chat/{group}", headers=bearer(bob)) as reply:
         roles = [p["role"] for p in (await reply.json())["conversation"]["participants"]]
     assert sorted(roles) == ["member", "owner"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ import jwt
 import pytest
 import redis.asyncio as redis
 
+from devstack.waiting import until_equal
 from e2e.clients import (
     connected_socket,
     mint_token,
@@ -215,10 +215,7 @@ async def test_socket_token_in_authorization_header_connects(fleet: RunningFleet
 async def test_default_client_upgrades_from_polling_to_websocket(fleet: RunningFleet) -> None:
     token = mint_token(fleet.plan).token
     async with connected_socket(fleet.public_url, auth={"token": token}) as client:
-        deadline = time.monotonic() + 5
-        while client.transport() != "websocket" and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        assert client.transport() == "websocket"
+        await until_equal(client.transport, "websocket", timeout=5)
         assert client.connected
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 
 from devstack import sample_images
+from devstack.waiting import until, until_equal
 from e2e.accounts import direct_conversation, register
 
 MIB = 1024 * 1024
@@ -39,17 +40,21 @@ async def get(
         return response.status, response.headers.get("Content-Type", ""), await response.read()
 
 
+async def status_of(http: aiohttp.ClientSession, path: str, user: dict[str, Any]) -> int:
+    return (await get(http, path, user))[0]
+
+
 async def until_settled(
     http: aiohttp.ClientSession, media_id: str, user: dict[str, Any]
 ) -> dict[str, Any]:
-    async with asyncio.timeout(30):
-        while True:
-            async with http.get(f"/api/media/{media_id}", headers=bearer(user)) as response:
-                assert response.status == 200
-                media: dict[str, Any] = (await response.json())["media"]
-            if media["status"] != "pending":
-                return media
-            await asyncio.sleep(0.1)
+
+    async def not_pending() -> dict[str, Any] | None:
+        async with http.get(f"/api/media/{media_id}", headers=bearer(user)) as response:
+            assert response.status == 200
+            media: dict[str, Any] = (await response.json())["media"]
+        return None if media["status"] == "pending" else media
+
+    return await until(not_pending, timeout=30, interval=0.1, what=f"media {media_id} to settle")
 
 
 async def test_an_upload_is_processed_and_its_thumbnail_served_to_members_only(
@@ -167,9 +172,8 @@ async def test_an_avatar_is_an_image_of_ones_own_that_anyone_signed_in_may_fetch
     # Anyone signed in sees the profile, and so the avatar and its thumbnail.
     async with http.get(f"/api/users/{alice['user']['id']}", headers=bearer(stranger)) as reply:
         assert (await reply.json())["user"]["profile"]["avatarMediaId"] == media_id
-    async with asyncio.timeout(10):
-        while (await get(http, f"/api/media/{media_id}/thumbnail", stranger))[0] != 200:
-            await asyncio.sleep(0.1)  # until chat has the avatar event
+    # Until chat has the avatar event.
+    await until_equal(lambda: status_of(http, f"/api/media/{media_id}/thumbnail", stranger), 200)
     status, content_type, content = await get(http, f"/api/media/{media_id}/content", stranger)
     assert (status, content_type) == (200, "image/png")
     assert sample_images.decoded_size(content) == (400, 400)
@@ -177,6 +181,4 @@ async def test_an_avatar_is_an_image_of_ones_own_that_anyone_signed_in_may_fetch
     # Once it is no longer the avatar, it is Alice's alone again.
     async with http.patch(profile, json={"avatarMediaId": None}, headers=bearer(alice)) as reply:
         assert reply.status == 200
-    async with asyncio.timeout(10):
-        while (await get(http, f"/api/media/{media_id}", stranger))[0] != 404:
-            await asyncio.sleep(0.1)
+    await until_equal(lambda: status_of(http, f"/api/media/{media_id}", stranger), 404)

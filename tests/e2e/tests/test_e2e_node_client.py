@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from devstack.waiting import until
 from e2e.accounts import direct_conversation, register
 from e2e.fleet import RunningFleet
 
@@ -90,9 +91,8 @@ async def assert_routed_through_the_api_gateway(fleet: RunningFleet, seed_run: s
     def websockets() -> list[dict[str, object]]:
         return [e for e in requests() if "transport=websocket" in str(e["uri"])]
 
-    async with asyncio.timeout(5):  # nginx logs a WebSocket once it is closed
-        while len(websockets()) < 3:
-            await asyncio.sleep(0.05)
+    # nginx logs a WebSocket once it is closed.
+    await until(lambda: len(websockets()) >= 3, timeout=5, what=lambda: f"3 of {requests()}")
     polling = [e for e in requests() if "transport=polling" in str(e["uri"])]
     assert polling, requests()
     assert {e["status"] for e in polling} == {200}, polling

@@ -7,10 +7,10 @@ from typing import Any
 
 import aiohttp
 
+from devstack.waiting import until, until_equal
 from e2e.accounts import PASSWORD, direct_conversation, register
 from e2e.clients import connected_socket
 from e2e.fleet import RunningFleet
-from e2e.waiting import eventually
 
 
 async def send(http: aiohttp.ClientSession, token: str, conversation_id: str, text: str) -> None:
@@ -47,15 +47,12 @@ async def test_offline_b_finds_the_notification_then_gets_new_ones_live_while_el
     ) as reply:
         assert reply.status == 200
         token = (await reply.json())["token"]
-    waiting: dict[str, Any] = {}
 
-    async def arrived() -> bool:
-        waiting.update(await notifications(http, token))
-        return bool(waiting["notifications"])
+    async def arrived() -> dict[str, Any] | None:
+        listed = await notifications(http, token)
+        return listed if listed["notifications"] else None
 
-    async with asyncio.timeout(15):
-        while not await arrived():
-            await asyncio.sleep(0.1)
+    waiting = await until(arrived, interval=0.1, what="bob's stored notification")
     [stored] = waiting["notifications"]
     assert (stored["kind"], stored["conversationId"], stored["preview"], stored["count"]) == (
         "message",
@@ -74,7 +71,7 @@ async def test_offline_b_finds_the_notification_then_gets_new_ones_live_while_el
         assert joined == {"ok": True}
 
         await send(http, alice["token"], with_alice, "hello?")  # bob reads carol's chat
-        await eventually(lambda: len(pushed) == 1, timeout=15)
+        await until(lambda: len(pushed) == 1, timeout=15)
         live = pushed[0]
         assert (live["notificationId"], live["count"], live["preview"]) == (
             stored["id"],
@@ -89,8 +86,8 @@ async def test_offline_b_finds_the_notification_then_gets_new_ones_live_while_el
         await send(http, alice["token"], with_alice, "there you are")
         # Carol's chat is no longer open: her message is notified, and comes after alice's.
         await send(http, carol["token"], with_carol, "ping")
-        await eventually(lambda: len(pushed) == 2, timeout=15)
-        await asyncio.sleep(0.3)
+        await until(lambda: len(pushed) == 2, timeout=15)
+        await asyncio.sleep(0.3)  # a notification of alice's message, wrongly sent, arrives by now
         assert [(p["conversationId"], p["preview"]) for p in pushed[1:]] == [(with_carol, "ping")]
 
     async with http.post(
@@ -116,15 +113,10 @@ async def test_an_edited_or_deleted_message_leaves_no_old_text_in_the_notificati
         shown = (await notifications(http, bob["token"]))["notifications"]
         return str(shown[0]["preview"]) if shown else None
 
-    async def until(expected: str) -> None:
-        async with asyncio.timeout(15):
-            while await preview() != expected:
-                await asyncio.sleep(0.1)
-
-    await until("my pin is 1234")  # bob has no socket: notified
+    await until_equal(preview, "my pin is 1234", interval=0.1)  # bob has no socket: notified
     async with http.patch(path, json={"content": "call me"}, headers=headers) as reply:
         assert reply.status == 200, await reply.text()
-    await until("call me")
+    await until_equal(preview, "call me", interval=0.1)
     async with http.delete(path, headers=headers) as reply:
         assert reply.status == 204, await reply.text()
-    await until("[message deleted]")
+    await until_equal(preview, "[message deleted]", interval=0.1)

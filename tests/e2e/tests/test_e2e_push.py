@@ -7,13 +7,13 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 import pytest
 
 from devstack.push_standins import PushStandins, Received
+from devstack.waiting import until
 from e2e.accounts import PASSWORD, create_conversation, direct_conversation, register
 
 PACING_SECONDS = 2.0  # NOTIFICATION_PUSH_INTERVAL's default, which the e2e fleet keeps
@@ -23,15 +23,6 @@ POLL_SECONDS = 0.05
 
 def bearer(user: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {user['token']}"}
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]], timeout: float = EVENTUALLY_SECONDS
-) -> None:
-    """Return once ``await check()`` is true; TimeoutError after ``timeout`` seconds."""
-    async with asyncio.timeout(timeout):
-        while not await check():
-            await asyncio.sleep(POLL_SECONDS)
 
 
 async def register_device(
@@ -67,14 +58,18 @@ async def test_a_burst_reaches_an_offline_users_devices_once_per_interval_with_t
     def pushes(standin: Any, device: str) -> list[Any]:
         return [p for p in standin.received if p.device == device]
 
-    async with asyncio.timeout(PACING_SECONDS * 5):
-        while not (
-            pushes(push_standins.web_push, subscription.id)
-            and pushes(push_standins.apns, phone)
-            and pushes(push_standins.web_push, subscription.id)[-1].payload["count"] == 3
-            and pushes(push_standins.apns, phone)[-1].payload["count"] == 3
-        ):
-            await asyncio.sleep(0.1)
+    def counted_three(standin: Any, device: str) -> bool:
+        received = pushes(standin, device)
+        return bool(received) and received[-1].payload["count"] == 3
+
+    await until(
+        lambda: (
+            counted_three(push_standins.web_push, subscription.id)
+            and counted_three(push_standins.apns, phone)
+        ),
+        timeout=PACING_SECONDS * 5,
+        interval=0.1,
+    )
     await asyncio.sleep(PACING_SECONDS + 0.5)  # nothing more comes after the final count
 
     for standin, device in ((push_standins.web_push, subscription.id), (push_standins.apns, phone)):
@@ -167,7 +162,7 @@ async def test_signing_a_session_out_removes_the_devices_it_registered_and_only_
     async def only_the_phones_remain() -> bool:
         return await listed_devices(http, phone) == {phones["id"]: True}
 
-    await eventually(only_the_phones_remain)
+    await until(only_the_phones_remain, timeout=EVENTUALLY_SECONDS)
     async with http.get("/api/notifications/devices", headers=bearer({"token": laptop})) as reply:
         assert reply.status == 401  # the signed-out session can no longer list anything
 
@@ -216,7 +211,7 @@ async def test_a_muted_conversation_pushes_nothing_while_another_one_still_does(
 
     # The group's push, sent after the muted conversation's messages, is the synchronisation
     # point; then a bounded window in which a late push of the muted one would still show.
-    await eventually(the_group_pushed)
+    await until(the_group_pushed, timeout=EVENTUALLY_SECONDS)
     window_ends = time.monotonic() + PACING_SECONDS
     while time.monotonic() < window_ends and not bobs(muted):
         await asyncio.sleep(POLL_SECONDS)

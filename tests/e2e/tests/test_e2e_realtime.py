@@ -16,9 +16,9 @@ from typing import Any
 import aiohttp
 import socketio
 
+from devstack.waiting import until
 from e2e.accounts import accept, direct_conversation, register
 from e2e.fleet import RunningFleet
-from e2e.waiting import eventually
 
 ADDRESSES = [f"127.0.0.{host}" for host in range(30, 42)]
 
@@ -104,7 +104,7 @@ async def test_a_message_reaches_every_device_of_every_participant_once_across_i
         assert (message["seq"], message["content"]) == (1, "hi bob")
 
         everyone = alice_devices + bob_devices
-        await eventually(lambda: all(device.received for device in everyone))
+        await until(lambda: all(device.received for device in everyone))
         await asyncio.sleep(0.5)  # anything duplicated would have arrived by now
         for device in everyone:
             assert [m["id"] for m in device.received] == [message["id"]], device.address
@@ -128,11 +128,11 @@ async def test_a_message_reaches_every_device_of_every_participant_once_across_i
             "typing:start", {"conversationId": conversation_id}, timeout=5
         )
         assert typed == {"ok": True}
-        await eventually(lambda: all(device.typing for device in bob_devices))
+        await until(lambda: all(device.typing for device in bob_devices))
         assert alice_devices[0].typing == []
 
     # nginx logs a WebSocket when it closes: the devices spanned both gateway instances.
-    await eventually(lambda: len(websocket_upstreams(fleet)) == 2, timeout=5)
+    await until(lambda: len(websocket_upstreams(fleet)) == 2, timeout=5)
 
 
 def websocket_upstreams(fleet: RunningFleet) -> set[str]:
@@ -180,14 +180,14 @@ async def test_a_client_away_while_105_messages_were_sent_gets_each_once_in_seq_
 
     async with devices(fleet, bob["token"], ADDRESSES[:1]) as [phone]:
         await send(1)
-        await eventually(lambda: len(phone.received) == 1)
+        await until(lambda: len(phone.received) == 1)
         last_seq = phone.received[-1]["seq"]
     async with devices(fleet, alice["token"], ADDRESSES[:1]) as [witness]:
         for number in range(2, 107):  # while bob's phone is away
             await send(number)
         # A 201 means stored; its fan-out follows. Bob comes back once it has happened, so
         # that everything he missed is what sync owes him, not a late live delivery.
-        await eventually(lambda: any(m["seq"] == 106 for m in witness.received))
+        await until(lambda: any(m["seq"] == 106 for m in witness.received))
 
     async with devices(fleet, bob["token"], ADDRESSES[1:2]) as [back]:
         caught_up: list[dict[str, Any]] = []
@@ -203,7 +203,7 @@ async def test_a_client_away_while_105_messages_were_sent_gets_each_once_in_seq_
             if not page["hasMore"]:
                 break
             last_seq = page["messages"][-1]["seq"]
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # a late live copy of what was missed would arrive meanwhile
         assert back.received == []  # nothing from before the reconnect is pushed again
     assert pages == 2  # 100 a page
     assert [m["seq"] for m in caught_up] == list(range(2, 107))
@@ -224,15 +224,15 @@ async def test_presence_transitions_reach_who_shares_a_conversation_once_per_tra
         devices(fleet, stranger["token"], ADDRESSES[3:4]) as [outsider],
     ):
         async with devices(fleet, alice["token"], ADDRESSES[4:6]) as alice_devices:
-            await eventually(lambda: all(d.presence for d in bob_devices))
+            await until(lambda: all(d.presence for d in bob_devices))
             answer = await bob_devices[0].client.call(
                 "presence:get", {"userIds": [alice_id]}, timeout=5
             )
             assert answer["presence"][alice_id]["online"] is True
             assert all(not d.presence for d in alice_devices)  # not told about themselves
         # Both of Alice's sockets closed: one offline transition, after the last of them.
-        await eventually(lambda: all(len(d.presence) == 2 for d in bob_devices))
-        await asyncio.sleep(0.5)
+        await until(lambda: all(len(d.presence) == 2 for d in bob_devices))
+        await asyncio.sleep(0.5)  # a third transition, were one sent, would arrive meanwhile
         for device in bob_devices:
             assert [kind for kind, _ in device.presence] == ["online", "offline"]
             assert {data["userId"] for _, data in device.presence} == {alice_id}
@@ -254,14 +254,14 @@ async def test_typing_stops_by_itself_and_when_the_typist_drops(
         async with devices(fleet, alice["token"], ADDRESSES[1:3]) as [typist, dropper]:
             started = time.monotonic()
             await typist.client.call("typing:start", {"conversationId": conversation_id}, timeout=5)
-            await eventually(lambda: len(watcher.stopped_typing) == 1, timeout=10)
+            await until(lambda: len(watcher.stopped_typing) == 1, timeout=10)
             assert time.monotonic() - started >= 4  # nobody said stop: it expired
             await dropper.client.call(
                 "typing:start", {"conversationId": conversation_id}, timeout=5
             )
-            await eventually(lambda: len(watcher.typing) == 2)
+            await until(lambda: len(watcher.typing) == 2)
         # The dropper disconnected mid-typing (on leaving the block): stopped at once.
-        await eventually(lambda: len(watcher.stopped_typing) == 2, timeout=3)
+        await until(lambda: len(watcher.stopped_typing) == 2, timeout=3)
 
 
 async def test_logout_disconnects_that_sessions_sockets_only(
@@ -280,7 +280,7 @@ async def test_logout_disconnects_that_sessions_sockets_only(
             assert response.status == 204
         async with asyncio.timeout(10):
             await asyncio.gather(*(device.disconnected.wait() for device in revoked))
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # were the other session cut too, it would be by now
         assert kept.client.connected
 
 
@@ -315,7 +315,7 @@ async def test_a_socket_that_closed_a_conversation_still_receives_its_messages(
         path = f"/api/chat/{conversation_id}/messages"
         async with http.post(path, json={"content": "still here?"}, headers=headers) as sent:
             assert sent.status == 201
-        await eventually(lambda: [m["content"] for m in phone.received] == ["still here?"])
+        await until(lambda: [m["content"] for m in phone.received] == ["still here?"])
 
 
 async def test_once_both_took_part_each_is_told_the_others_presence_at_once(
@@ -336,6 +336,6 @@ async def test_once_both_took_part_each_is_told_the_others_presence_at_once(
         path = f"/api/chat/{conversation_id}/messages"
         async with http.post(path, json={"content": "hi"}, headers=headers) as answered:
             assert answered.status == 201
-        await eventually(lambda: bool(alices.presence) and bool(bobs.presence))
+        await until(lambda: bool(alices.presence) and bool(bobs.presence))
         assert alices.presence == [("online", {"userId": bob["user"]["id"]})]
         assert bobs.presence == [("online", {"userId": alice["user"]["id"]})]

@@ -5,7 +5,6 @@ document gives for them."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import socketio
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from devstack.waiting import until
 from e2e.accounts import accept, create_conversation, direct_conversation, register
 from e2e.clients import SOCKET_PATH, connected_socket
 from e2e.fleet import RunningFleet
@@ -123,12 +123,14 @@ class Traffic:
         return ack
 
     async def seen(self, *events: str) -> None:
-        deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
-        while missing := set(events) - {event for event, _ in self.events}:
-            assert asyncio.get_running_loop().time() < deadline, (
-                f"never received {missing}, only {[e for e, _ in self.events]}"
-            )
-            await asyncio.sleep(0.05)
+        def missing() -> set[str]:
+            return set(events) - {event for event, _ in self.events}
+
+        await until(
+            lambda: not missing(),
+            timeout=WAIT_SECONDS,
+            what=lambda: f"{missing()} (received only {[e for e, _ in self.events]})",
+        )
 
 
 @pytest.fixture(scope="module")
