@@ -1,6 +1,6 @@
 """HTTP replies of a service under test: one request to an in-process app, read in full, and the
 assertions the integration suites make on what it answered (JSON, RFC 9457 problems, the fields
-a validation problem names).
+a validation problem names, the pages of a cursor-paged list).
 
 Each suite keeps its own ``Api`` (how it authenticates, where its requests come from); they all
 send through ``fetch_reply`` and check with ``Reply``.
@@ -9,6 +9,7 @@ send through ``fetch_reply`` and check with ``Reply``.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,3 +67,26 @@ async def fetch_reply(
         method, path, json=json, data=data, headers=headers or {}, params=params
     ) as response:
         return Reply(response.status, response.headers, await response.read())
+
+
+async def every_page(
+    fetch: Callable[[dict[str, str]], Awaitable[Reply]],
+    items: str,
+    limit: int,
+    params: dict[str, str] | None = None,
+) -> list[Any]:
+    """Every item of a cursor-paged list (``{items: [...], "nextCursor": ...}``), fetched page by
+    page with ``fetch(params)``, checking each page holds at most ``limit`` and only a full page
+    has a next one."""
+    found: list[Any] = []
+    asked = {**(params or {}), "limit": str(limit)}
+    for _ in range(100):
+        page = (await fetch(dict(asked))).ok()
+        assert set(page) == {items, "nextCursor"}
+        assert len(page[items]) <= limit
+        found += page[items]
+        if page["nextCursor"] is None:
+            return found
+        assert len(page[items]) == limit  # only a full page has a next one
+        asked["cursor"] = page["nextCursor"]
+    raise AssertionError("the pages never ended")

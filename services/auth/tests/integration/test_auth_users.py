@@ -14,7 +14,9 @@ from openapi_spec_validator import validate
 from auth.routes import OPENAPI_PATH
 from contracts.envelope import decode_envelope
 from contracts.names import USER_AVATAR_CHANGED, USER_UPDATED
+from devstack.api_routes import documented_operations, served_operations
 from devstack.broker_probe import collect, collect_settled
+from devstack.http_replies import every_page
 
 if TYPE_CHECKING:
     from devstack.broker_probe import Probe
@@ -38,22 +40,6 @@ def tag() -> str:
 
 async def search(api: Api, token: str, **params: str) -> Any:
     return await api.call("GET", "/api/users", token=token, params=params)
-
-
-async def search_all(api: Api, token: str, q: str, limit: int) -> list[dict[str, Any]]:
-    """Every page of a search, checking each is at most ``limit`` long."""
-    found: list[dict[str, Any]] = []
-    params = {"q": q, "limit": str(limit)}
-    for _ in range(100):
-        page = (await search(api, token, **params)).ok()
-        assert set(page) == {"users", "nextCursor"}
-        assert len(page["users"]) <= limit
-        found += page["users"]
-        if page["nextCursor"] is None:
-            return found
-        assert len(page["users"]) == limit  # only a full page has a next one
-        params["cursor"] = page["nextCursor"]
-    raise AssertionError("the pages never ended")
 
 
 async def patch_profile(api: Api, account: Account, body: object) -> Any:
@@ -143,7 +129,9 @@ async def test_search_pages_return_every_match_exactly_once(api: Api, limit: int
     )
     await api.register(username=f"{prefix[:-1]}x{uuid.uuid4().hex[:4]}")  # one letter off
 
-    found = await search_all(api, viewer.token, prefix, limit)
+    found = await every_page(
+        lambda params: search(api, viewer.token, **params), "users", limit, {"q": prefix}
+    )
     ids = [user["id"] for user in found]
     assert sorted(ids) == sorted(match.id for match in matches)  # each once, none missing
     assert [user["username"].lower() for user in found] == sorted(
@@ -391,22 +379,9 @@ async def test_openapi_document_is_valid_and_lists_every_api_route(
     validate(document)
     assert document["openapi"].startswith("3.1")
 
-    documented = {
-        (method.upper(), path)
-        for path, item in document["paths"].items()
-        for method in item
-        if method != "parameters"
-    }
-    routed = set()
-    for route in auth_server.app.router.routes():
-        resource = route.resource
-        if resource is None or not resource.canonical.startswith("/api"):
-            continue
-        if route.method == "HEAD" or resource.canonical == OPENAPI_PATH:
-            continue  # the document's own URL serves it; it is not an operation of the API
-        routed.add((route.method, resource.canonical))
+    routed = served_operations(auth_server.app, "/api/", OPENAPI_PATH)
     assert routed
-    assert routed == documented
+    assert routed == documented_operations(document)
 
     operations = {
         (method.upper(), path): operation

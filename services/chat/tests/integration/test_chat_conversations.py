@@ -18,10 +18,12 @@ from contracts.names import (
     CONVERSATION_MEMBER_REMOVED,
     CONVERSATION_UPDATED,
 )
+from devstack.api_routes import documented_operations, served_operations
+from devstack.http_replies import every_page
 
 if TYPE_CHECKING:
     from devstack.broker_probe import Probe
-    from services.chat.tests.integration.chat_rig import Api, ChatServer, User
+    from services.chat.tests.integration.chat_rig import Api, ChatServer
 
 pytestmark = pytest.mark.integration
 
@@ -32,22 +34,6 @@ def ids(participants: list[dict[str, Any]]) -> set[str]:
 
 def roles(conversation: dict[str, Any]) -> dict[str, str]:
     return {p["userId"]: p["role"] for p in conversation["participants"]}
-
-
-async def list_all(api: Api, user: User, limit: int) -> list[dict[str, Any]]:
-    """Every page of the user's conversations, checking each page's size."""
-    found: list[dict[str, Any]] = []
-    params = {"limit": str(limit)}
-    for _ in range(100):
-        page = (await api.call("GET", "/api/chat", user=user, params=params)).ok()
-        assert set(page) == {"conversations", "nextCursor"}
-        assert len(page["conversations"]) <= limit
-        found += page["conversations"]
-        if page["nextCursor"] is None:
-            return found
-        assert len(page["conversations"]) == limit  # only a full page has a next one
-        params["cursor"] = page["nextCursor"]
-    raise AssertionError("the pages never ended")
 
 
 # --- creating -------------------------------------------------------------------------------
@@ -272,7 +258,11 @@ async def test_the_list_pages_with_a_cursor_and_returns_each_conversation_once(
     created = [(await api.create(me, other))["id"] for other in others]
 
     for limit in (1, 2, 3, 7, 50):
-        listed = await list_all(api, me, limit)
+        listed = await every_page(
+            lambda params: api.call("GET", "/api/chat", user=me, params=params),
+            "conversations",
+            limit,
+        )
         assert [c["id"] for c in listed] == list(reversed(created)), limit
 
     # Activity while paging moves a conversation to the front; the rest stay in order.
@@ -536,16 +526,8 @@ async def test_the_openapi_document_is_valid_and_covers_every_api_route(
     validate(document)
     assert document["info"]["title"] == "Chat API"
 
-    served = {
-        (route.method.lower(), route.resource.canonical)
-        for route in chat_server.app.router.routes()
-        if route.resource is not None
-        and route.resource.canonical.startswith("/api/")
-        and route.resource.canonical != OPENAPI_PATH
-        and route.method != "HEAD"
-    }
-    documented = {(method, path) for path, item in document["paths"].items() for method in item}
-    assert served == documented
+    served = served_operations(chat_server.app, "/api/", OPENAPI_PATH)
+    assert served == documented_operations(document)
     assert len(served) == 24
     for path, item in document["paths"].items():
         for method, operation in item.items():
