@@ -18,8 +18,12 @@ import socketio
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 from aiohttp import web
 
+from contracts import make_envelope
 from contracts.chat_api import ConversationResponse, ConversationView, MessagePage, Participant
-from devstack.broker_probe import declare_probe_queue
+from contracts.envelope import decode_envelope
+from contracts.events import MessageAlreadyStored, MessageCreated, MessageSend, MessageView
+from devstack.broker_probe import collect, declare_probe_queue
+from devstack.stored_messages import stored_message
 from gateway.config import GatewaySettings
 from servicekit.amqp.publisher import ConfirmedPublisher
 from servicekit.redis_store import KeySpace, Redis
@@ -191,6 +195,22 @@ class Gateway:
         finally:
             await client.disconnect()
 
+    async def answer_stored(
+        self, command: MessageSend, seq: int = 1, *, already: bool = False
+    ) -> MessageView:
+        """What chat publishes once it stored ``command``: ``message.created``, or
+        ``message.already-stored`` for a command it had stored before."""
+        view = stored_message(
+            command.sender_id,
+            command.conversation_id,
+            command.client_message_id,
+            seq=seq,
+            content=command.content,
+        )
+        answer = MessageAlreadyStored(message=view) if already else MessageCreated(message=view)
+        await self.publisher.publish_envelopes([make_envelope(answer, producer="chat")])
+        return view
+
     @contextlib.asynccontextmanager
     async def probe(self, *keys: str) -> AsyncIterator[AbstractQueue]:
         """A queue of the test's own bound to ``keys`` on the ``chat`` exchange."""
@@ -199,3 +219,11 @@ class Gateway:
             yield queue
         finally:
             await queue.delete(if_unused=False, if_empty=False)
+
+
+async def next_command(queue: AbstractQueue) -> MessageSend:
+    """The next ``message.send`` the gateway published, taken off a probe queue."""
+    [message] = await collect(queue, 1, timeout=5)
+    command = decode_envelope(message.body).data
+    assert isinstance(command, MessageSend)
+    return command

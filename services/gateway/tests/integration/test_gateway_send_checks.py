@@ -13,7 +13,6 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 import pytest
@@ -21,12 +20,10 @@ import socketio
 import structlog
 from aiohttp.test_utils import TestServer
 
-from contracts import make_envelope
-from contracts.envelope import decode_envelope
-from contracts.events import MessageCreated, MessageSend, MessageView
 from contracts.names import MESSAGE_SEND
-from devstack.broker_probe import collect, collect_settled
+from devstack.broker_probe import collect_settled
 from devstack.isolation import REDIS_URL, free_port
+from devstack.stored_messages import stored_message
 from gateway.app import create_app
 from gateway.chat_client import ChatClient
 from gateway.config import load_settings
@@ -42,6 +39,7 @@ from gateway.send_checks import SendChecks
 from servicekit.redis_store import KeySpace, Redis, create_redis
 from servicekit.settings import RedisSettings
 from servicekit.token_buckets import Bucket, TokenBuckets
+from services.gateway.tests.integration.gateway_rig import next_command
 
 if TYPE_CHECKING:
     from services.gateway.tests.integration.gateway_rig import FakeChat, Gateway, Store
@@ -110,18 +108,6 @@ def token(user: uuid.UUID) -> str:
     return f"token:{user}"
 
 
-def message_view(sender: uuid.UUID, conversation: uuid.UUID, client_message_id: str) -> MessageView:
-    return MessageView(
-        id=uuid.uuid4(),
-        conversation_id=conversation,
-        seq=1,
-        sender_id=sender,
-        content="hello",
-        client_message_id=client_message_id,
-        created_at=datetime.now(UTC),
-    )
-
-
 async def test_a_cached_member_within_both_buckets_is_cleared_in_one_command(rig: Rig) -> None:
     conversation, alice = uuid.uuid4(), uuid.uuid4()
     await rig.memberships.remember(conversation, [alice])
@@ -161,7 +147,7 @@ async def test_an_empty_users_bucket_refuses_before_membership_or_the_record_is_
     await rig.memberships.remember(conversation, [alice])
     for n in range(PER_USER.capacity):
         assert await rig.check(alice, conversation, f"c-{n}", sid=f"s{n}") == Cleared()
-    rig.checks.remember_sent(alice, "c-0", message_view(alice, conversation, "c-0"))
+    rig.checks.remember_sent(alice, "c-0", stored_message(alice, conversation, "c-0"))
     await rig.checks.drain()
     uncached = uuid.uuid4()
     rig.chat.members[uncached] = [alice]
@@ -179,7 +165,7 @@ async def test_a_user_the_cached_set_does_not_hold_is_not_found_before_any_recor
 ) -> None:
     conversation, alice, bob = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     await rig.memberships.remember(conversation, [alice, bob])
-    rig.checks.remember_sent(bob, "c-1", message_view(bob, conversation, "c-1"))
+    rig.checks.remember_sent(bob, "c-1", stored_message(bob, conversation, "c-1"))
     await rig.checks.drain()
     await rig.memberships.removed(conversation, bob)
 
@@ -216,7 +202,7 @@ async def test_a_conversation_chat_does_not_show_the_user_is_not_found_and_not_c
 async def test_a_known_sent_record_is_answered_at_once(rig: Rig) -> None:
     conversation, alice, bob = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     await rig.memberships.remember(conversation, [alice])
-    stored = message_view(alice, conversation, "c-1")
+    stored = stored_message(alice, conversation, "c-1")
     rig.checks.remember_sent(alice, "c-1", stored)
     await rig.checks.drain()
     rig.redis.sent.clear()
@@ -227,7 +213,7 @@ async def test_a_known_sent_record_is_answered_at_once(rig: Rig) -> None:
     # Also when the member set is not cached: the record came in the same call as the miss.
     other = uuid.uuid4()
     rig.chat.members[other] = [bob]
-    elsewhere = message_view(bob, other, "c-1")
+    elsewhere = stored_message(bob, other, "c-1")
     rig.checks.remember_sent(bob, "c-1", elsewhere)
     await rig.checks.drain()
     assert await rig.check(bob, other, "c-1", sid="s2") == AlreadySent(elsewhere)
@@ -237,7 +223,7 @@ async def test_a_known_sent_record_is_answered_at_once(rig: Rig) -> None:
 async def test_a_resend_while_its_record_is_being_written_waits_for_the_write(rig: Rig) -> None:
     conversation, alice = uuid.uuid4(), uuid.uuid4()
     await rig.memberships.remember(conversation, [alice])
-    stored = message_view(alice, conversation, "c-1")
+    stored = stored_message(alice, conversation, "c-1")
 
     rig.checks.remember_sent(alice, "c-1", stored)  # not awaited: the ack went out already
     assert await rig.check(alice, conversation, "c-1") == AlreadySent(stored)
@@ -255,7 +241,7 @@ async def test_a_record_that_cannot_be_written_is_logged(store: Store, fake_chat
     alice = uuid.uuid4()
     try:
         with structlog.testing.capture_logs() as logs:
-            checks.remember_sent(alice, "c-1", message_view(alice, uuid.uuid4(), "c-1"))
+            checks.remember_sent(alice, "c-1", stored_message(alice, uuid.uuid4(), "c-1"))
             await asyncio.wait_for(checks.drain(), 10)
     finally:
         await unreachable.aclose()
@@ -269,7 +255,7 @@ async def test_the_records_of_one_loop_turn_are_written_together(rig: Rig) -> No
     conversation, alice, bob = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     await rig.memberships.remember(conversation, [alice, bob])
     stored = {
-        (user, client_id): message_view(user, conversation, client_id)
+        (user, client_id): stored_message(user, conversation, client_id)
         for user in (alice, bob)
         for client_id in ("c-1", "c-2")
     }
@@ -320,20 +306,7 @@ async def test_the_record_written_after_the_ack_answers_a_resend_on_another_inst
                 sending = asyncio.ensure_future(
                     here.call("message:send", send_payload(conversation, "c-1"), timeout=10)
                 )
-                [published] = await collect(commands, 1, timeout=5)
-                command = decode_envelope(published.body).data
-                assert isinstance(command, MessageSend)
-                view = MessageView(
-                    id=uuid.uuid4(),
-                    conversation_id=conversation,
-                    seq=1,
-                    sender_id=alice.user_id,
-                    content=command.content,
-                    client_message_id="c-1",
-                    created_at=datetime.now(UTC),
-                )
-                created = make_envelope(MessageCreated(message=view), producer="chat")
-                await gateway.publisher.publish_envelopes([created])
+                view = await gateway.answer_stored(await next_command(commands))
                 ack = await asyncio.wait_for(sending, 5)
             assert ack["ok"] is True
             assert ack["message"]["id"] == str(view.id)

@@ -24,22 +24,19 @@ from aio_pika.exceptions import ChannelNotFoundEntity
 from aiohttp.test_utils import TestServer
 
 from contracts import make_envelope
-from contracts.envelope import Envelope, decode_envelope
+from contracts.envelope import Envelope
 from contracts.events import (
     ConversationCreated,
     ConversationEngaged,
-    MessageAlreadyStored,
-    MessageCreated,
-    MessageSend,
-    MessageView,
 )
 from contracts.names import MESSAGE_SEND, gateway_queue
-from devstack.broker_probe import collect, collect_settled
+from devstack.broker_probe import collect_settled
 from devstack.isolation import RABBITMQ_PORT
 from devstack.tcp_proxy import TcpProxy
 from devstack.waiting import until
 from gateway.app import create_app
 from gateway.config import load_settings
+from services.gateway.tests.integration.gateway_rig import next_command
 
 if TYPE_CHECKING:
     from services.gateway.tests.integration.gateway_rig import Gateway, Identity
@@ -358,29 +355,6 @@ async def test_a_member_who_has_not_taken_part_keeps_their_presence_until_they_d
     assert shown["presence"] == {str(invited.user_id): {"online": True, "lastSeenAt": None}}
 
 
-async def publish_created(gateway: Gateway, command: MessageSend, seq: int = 1) -> MessageView:
-    """What chat publishes once it stored ``command``."""
-    view = MessageView(
-        id=uuid.uuid4(),
-        conversation_id=command.conversation_id,
-        seq=seq,
-        sender_id=command.sender_id,
-        content=command.content,
-        client_message_id=command.client_message_id,
-        created_at=datetime.now(UTC),
-    )
-    created = MessageCreated(message=view)
-    await gateway.publisher.publish_envelopes([make_envelope(created, producer="chat")])
-    return view
-
-
-async def next_command(queue: Any) -> MessageSend:
-    [message] = await collect(queue, 1, timeout=5)
-    command = decode_envelope(message.body).data
-    assert isinstance(command, MessageSend)
-    return command
-
-
 async def test_message_send_is_acked_with_the_stored_message_when_message_created_arrives(
     gateway: Gateway,
 ) -> None:
@@ -404,7 +378,7 @@ async def test_message_send_is_acked_with_the_stored_message_when_message_create
         assert command.socket_id == client.get_sid()
         assert not sending.done()  # the ack waits for the stored message
 
-        view = await publish_created(gateway, command, seq=1)
+        view = await gateway.answer_stored(command, seq=1)
         ack = await asyncio.wait_for(sending, 5)
         assert ack["ok"] is True
         assert ack["message"]["id"] == str(view.id)
@@ -437,7 +411,7 @@ async def test_a_send_not_confirmed_in_time_times_out_and_a_resend_gets_the_late
             client.call("message:send", send_payload(conversation, "slow"), timeout=10)
         )
         await next_command(commands)  # the resend is published too; chat stores it once
-        view = await publish_created(gateway, first)
+        view = await gateway.answer_stored(first)
         resent = await asyncio.wait_for(resending, 5)
         assert resent["ok"] is True
         assert resent["message"]["id"] == str(view.id)
@@ -461,18 +435,7 @@ async def test_a_resend_chat_had_stored_is_answered_by_message_already_stored_al
         sending = asyncio.ensure_future(
             client.call("message:send", send_payload(conversation, "again"), timeout=10)
         )
-        command = await next_command(commands)
-        view = MessageView(
-            id=uuid.uuid4(),
-            conversation_id=conversation,
-            seq=7,
-            sender_id=alice.user_id,
-            content=command.content,
-            client_message_id="again",
-            created_at=datetime.now(UTC),
-        )
-        answer = make_envelope(MessageAlreadyStored(message=view), producer="chat")
-        await gateway.publisher.publish_envelopes([answer])
+        view = await gateway.answer_stored(await next_command(commands), seq=7, already=True)
         ack = await asyncio.wait_for(sending, 5)
         assert ack["ok"] is True
         assert (ack["message"]["id"], ack["message"]["seq"]) == (str(view.id), 7)

@@ -39,6 +39,7 @@ from contracts.events import (
     PresenceOnline,
     SessionRevoked,
 )
+from devstack.stored_messages import stored_message
 from gateway.audience import PresenceAudience
 from gateway.fanout import FanOut
 from gateway.memberships import MembershipDirectory
@@ -197,14 +198,8 @@ def rig() -> Rig:
 
 
 def message_view(conversation_id: uuid.UUID, sender_id: uuid.UUID, cmid: str) -> MessageView:
-    return MessageView(
-        id=uuid.uuid4(),
-        conversation_id=conversation_id,
-        seq=7,
-        sender_id=sender_id,
-        content="hi there",
-        client_message_id=cmid,
-        created_at=AT,
+    return stored_message(
+        sender_id, conversation_id, cmid, seq=7, content="hi there", created_at=AT
     )
 
 

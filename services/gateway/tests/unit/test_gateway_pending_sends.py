@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 
-from contracts.events import MessageRefused, MessageView
+from contracts.events import MessageRefused
+from devstack.stored_messages import stored_message
 from devstack.waiting import until
 from gateway.pending_sends import PendingSends, SendRefusedError
-
-
-def stored_view(sender_id: uuid.UUID, client_message_id: str | None, seq: int = 1) -> MessageView:
-    return MessageView(
-        id=uuid.uuid4(),
-        conversation_id=uuid.uuid4(),
-        seq=seq,
-        sender_id=sender_id,
-        content="hello",
-        client_message_id=client_message_id,
-        created_at=datetime.now(UTC),
-    )
 
 
 async def test_stored_resolves_the_expected_future_with_the_message() -> None:
@@ -31,7 +19,7 @@ async def test_stored_resolves_the_expected_future_with_the_message() -> None:
     future = pending.expect(sender, "c-1")
     assert not future.done()
 
-    view = stored_view(sender, "c-1")
+    view = stored_message(sender, uuid.uuid4(), "c-1")
     pending.stored(view)
 
     assert future.done()
@@ -45,7 +33,7 @@ async def test_a_resend_while_waiting_shares_the_first_future() -> None:
     resend = pending.expect(sender, "c-1")
     assert resend is first
 
-    view = stored_view(sender, "c-1")
+    view = stored_message(sender, uuid.uuid4(), "c-1")
     pending.stored(view)
     assert first.result() is view
     assert resend.result() is view
@@ -59,7 +47,7 @@ async def test_the_wait_is_keyed_by_sender_and_client_message_id() -> None:
     other = pending.expect(alice, "other-id")
     assert len({id(alices), id(bobs), id(other)}) == 3
 
-    view = stored_view(bob, "same-id")
+    view = stored_message(bob, uuid.uuid4(), "same-id")
     pending.stored(view)
     assert bobs.result() is view
     assert not alices.done()
@@ -71,9 +59,9 @@ async def test_stored_for_an_unknown_key_is_harmless() -> None:
     sender = uuid.uuid4()
     waiting = pending.expect(sender, "c-1")
 
-    pending.stored(stored_view(sender, "never-expected"))
-    pending.stored(stored_view(uuid.uuid4(), "c-1"))
-    pending.stored(stored_view(sender, None))  # sent over REST: no clientMessageId
+    pending.stored(stored_message(sender, uuid.uuid4(), "never-expected"))
+    pending.stored(stored_message(uuid.uuid4(), uuid.uuid4(), "c-1"))
+    pending.stored(stored_message(sender, uuid.uuid4(), None))  # sent over REST: no clientMessageId
 
     assert not waiting.done()
 
@@ -82,9 +70,9 @@ async def test_a_second_stored_of_the_same_message_is_harmless() -> None:
     pending = PendingSends()
     sender = uuid.uuid4()
     future = pending.expect(sender, "c-1")
-    first = stored_view(sender, "c-1")
+    first = stored_message(sender, uuid.uuid4(), "c-1")
     pending.stored(first)
-    pending.stored(stored_view(sender, "c-1", seq=2))  # a redelivered copy
+    pending.stored(stored_message(sender, uuid.uuid4(), "c-1", seq=2))  # a redelivered copy
     assert future.result() is first
 
 
@@ -92,7 +80,7 @@ async def test_expect_after_the_message_was_stored_waits_afresh() -> None:
     pending = PendingSends()
     sender = uuid.uuid4()
     first = pending.expect(sender, "c-1")
-    pending.stored(stored_view(sender, "c-1"))
+    pending.stored(stored_message(sender, uuid.uuid4(), "c-1"))
     again = pending.expect(sender, "c-1")
     assert again is not first
     assert not again.done()
@@ -108,7 +96,7 @@ async def test_forget_drops_the_wait_so_a_late_stored_resolves_nothing() -> None
 
     fresh = pending.expect(sender, "c-1")
     assert fresh is not forgotten
-    view = stored_view(sender, "c-1")
+    view = stored_message(sender, uuid.uuid4(), "c-1")
     pending.stored(view)
     assert fresh.result() is view
     assert not forgotten.done()
