@@ -44,6 +44,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobus
 
 from contracts import Envelope, encode_envelope, make_envelope, names
 from contracts.examples import EVENT_EXAMPLES
+from devstack.background import in_background
 from devstack.infra import (
     DEFAULT_POSTGRES_URL,
     DEFAULT_RABBITMQ_URL,
@@ -282,13 +283,10 @@ async def running_relay(bench: Bench, connection: AbstractRobustConnection) -> A
     relay = OutboxRelay(
         pool, publisher, database_url=bench.database_url, batch_size=RELAY_BATCH_SIZE
     )
-    task = asyncio.create_task(relay.run())
     try:
-        yield
+        async with in_background(relay.run()):
+            yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         await publisher.close()
         await pool.close()
 

@@ -75,6 +75,7 @@ class StartRunner(Protocol):
         handler: Handler,
         connection: AbstractRobustConnection = ...,
         runner_publisher: ConfirmedPublisher = ...,
+        binding_keys: tuple[str, ...] = ...,
     ) -> RunnerHarness: ...
 
 
@@ -91,9 +92,10 @@ async def start_runner(
         handler: Handler,
         connection: AbstractRobustConnection = broker,
         runner_publisher: ConfirmedPublisher = publisher,
+        binding_keys: tuple[str, ...] = (MESSAGE_READ,),
     ) -> RunnerHarness:
         spec = QueueSpec(
-            name=f"kit.{uuid.uuid4().hex[:8]}.queue", binding_keys=(MESSAGE_READ,), consumer="kit"
+            name=f"kit.{uuid.uuid4().hex[:8]}.queue", binding_keys=binding_keys, consumer="kit"
         )
         metrics = ServiceMetrics()
         runner: ConsumerRunner[Connection] = ConsumerRunner(
@@ -353,32 +355,11 @@ async def test_consumer_resumes_after_its_broker_connection_is_lost(
 
 
 async def test_a_queue_bound_by_pattern_accepts_every_type_the_pattern_routes(
-    pool: Pool,
-    broker: AbstractRobustConnection,
-    publisher: ConfirmedPublisher,
-    isolated_infra: IsolatedInfra,
+    start_runner: StartRunner, pool: Pool, publisher: ConfirmedPublisher
 ) -> None:
-    spec = QueueSpec(
-        name=f"kit.{uuid.uuid4().hex[:8]}.queue", binding_keys=("message.*",), consumer="kit"
-    )
-    runner: ConsumerRunner[Connection] = ConsumerRunner(
-        name="kit.pattern",
-        queue=spec,
-        handle=record_effect,
-        inbox=PostgresInbox(pool),
-        connection=broker,
-        publisher=publisher,
-        settings=AmqpSettings(
-            isolated_infra.amqp_url, prefetch=8, max_retries=0, retry_delay_ms=50
-        ),
-        metrics=ServiceMetrics(),
-    )
-    await runner.start()
-    try:
-        read = read_event()
-        created = make_envelope(EVENT_EXAMPLES[MESSAGE_CREATED], producer="kit-tests")
-        await publisher.publish_envelopes([read, created])
-        await until(lambda: _has_effects(pool, 2))
-        assert sorted(map(str, await effects(pool))) == sorted([str(read.id), str(created.id)])
-    finally:
-        await runner.stop()
+    await start_runner(record_effect, binding_keys=("message.*",))
+    read = read_event()
+    created = make_envelope(EVENT_EXAMPLES[MESSAGE_CREATED], producer="kit-tests")
+    await publisher.publish_envelopes([read, created])
+    await until(lambda: _has_effects(pool, 2))
+    assert sorted(map(str, await effects(pool))) == sorted([str(read.id), str(created.id)])

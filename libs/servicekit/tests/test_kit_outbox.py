@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime
 
 import msgspec
@@ -17,6 +15,7 @@ from contracts.envelope import Envelope
 from contracts.events import MessageRead
 from contracts.examples import EVENT_EXAMPLES
 from contracts.names import MESSAGE_CREATED, MESSAGE_READ
+from devstack.background import in_background
 from devstack.broker_probe import collect, collect_settled, declare_probe_queue
 from devstack.isolation import RABBITMQ_PORT, IsolatedInfra
 from devstack.tcp_proxy import TcpProxy
@@ -46,17 +45,6 @@ async def write_events(pool: Pool, envelopes: list[Envelope[MessageRead]]) -> No
                 "INSERT INTO kit_effects (event_id, note) VALUES ($1, 'state')", envelope.id
             )
             await add_to_outbox(conn, [envelope])
-
-
-@contextlib.asynccontextmanager
-async def running(relay: OutboxRelay) -> AsyncIterator[None]:
-    task = asyncio.create_task(relay.run())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def relay_listening(pool: Pool, since: datetime) -> bool:
@@ -124,7 +112,7 @@ async def test_relay_is_woken_by_notify_not_by_polling(
     queue = await declare_probe_queue(broker, MESSAGE_READ)
     relay = OutboxRelay(pool, publisher, database_url=kit_database_url, poll_interval=120)
     started_at = await pool.fetchval("SELECT clock_timestamp()")
-    async with running(relay):
+    async with in_background(relay.run()):
         # Listening (its first pass, at once, finds nothing): it now waits on NOTIFY.
         await until(lambda: relay_listening(pool, started_at), what="the relay to LISTEN")
         envelope = read_event(1)
@@ -145,7 +133,7 @@ async def test_two_relays_publish_every_row_once_in_order(
         OutboxRelay(pool, first, database_url=kit_database_url, batch_size=25),
         OutboxRelay(pool, second, database_url=kit_database_url, batch_size=25),
     ]
-    async with running(relays[0]), running(relays[1]):
+    async with in_background(relays[0].run()), in_background(relays[1].run()):
         await write_events(pool, envelopes)
         received = await collect(queue, len(envelopes))
         received += await collect_settled(queue, quiet=1.0)
@@ -173,7 +161,7 @@ async def test_relay_publishes_every_row_across_a_broker_outage(
     relay = OutboxRelay(pool, relay_publisher, database_url=kit_database_url, batch_size=20)
     envelopes = [read_event(seq) for seq in range(1, 201)]
     try:
-        async with running(relay):
+        async with in_background(relay.run()):
             await write_events(pool, envelopes[:100])
             await proxy.cut()
             await write_events(pool, envelopes[100:150])
