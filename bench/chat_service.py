@@ -58,6 +58,7 @@ from contracts import Envelope, encode_envelope, make_envelope, names
 from contracts.events import MessageSend
 from devstack.isolation import IsolatedInfra, free_port
 from devstack.user_events import registration_envelopes
+from devstack.waiting import until
 from servicekit.amqp.connection import connect
 from servicekit.amqp.publisher import ConfirmedPublisher
 from servicekit.settings import Environment, PlatformSettings, read_platform
@@ -200,14 +201,7 @@ class Meter:
 
 async def poll_until(check: Callable[[], Awaitable[bool]], what: str) -> None:
     """Poll ``check`` every 10 ms (the state is in Postgres: nothing to wait on here)."""
-    try:
-        async with asyncio.timeout(PHASE_TIMEOUT_S):
-            while True:
-                if await check():
-                    return
-                await asyncio.sleep(POLL_S)
-    except TimeoutError:
-        raise TimeoutError(f"{what}: not done within {PHASE_TIMEOUT_S:.0f} s") from None
+    await until(check, timeout=PHASE_TIMEOUT_S, interval=POLL_S, what=what)
 
 
 def content_of(size: int) -> str:

@@ -56,6 +56,7 @@ from devstack.infra import (
     drop_database,
     ensure_running,
 )
+from devstack.waiting import until_equal
 from servicekit.amqp.connection import connect
 from servicekit.amqp.publisher import ConfirmedPublisher
 from servicekit.amqp.topology import declare_topology
@@ -264,11 +265,9 @@ async def wait_until_published(database_url: str) -> None:
     """Poll (every 10 ms, on the partial index) until no outbox row is unpublished."""
     conn: asyncpg.Connection[asyncpg.Record] = await asyncpg.connect(database_url)
     try:
-        async with asyncio.timeout(PHASE_TIMEOUT_S):
-            while True:
-                if not await conn.fetchval(UNPUBLISHED_LEFT):
-                    return
-                await asyncio.sleep(0.01)
+        await until_equal(
+            lambda: conn.fetchval(UNPUBLISHED_LEFT), False, timeout=PHASE_TIMEOUT_S, interval=0.01
+        )
     finally:
         await conn.close()
 

@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
+from devstack import waiting
 from devstack.isolation import free_port
 
 
@@ -120,9 +121,12 @@ class _Behaviour:
         return False
 
     async def until(self, count: int, seconds: float = 15) -> list[Received]:
-        async with asyncio.timeout(seconds):
-            while len(self.received) < count:  # noqa: ASYNC110 - filled by request handlers
-                await asyncio.sleep(0.05)
+        """Once ``count`` pushes were received (request handlers fill ``received``)."""
+        await waiting.until(
+            lambda: len(self.received) >= count,
+            timeout=seconds,
+            what=lambda: f"{count} pushes (received {len(self.received)})",
+        )
         return self.received
 
 
