@@ -31,6 +31,24 @@ from servicekit.token_buckets import Bucket
 from servicekit.tokens import TokenIssuer
 
 
+@contextlib.asynccontextmanager
+async def connected_socket(url: str, token: str) -> AsyncIterator[Any]:
+    """A ``socketio.AsyncClient`` connected over WebSocket to the gateway instance at ``url``,
+    disconnected on exit."""
+    client = socketio.AsyncClient(reconnection=False)
+    await client.connect(
+        url,
+        auth={"token": token},
+        transports=["websocket"],
+        socketio_path="socket.io",
+        wait_timeout=5,
+    )
+    try:
+        yield client
+    finally:
+        await client.disconnect()
+
+
 @dataclass(frozen=True)
 class Store:
     redis: Redis
@@ -179,21 +197,9 @@ class Gateway:
         session_id = uuid.uuid4()
         return Identity(user_id, session_id, self.issuer.issue(user_id, session_id).token)
 
-    @contextlib.asynccontextmanager
-    async def socket(self, token: str) -> AsyncIterator[Any]:
-        """A connected ``socketio.AsyncClient`` over WebSocket, disconnected on exit."""
-        client = socketio.AsyncClient(reconnection=False)
-        await client.connect(
-            self.url,
-            auth={"token": token},
-            transports=["websocket"],
-            socketio_path="socket.io",
-            wait_timeout=5,
-        )
-        try:
-            yield client
-        finally:
-            await client.disconnect()
+    def socket(self, token: str) -> contextlib.AbstractAsyncContextManager[Any]:
+        """A ``socketio.AsyncClient`` connected to this instance, disconnected on exit."""
+        return connected_socket(self.url, token)
 
     async def answer_stored(
         self, command: MessageSend, seq: int = 1, *, already: bool = False

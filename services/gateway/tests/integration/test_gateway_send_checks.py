@@ -9,14 +9,12 @@ after the ack answers a resend that reaches the other instance.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import pytest
-import socketio
 import structlog
 from aiohttp.test_utils import TestServer
 
@@ -39,7 +37,7 @@ from gateway.send_checks import SendChecks
 from servicekit.redis_store import KeySpace, Redis, create_redis
 from servicekit.settings import RedisSettings
 from servicekit.token_buckets import Bucket, TokenBuckets
-from services.gateway.tests.integration.gateway_rig import next_command
+from services.gateway.tests.integration.gateway_rig import connected_socket, next_command
 
 if TYPE_CHECKING:
     from services.gateway.tests.integration.gateway_rig import FakeChat, Gateway, Store
@@ -277,18 +275,6 @@ def send_payload(conversation_id: uuid.UUID, client_message_id: str) -> dict[str
     }
 
 
-@contextlib.asynccontextmanager
-async def connected(url: str, token: str) -> AsyncIterator[Any]:
-    client = socketio.AsyncClient(reconnection=False)
-    await client.connect(
-        url, auth={"token": token}, transports=["websocket"], socketio_path="socket.io"
-    )
-    try:
-        yield client
-    finally:
-        await client.disconnect()
-
-
 async def test_the_record_written_after_the_ack_answers_a_resend_on_another_instance(
     gateway: Gateway,
 ) -> None:
@@ -311,7 +297,7 @@ async def test_the_record_written_after_the_ack_answers_a_resend_on_another_inst
             assert ack["ok"] is True
             assert ack["message"]["id"] == str(view.id)
 
-            async with connected(str(other.make_url("")).rstrip("/"), alice.token) as there:
+            async with connected_socket(str(other.make_url("")).rstrip("/"), alice.token) as there:
                 resent = await there.call(
                     "message:send", send_payload(conversation, "c-1"), timeout=5
                 )

@@ -36,7 +36,7 @@ from devstack.tcp_proxy import TcpProxy
 from devstack.waiting import until
 from gateway.app import create_app
 from gateway.config import load_settings
-from services.gateway.tests.integration.gateway_rig import next_command
+from services.gateway.tests.integration.gateway_rig import connected_socket, next_command
 
 if TYPE_CHECKING:
     from services.gateway.tests.integration.gateway_rig import Gateway, Identity
@@ -562,16 +562,12 @@ async def test_an_event_while_redis_is_unreachable_is_answered_internal_not_left
         "REDIS_URL": proxy.url_for(gateway.env["REDIS_URL"], redis_port),
         "INSTANCE_ID": f"gateway-test-{uuid.uuid4().hex[:8]}",
     }
-    client = socketio.AsyncClient(reconnection=False)
+    alice = gateway.identity()
     try:
-        async with TestServer(create_app(load_settings(env)), host="127.0.0.1") as server:
-            alice = gateway.identity()
-            await client.connect(
-                str(server.make_url("")),
-                auth={"token": alice.token},
-                transports=["websocket"],
-                wait_timeout=5,
-            )
+        async with (
+            TestServer(create_app(load_settings(env)), host="127.0.0.1") as server,
+            connected_socket(str(server.make_url("")), alice.token) as client,
+        ):
             await proxy.cut()
             started = time.monotonic()
             ack = await client.call("presence:get", {"userIds": []}, timeout=10)
@@ -580,6 +576,5 @@ async def test_an_event_while_redis_is_unreachable_is_answered_internal_not_left
             sent = await client.call("message:send", send_payload(uuid.uuid4(), "r"), timeout=10)
             assert error_code(sent) == "internal"
             await proxy.restore()
-            await client.disconnect()
     finally:
         await proxy.close()
