@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from devstack.nginx import NginxSite, check_config
 from tests.deploy.rendered import (
     ROOT,
@@ -137,3 +139,69 @@ def test_web_client_nginx_config_passes_nginx_t(tmp_path: Path) -> None:
         f"  uwsgi_temp_path {tmp_path};\n  scgi_temp_path {tmp_path};\n{server}\n}}\n"
     )
     check_config(conf)
+
+
+WEB_PUBLIC = ROOT / "clients/web/public"
+WEB_SERVERS = {  # config -> what it serves besides clients/web/public
+    "deploy/nginx/fleet.conf.template": set(),
+    "deploy/compose/nginx.conf": set(),
+    "clients/web/nginx.conf": {"/vendor/socket.io.esm.min.js"},  # copied next to public/
+}
+
+
+def web_client_files() -> set[str]:
+    files = (path for path in WEB_PUBLIC.rglob("*") if path.is_file())
+    return {"/" + path.relative_to(WEB_PUBLIC).as_posix() for path in files}
+
+
+def served_files_pattern(config: str) -> str:
+    """The regex of the location that serves the web client's files (it names index.html)."""
+    text = (ROOT / config).read_text().replace("$$", "$")
+    (pattern,) = re.findall(r"^ *location ~ (\^/\(index\\\.html\|\S*) \{$", text, flags=re.M)
+    return str(pattern)
+
+
+def paths_matched(pattern: str) -> set[str]:
+    """Every path a regex of literals, groups and alternatives matches, spelled out."""
+    body = pattern.removeprefix("^").removesuffix("$")
+
+    def alternatives(i: int) -> tuple[set[str], int]:
+        options: set[str] = set()
+        current = {""}
+        while i < len(body) and body[i] != ")":
+            char = body[i]
+            if char == "(":
+                inner, i = alternatives(i + 1)
+                current = {a + b for a in current for b in inner}
+            elif char == "|":
+                options |= current
+                current = {""}
+            else:
+                if char == "\\":
+                    i += 1
+                    char = body[i]
+                elif char in ".*+?[]{}^$":
+                    raise ValueError(f"not a list of literal paths: {pattern}")
+                current = {a + char for a in current}
+            i += 1
+        return options | current, i
+
+    return alternatives(0)[0]
+
+
+@pytest.mark.parametrize("config", WEB_SERVERS)
+def test_nginx_lists_exactly_the_web_clients_files(config: str) -> None:
+    """A module added to (or removed from) clients/web/public is listed in every config, or the
+    page would get a problem 404 for it; a listed name with no file would be a stale entry."""
+    pattern = served_files_pattern(config)
+    listed = paths_matched(pattern)
+    assert all(re.fullmatch(pattern, path) for path in listed)
+    assert listed == web_client_files() | WEB_SERVERS[config]
+    for path in ("/app.js.map", "/package.json", "/nginx.conf", "/public/app.js", "/x/app.js"):
+        assert not re.fullmatch(pattern, path), path
+
+
+def test_paths_matched_spells_out_a_pattern() -> None:
+    assert paths_matched(r"^/(a\.html|(b|c-d)\.js)$") == {"/a.html", "/b.js", "/c-d.js"}
+    with pytest.raises(ValueError, match="literal"):
+        paths_matched(r"^/(a|b.*)$")

@@ -21,10 +21,12 @@ import pytest
 from aiohttp import web
 
 from devstack.nginx import (
+    WEB_CLIENT_PATH,
     NginxSite,
     check_config,
     nginx_command,
     render_nginx_conf,
+    repo_root,
     write_nginx_conf,
 )
 from devstack.waiting import until
@@ -221,6 +223,8 @@ async def test_routes(gateway: Gateway, path: str, service: str, seen: str) -> N
         "/package.json",
         "/node_modules/socket.io-client/package.json",
         "/vendor/",
+        "/app.js.map",
+        "/nginx.conf",
     ],
 )
 async def test_unrouted_paths_are_problem_404s(gateway: Gateway, path: str) -> None:
@@ -233,8 +237,9 @@ async def test_unrouted_paths_are_problem_404s(gateway: Gateway, path: str) -> N
     [
         ("/", "text/html", b'<script type="module" src="/app.js">'),
         ("/index.html", "text/html", b'<script type="module" src="/app.js">'),
-        ("/app.js", "application/javascript", b'from "/vendor/socket.io.esm.min.js"'),
+        ("/app.js", "application/javascript", b'from "/session.js"'),
         ("/api.js", "application/javascript", b"export class Api"),
+        ("/realtime.js", "application/javascript", b'from "/vendor/socket.io.esm.min.js"'),
         ("/style.css", "text/css", b".messages"),
         ("/vendor/socket.io.esm.min.js", "application/javascript", b"export"),
     ],
@@ -246,6 +251,17 @@ async def test_the_web_client_is_served_at_the_root(
         assert response.status == 200
         assert response.content_type == content_type
         assert holds in await response.read()
+
+
+async def test_every_file_of_the_web_client_is_served_as_it_is(gateway: Gateway) -> None:
+    public = repo_root() / WEB_CLIENT_PATH / "public"
+    files = sorted(path for path in public.rglob("*") if path.is_file())
+    assert len(files) > 4
+    for path in files:
+        url = gateway.base + "/" + path.relative_to(public).as_posix()
+        async with gateway.session.get(url) as response:
+            assert response.status == 200, url
+            assert await response.read() == path.read_bytes(), url
 
 
 async def test_oversize_body_is_a_problem_413(gateway: Gateway) -> None:
