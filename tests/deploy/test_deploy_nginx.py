@@ -1,6 +1,7 @@
 """nginx: the compose config and the web client's pass `nginx -t`; the compose config has
 every location of the fleet's template, and the Ingress and the HTTPRoute route the paths the
-template routes, to the same services."""
+template routes, to the same services; each config serving the web client lists exactly its
+files."""
 
 from __future__ import annotations
 
