@@ -28,13 +28,13 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 async def without_broker(
-    isolated_infra: IsolatedInfra, tmp_path_factory: pytest.TempPathFactory, chat_amqp_url: str
+    isolated_infra: IsolatedInfra, tmp_path_factory: pytest.TempPathFactory, broker_url: str
 ) -> AsyncIterator[tuple[web.Application, Client, ChatSettings]]:
     plan = isolated_infra.fleet_plan(Path(tmp_path_factory.mktemp("chat-no-broker")))
     env = plan.service_env("chat", free_port())
     database_url = await isolated_infra.create_database(f"chat_{uuid.uuid4().hex[:10]}")
     await migrate(database_url, migration_sets())
-    env.update(DATABASE_URL=database_url, RABBITMQ_URL=chat_amqp_url)
+    env.update(DATABASE_URL=database_url, RABBITMQ_URL=broker_url)
     settings = load_settings(env)
     app = create_app(settings)
     app.cleanup_ctx.pop()  # the broker side, which opens last
