@@ -84,16 +84,16 @@ async def test_a_block_bars_the_direct_conversation_and_hides_presence_both_ways
             assert (ack["ok"], ack["error"]["code"]) == (False, "forbidden"), ack
 
             # Bob cannot reach Alice anew; to him she reads as unknown.
-            status, problem = await create_direct(http, bob["token"], alice["user"]["id"], wait=0)
+            status, problem = await create_direct(http, bob["token"], alice["user"]["id"])
             assert status == 422, problem
             assert "unknown users" in str(problem), problem
             group = {"participantIds": [alice["user"]["id"]], "title": "Hi", "type": "group"}
-            status, problem = await create_conversation(http, bob["token"], group, wait=0)
+            status, problem = await create_conversation(http, bob["token"], group)
             assert status == 422, problem
             assert "unknown users" in str(problem), problem
             # Alice, who blocked him, is told why.
             group = {"participantIds": [bob["user"]["id"]], "title": "Hi", "type": "group"}
-            status, problem = await create_conversation(http, alice["token"], group, wait=0)
+            status, problem = await create_conversation(http, alice["token"], group)
             assert status == 422, problem
             assert "unblock first" in str(problem), problem
 
@@ -199,6 +199,6 @@ async def test_a_deleted_account_is_refused_everywhere_and_leaves_its_groups(
         people = {p["userId"]: p for p in (await reply.json())["conversation"]["participants"]}
     assert people[alice["user"]["id"]]["displayName"] == "Deleted account"
     assert await send(http, bob, direct) == 403
-    status, problem = await create_direct(http, bob["token"], alice["user"]["id"], wait=0)
+    status, problem = await create_direct(http, bob["token"], alice["user"]["id"])
     assert status == 422, problem
     assert "unknown users" in str(problem), problem

@@ -1,9 +1,5 @@
-"""Conversations and messages through the API gateway, between users registered with auth.
-
-Chat learns users from auth's ``user.registered`` events, asynchronously: until the event is
-consumed, naming a just-registered user answers 422 "unknown users", so the first create is
-retried for a few seconds.
-"""
+"""Conversations and messages through the API gateway, between users registered with auth (a
+moment before: chat asks auth about a user it has not heard of yet)."""
 
 from __future__ import annotations
 
