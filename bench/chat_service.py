@@ -61,8 +61,9 @@ from devstack.user_events import registration_envelopes
 from devstack.waiting import until
 from servicekit.amqp.connection import connect
 from servicekit.amqp.publisher import ConfirmedPublisher
+from servicekit.redis_store import KeySpace, create_redis
 from servicekit.settings import Environment, PlatformSettings, read_platform
-from servicekit.tokens import TokenIssuer
+from servicekit.tokens import RevocationList, TokenIssuer
 
 if TYPE_CHECKING:  # mypy knows bench/ as the package ``bench``; the script runs from bench/
     from bench import isolated_run, process_stats, service_process, tables
@@ -669,6 +670,14 @@ async def run_isolated(infra: IsolatedInfra, run_dir: Path, options: Options) ->
     say("migrating the bench database")
     # cwd: the run directory, so ``-m chat`` never finds this script (bench/chat_service.py) first.
     await service_process.migrate(SERVICE, env, run_dir)
+    # No auth runs here to write the revocation record chat checks every token against; with no
+    # "complete" marker chat would refuse every token (it fails closed), so the bench writes an
+    # empty record, as auth does at start.
+    redis = create_redis(platform.redis)
+    try:
+        await RevocationList(redis, KeySpace(platform.redis.key_prefix)).rebuild([], [])
+    finally:
+        await redis.aclose()
     async with service_process.running_service(SERVICE, env, run_dir, run_dir) as chat:
         return await measure(chat, platform, database_url, options)
 
