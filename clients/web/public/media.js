@@ -12,13 +12,14 @@ export async function uploadImage(file) {
   const { media } = await api.call("POST", "/api/media", form);
   if (media.status === "ready") return media;
   const processed = await new Promise((resolve) => {
-    uploads.set(media.id, resolve);
+    // Whichever answers first, the event or the poll, ends the polling.
+    const settle = (done) => { clearInterval(poll); resolve(done); };
     // In case the event came before we listened, or the socket was away: ask once in a while.
     const poll = setInterval(async () => {
       const now = (await api.call("GET", `/api/media/${media.id}`).catch(() => null))?.media;
-      if (now && now.status !== "pending") resolve({ ...now, mediaId: now.id });
+      if (now && now.status !== "pending") settle({ ...now, mediaId: now.id });
     }, 2_000);
-    uploads.set(media.id, (done) => { clearInterval(poll); resolve(done); });
+    uploads.set(media.id, settle);
   });
   uploads.delete(media.id);
   if (processed.status !== "ready") throw new Error(`the image was refused: ${processed.reason ?? processed.status}`);
