@@ -15,8 +15,10 @@ from servicekit.refusals import (
     NotAuthenticated,
     NotFound,
     Refusal,
+    TooLarge,
     TooMany,
     Unavailable,
+    UnsupportedType,
 )
 
 __all__ = ["FieldError", "Problem", "ProblemError", "problem_for"]
@@ -95,6 +97,8 @@ _STATUS_OF: dict[type[Refusal], int] = {
     Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
+    TooLarge: 413,
+    UnsupportedType: 415,
     TooMany: 429,
     Unavailable: 503,
 }

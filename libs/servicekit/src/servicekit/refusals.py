@@ -52,6 +52,14 @@ class Conflict(Refusal):
     """The state does not allow it: taken, already done, of the wrong kind (409)."""
 
 
+class TooLarge(Refusal):
+    """What was sent is bigger than allowed (413)."""
+
+
+class UnsupportedType(Refusal):
+    """What was sent is not of a kind accepted here, judged by its content (415)."""
+
+
 class TooMany(Refusal):
     """A limit was reached; retry after ``retry_after_seconds`` (429)."""
 

@@ -2,7 +2,8 @@
 in it, so a state change and its event commit together or not at all.
 
 Services take the ``UnitOfWork`` protocol and hand ``Work.conn`` to their repositories; unit
-tests pass a fake whose ``conn`` their fake repositories ignore.
+tests pass a fake whose ``conn`` their fake repositories ignore. A use case that runs in a
+transaction it did not open (a queue consumer's, which marks the event applied in it) joins it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, Protocol
 from contracts import make_envelope
 from contracts.wire import Event
 from servicekit.outbox import add_to_outbox
-from servicekit.postgres import Pool
+from servicekit.postgres import Connection, Pool
 
 
 @dataclass
@@ -41,6 +42,11 @@ class UnitOfWork(Protocol):
         """Reads outside a transaction (one connection, no events)."""
         ...
 
+    def joining(self, conn: Any) -> AbstractAsyncContextManager[Work]:
+        """The block's writes and events in the transaction the caller holds open on ``conn``
+        (which commits or rolls back with the caller)."""
+        ...
+
 
 class PostgresUnitOfWork:
     def __init__(self, pool: Pool, producer: str) -> None:
@@ -52,12 +58,22 @@ class PostgresUnitOfWork:
         async with self._pool.acquire() as conn, conn.transaction():
             work = Work(conn)
             yield work
-            if work.events:
-                await add_to_outbox(
-                    conn, [make_envelope(event, producer=self._producer) for event in work.events]
-                )
+            await self._write_events(work)
 
     @contextlib.asynccontextmanager
     async def reading(self) -> AsyncIterator[Work]:
         async with self._pool.acquire() as conn:
             yield Work(conn)
+
+    @contextlib.asynccontextmanager
+    async def joining(self, conn: Connection) -> AsyncIterator[Work]:
+        work = Work(conn)
+        yield work
+        await self._write_events(work)
+
+    async def _write_events(self, work: Work) -> None:
+        if work.events:
+            await add_to_outbox(
+                work.conn,
+                [make_envelope(event, producer=self._producer) for event in work.events],
+            )
