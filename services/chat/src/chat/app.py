@@ -45,6 +45,7 @@ from servicekit.postgres import Connection
 from servicekit.redis_store import KeySpace
 from servicekit.resources import MONGO, POSTGRES, REDIS, build_service_app
 from servicekit.token_buckets import TokenBuckets
+from servicekit.unit_of_work import PostgresUnitOfWork
 
 Handle = Callable[[Envelope[Any], Connection], Awaitable[None]]
 
@@ -66,8 +67,9 @@ def create_app(settings: ChatSettings) -> web.Application:
                 create=settings.create_limit,
                 upload=settings.upload_limit,
             )
+            uow = PostgresUnitOfWork(app[POSTGRES], SERVICE)
             app[MEDIA_SERVICE] = MediaService(
-                pool=app[POSTGRES],
+                uow=uow,
                 store=MediaRepository(),
                 blobs=blobs,
                 max_bytes=settings.media_max_bytes,
@@ -75,18 +77,20 @@ def create_app(settings: ChatSettings) -> web.Application:
             )
             store = ChatRepository()
             auth = PeerApi(http, settings.auth_url, "auth")
+            people = PeopleRepository()
             app[CHAT_SERVICE] = ChatService(
-                pool=app[POSTGRES],
+                uow=uow,
                 store=store,
+                users=store,
                 changes=ChangeLog(),
-                directory=UserDirectory(app[POSTGRES], store, auth),
-                people=PeopleRepository(),
+                directory=UserDirectory(uow, store, auth),
+                people=people,
                 bodies=MessageBodies(app[MONGO]),
                 inline_body_bytes=settings.inline_body_bytes,
                 attachments=app[MEDIA_SERVICE],
                 creations=app[USER_LIMITS],
             )
-            app[BLOCK_SERVICE] = BlockService(pool=app[POSTGRES], store=PeopleRepository())
+            app[BLOCK_SERVICE] = BlockService(uow=uow, store=people)
             yield
 
     def consumer(queue: str, handler: Callable[[web.Application], Handle]) -> ConsumerFactory:

@@ -13,50 +13,45 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from chat.api import BlockedUser, BlockList
-from chat.config import SERVICE
-from chat.people_repository import PeopleRepository
-from contracts import make_envelope
+from chat.ports import People
 from contracts.events import ContactBlocked, ContactUnblocked
-from servicekit.outbox import add_to_outbox
-from servicekit.postgres import Pool
-from servicekit.problems import FieldError, not_found, validation_problem
+from servicekit.refusals import FieldError, InvalidInput, NotFound
+from servicekit.unit_of_work import UnitOfWork
 
 
 class BlockService:
     def __init__(
         self,
         *,
-        pool: Pool,
-        store: PeopleRepository,
+        uow: UnitOfWork,
+        store: People,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._pool = pool
+        self._uow = uow
         self._store = store
         self._clock = clock
 
     async def block(self, blocker_id: uuid.UUID, blocked_id: uuid.UUID) -> None:
         """Idempotent: blocking twice changes nothing and publishes nothing more."""
         if blocker_id == blocked_id:
-            raise validation_problem([FieldError("userId", "you cannot block yourself")])
+            raise InvalidInput([FieldError("userId", "you cannot block yourself")])
         now = self._clock()
-        async with self._pool.acquire() as conn, conn.transaction():
-            if not await self._store.live_user(conn, blocked_id):
-                raise not_found("No such user")
-            if await self._store.block(conn, blocker_id, blocked_id, now):
-                event = ContactBlocked(blocker_id=blocker_id, blocked_id=blocked_id, at=now)
-                await add_to_outbox(conn, [make_envelope(event, producer=SERVICE)])
+        async with self._uow.transaction() as work:
+            if not await self._store.live_user(work.conn, blocked_id):
+                raise NotFound("No such user")
+            if await self._store.block(work.conn, blocker_id, blocked_id, now):
+                work.emit(ContactBlocked(blocker_id=blocker_id, blocked_id=blocked_id, at=now))
 
     async def unblock(self, blocker_id: uuid.UUID, blocked_id: uuid.UUID) -> None:
         now = self._clock()
-        async with self._pool.acquire() as conn, conn.transaction():
-            if not await self._store.unblock(conn, blocker_id, blocked_id):
-                raise not_found("You have not blocked this user")
-            event = ContactUnblocked(blocker_id=blocker_id, blocked_id=blocked_id, at=now)
-            await add_to_outbox(conn, [make_envelope(event, producer=SERVICE)])
+        async with self._uow.transaction() as work:
+            if not await self._store.unblock(work.conn, blocker_id, blocked_id):
+                raise NotFound("You have not blocked this user")
+            work.emit(ContactUnblocked(blocker_id=blocker_id, blocked_id=blocked_id, at=now))
 
     async def blocks(self, blocker_id: uuid.UUID) -> BlockList:
-        async with self._pool.acquire() as conn:
-            found = await self._store.blocked_by(conn, blocker_id)
+        async with self._uow.reading() as work:
+            found = await self._store.blocked_by(work.conn, blocker_id)
         return BlockList(
             blocks=[BlockedUser(user_id=user_id, blocked_at=at) for user_id, at in found]
         )

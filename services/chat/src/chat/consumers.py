@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from chat.media.service import MediaService
-from chat.service import ChatService, SendCommand
+from chat.service import ChatService, SendCommand, refusal_code
 from contracts.envelope import Envelope
 from contracts.events import (
     MediaProcessed,
@@ -23,7 +23,7 @@ from contracts.events import (
 )
 from servicekit.logs import get_logger
 from servicekit.postgres import Connection
-from servicekit.problems import ProblemError
+from servicekit.refusals import Refusal
 
 _log = get_logger("chat.consumers")
 
@@ -56,10 +56,12 @@ class MessageSendConsumer:
             ]
         )
         for outcome in outcomes:
-            if isinstance(outcome, ProblemError):
+            if isinstance(outcome, Refusal):
                 # A decision, not a failure: retrying cannot change it. send_all announced it
                 # as message.refused, which answers the sender's waiting ack.
-                _log.warning("message_send_refused", status=outcome.status, detail=outcome.detail)
+                _log.warning(
+                    "message_send_refused", code=refusal_code(outcome), detail=outcome.detail
+                )
 
 
 class ChatEventsConsumer:

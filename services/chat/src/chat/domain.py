@@ -1,8 +1,9 @@
-"""Conversation and message rules, free of I/O."""
+"""Conversations, participants and messages as values, and the rules they follow, free of I/O."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -28,6 +29,61 @@ class StoredMessage:
     edited_at: datetime | None
     deleted_at: datetime | None
     change_seq: int = 0  # the change that made this version (an edit or the delete)
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRow:
+    id: UUID
+    type: str
+    title: str | None
+    created_by: UUID
+    created_at: datetime
+    last_activity_at: datetime
+    last_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    conversation: ConversationRow
+    role: str
+    last_read_seq: int
+    notify: NotificationLevel | None  # None: the conversation's default
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantRow:
+    conversation_id: UUID
+    user_id: UUID
+    role: str
+    joined_at: datetime
+    last_read_seq: int
+    username: str | None
+    display_name: str | None
+    engaged: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LockedConversation:
+    """A conversation locked for writing, with what its next messages need to know."""
+
+    last_seq: int
+    senders: frozenset[UUID]  # those of the asked senders who are participants
+    notify_all: list[UUID]  # participants whose level asks for every message
+    engaged: set[UUID]  # those of the senders who have taken part (grows as the batch sends)
+    barred: frozenset[UUID]  # senders whose direct partner blocked them, was blocked, or left
+
+
+@dataclass(frozen=True, slots=True)
+class ReadMarker:
+    """A participant's read marker (locked until the transaction ends), with what bounds it."""
+
+    last_read_seq: int
+    last_seq: int  # the conversation's newest message
+    engaged: bool  # whether the reader has taken part
+
+
+class ClientMessageIdTaken(Exception):
+    """A ``(sender, clientMessageId)`` another transaction stored meanwhile."""
 
 
 def notification_level(
@@ -68,3 +124,18 @@ def mentioned_usernames(content: str) -> set[str]:
 
 def unread(last_seq: int, last_read_seq: int) -> int:
     return max(0, last_seq - last_read_seq)
+
+
+def advanced_read_seq(marker: ReadMarker, seq: int) -> int:
+    """Where a read up to ``seq`` leaves the marker: forward only, never past the newest
+    message."""
+    return min(max(marker.last_read_seq, seq), marker.last_seq)
+
+
+def next_owner(participants: Sequence[ParticipantRow]) -> UUID | None:
+    """Who inherits a group nobody owns any more: its longest-standing admin, else its
+    longest-standing member; None while someone owns it (or nobody is left)."""
+    if not participants or any(p.role == "owner" for p in participants):
+        return None
+    heir = min(participants, key=lambda p: (p.role != "admin", p.joined_at, p.user_id))
+    return heir.user_id

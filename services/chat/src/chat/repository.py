@@ -3,13 +3,20 @@ what shares a transaction (a message, its seq, its read marker and its outbox ev
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 
-from chat.domain import StoredMessage
+from chat.domain import (
+    ClientMessageIdTaken,
+    ConversationRow,
+    LockedConversation,
+    Membership,
+    ParticipantRow,
+    ReadMarker,
+    StoredMessage,
+)
 from contracts.chat_api import NotificationLevel
 from servicekit.postgres import Connection
 
@@ -34,48 +41,6 @@ def _message(row: asyncpg.Record) -> StoredMessage:
         deleted_at=row["deleted_at"],
         change_seq=row["change_seq"],
     )
-
-
-@dataclass(frozen=True, slots=True)
-class ConversationRow:
-    id: UUID
-    type: str
-    title: str | None
-    created_by: UUID
-    created_at: datetime
-    last_activity_at: datetime
-    last_seq: int
-
-
-@dataclass(frozen=True, slots=True)
-class Membership:
-    conversation: ConversationRow
-    role: str
-    last_read_seq: int
-    notify: NotificationLevel | None  # None: the conversation's default
-
-
-@dataclass(frozen=True, slots=True)
-class ParticipantRow:
-    conversation_id: UUID
-    user_id: UUID
-    role: str
-    joined_at: datetime
-    last_read_seq: int
-    username: str | None
-    display_name: str | None
-    engaged: bool
-
-
-@dataclass(frozen=True, slots=True)
-class LockedConversation:
-    """A conversation locked for writing, with what its next messages need to know."""
-
-    last_seq: int
-    senders: frozenset[UUID]  # those of the asked senders who are participants
-    notify_all: list[UUID]  # participants whose level asks for every message
-    engaged: set[UUID]  # those of the senders who have taken part (grows as the batch sends)
-    barred: frozenset[UUID]  # senders whose direct partner blocked them, was blocked, or left
 
 
 def _conversation(row: asyncpg.Record) -> ConversationRow:
@@ -212,23 +177,6 @@ class ChatRepository:
             user_id,
             role,
         )
-
-    async def hand_ownership_on(self, conn: Connection, conversation_id: UUID) -> UUID | None:
-        """If the conversation has no owner left, its longest-standing admin (else member)
-        becomes one; who, or None when nothing changed."""
-        promoted: UUID | None = await conn.fetchval(
-            """
-            UPDATE participants SET role = 'owner'
-            WHERE conversation_id = $1
-              AND NOT EXISTS (SELECT 1 FROM participants
-                              WHERE conversation_id = $1 AND role = 'owner')
-              AND user_id = (SELECT user_id FROM participants WHERE conversation_id = $1
-                             ORDER BY role = 'admin' DESC, joined_at, user_id LIMIT 1)
-            RETURNING user_id
-            """,
-            conversation_id,
-        )
-        return promoted
 
     async def membership(
         self, conn: Connection, conversation_id: UUID, user_id: UUID
@@ -454,7 +402,17 @@ class ChatRepository:
 
     async def append_messages(self, conn: Connection, messages: list[StoredMessage]) -> None:
         """Insert each at its ``seq``, move each conversation on to its newest, and mark it read
-        by each sender up to their newest: one statement for the whole batch."""
+        by each sender up to their newest: one statement for the whole batch. Raises
+        ``ClientMessageIdTaken`` when another transaction stored one of their
+        ``(sender, clientMessageId)`` meanwhile."""
+        try:
+            await self._append_messages(conn, messages)
+        except asyncpg.UniqueViolationError as error:
+            if error.constraint_name != "messages_client_id":
+                raise
+            raise ClientMessageIdTaken(error.detail or "clientMessageId already used") from None
+
+    async def _append_messages(self, conn: Connection, messages: list[StoredMessage]) -> None:
         await conn.execute(
             """
             WITH new AS (
@@ -582,32 +540,32 @@ class ChatRepository:
         )
         return [_message(row) for row in rows]
 
-    async def advance_read_marker(
-        self, conn: Connection, conversation_id: UUID, user_id: UUID, seq: int
-    ) -> tuple[int, int, bool, bool] | None:
-        """Move the marker forward only, never past the newest message.
-
-        Returns (marker, last seq, moved, the reader has taken part) or None for a
-        non-participant.
-        """
+    async def read_marker(
+        self, conn: Connection, conversation_id: UUID, user_id: UUID
+    ) -> ReadMarker | None:
+        """The participant's marker, locked to the end of the transaction (concurrent reads of
+        one reader take turns), or None for a non-participant."""
         row = await conn.fetchrow(
             """
-            WITH target AS (
-                SELECT p.last_read_seq AS old, LEAST(GREATEST(p.last_read_seq, $3), c.last_seq)
-                       AS new, c.last_seq, p.engaged
-                FROM participants p JOIN conversations c ON c.id = p.conversation_id
-                WHERE p.conversation_id = $1 AND p.user_id = $2
-                FOR UPDATE OF p
-            ), moved AS (
-                UPDATE participants SET last_read_seq = target.new FROM target
-                WHERE conversation_id = $1 AND user_id = $2 AND target.new > target.old
-            )
-            SELECT old, new, last_seq, engaged FROM target
+            SELECT p.last_read_seq, c.last_seq, p.engaged
+            FROM participants p JOIN conversations c ON c.id = p.conversation_id
+            WHERE p.conversation_id = $1 AND p.user_id = $2
+            FOR UPDATE OF p
             """,
+            conversation_id,
+            user_id,
+        )
+        if row is None:
+            return None
+        return ReadMarker(row["last_read_seq"], row["last_seq"], row["engaged"])
+
+    async def move_read_marker(
+        self, conn: Connection, conversation_id: UUID, user_id: UUID, seq: int
+    ) -> None:
+        await conn.execute(
+            "UPDATE participants SET last_read_seq = $3 "
+            "WHERE conversation_id = $1 AND user_id = $2",
             conversation_id,
             user_id,
             seq,
         )
-        if row is None:
-            return None
-        return row["new"], row["last_seq"], row["new"] > row["old"], row["engaged"]

@@ -14,9 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
-
-import asyncpg
+from typing import Any
 
 from chat.api import (
     ConversationPage,
@@ -25,24 +23,32 @@ from chat.api import (
     NotificationLevelResponse,
     ReadResponse,
 )
-from chat.bodies import MessageBodies
-from chat.change_log import ChangeLog
-from chat.config import SERVICE
 from chat.domain import (
+    ClientMessageIdTaken,
+    ConversationRow,
+    LockedConversation,
+    Membership,
     StoredMessage,
+    advanced_read_seq,
     can_delete,
     can_manage,
     direct_key,
     mentioned_usernames,
+    next_owner,
     notification_level,
     outranks,
     unread,
 )
-from chat.media.service import MediaService
-from chat.people_repository import PeopleRepository
-from chat.repository import ChatRepository, ConversationRow, LockedConversation, Membership
-from chat.user_directory import UserDirectory
-from contracts import make_envelope
+from chat.ports import (
+    Attachments,
+    Bodies,
+    Changes,
+    Conversations,
+    CreationLimit,
+    Directory,
+    People,
+    UserReplica,
+)
 from contracts.changes import NumberedChange
 from contracts.chat_api import (
     ChangePage,
@@ -52,7 +58,6 @@ from contracts.chat_api import (
     NotificationLevel,
     Participant,
 )
-from contracts.envelope import Envelope
 from contracts.events import (
     ConversationCreated,
     ConversationEngaged,
@@ -75,11 +80,17 @@ from contracts.events.messages import RefusalCode
 from contracts.wire import Event
 from servicekit.display_text import message_problem, name_problem, normalized_name
 from servicekit.logs import get_logger
-from servicekit.outbox import add_to_outbox
 from servicekit.page_cursors import parse_time_cursor, time_cursor
 from servicekit.peer_api import PeerUnavailableError
-from servicekit.postgres import Connection, Pool
-from servicekit.problems import FieldError, ProblemError, not_found, validation_problem
+from servicekit.refusals import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Refusal,
+)
+from servicekit.unit_of_work import UnitOfWork, Work
 
 _log = get_logger("chat.service")
 
@@ -100,12 +111,6 @@ class SendCommand:
     attachments: list[uuid.UUID]
 
 
-class CreationLimit(Protocol):
-    async def charge(self, user_id: uuid.UUID) -> None:
-        """Counts one new conversation of ``user_id``; raises a 429 problem when over."""
-        ...
-
-
 @dataclass(frozen=True, slots=True)
 class Sent:
     message: MessageView
@@ -116,19 +121,21 @@ class ChatService:
     def __init__(
         self,
         *,
-        pool: Pool,
-        store: ChatRepository,
-        changes: ChangeLog,
-        people: PeopleRepository,
-        bodies: MessageBodies,
+        uow: UnitOfWork,
+        store: Conversations,
+        users: UserReplica,
+        changes: Changes,
+        people: People,
+        bodies: Bodies,
         inline_body_bytes: int,
-        attachments: MediaService,
+        attachments: Attachments,
         creations: CreationLimit,
-        directory: UserDirectory,
+        directory: Directory,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._pool = pool
+        self._uow = uow
         self._store = store
+        self._users = users
         self._changes = changes
         self._people = people
         self._bodies = bodies
@@ -148,23 +155,22 @@ class ChatService:
         others = list(dict.fromkeys(i for i in request.participant_ids if i != creator))
         kind = request.type or ("direct" if len(others) == 1 and request.title is None else "group")
         if kind == "direct" and len(others) != 1:
-            raise validation_problem(
+            raise InvalidInput(
                 [FieldError("participantIds", "a direct conversation has exactly one other person")]
             )
         if kind == "direct" and request.title is not None:
-            raise validation_problem([FieldError("title", "a direct conversation has no title")])
+            raise InvalidInput([FieldError("title", "a direct conversation has no title")])
         if not others:
-            raise validation_problem(
-                [FieldError("participantIds", "name at least one other person")]
-            )
+            raise InvalidInput([FieldError("participantIds", "name at least one other person")])
         title = _checked_title(request.title)
         now = self._clock()
         row = ConversationRow(uuid.uuid4(), kind, title, creator, now, now, 0)
         key = direct_key(creator, others[0]) if kind == "direct" else None
         existing: uuid.UUID | None = None
         await self._learn_missing(token, others)
-        async with self._pool.acquire() as conn, conn.transaction():
-            await self._check_reachable(conn, creator, others, "participantIds")
+        async with self._uow.transaction() as work:
+            conn = work.conn
+            await self._check_reachable(work, creator, others, "participantIds")
             if key is None or await self._store.direct_conversation_id(conn, key) is None:
                 # Only what creates a conversation is limited: reopening one is free.
                 await self._creations.charge(creator)
@@ -173,15 +179,16 @@ class ChatService:
                 members = [(creator, role), *((other, "member") for other in others)]
                 await self._store.add_participants(conn, row.id, members, now)
                 await self._store.engage(conn, row.id, [creator])
-                event = ConversationCreated(
-                    conversation_id=row.id,
-                    type="direct" if kind == "direct" else "group",
-                    title=row.title,
-                    created_by=creator,
-                    participant_ids=[creator, *others],
-                    created_at=now,
+                work.emit(
+                    ConversationCreated(
+                        conversation_id=row.id,
+                        type="direct" if kind == "direct" else "group",
+                        title=row.title,
+                        created_by=creator,
+                        participant_ids=[creator, *others],
+                        created_at=now,
+                    )
                 )
-                await add_to_outbox(conn, [_envelope(event)])
             else:
                 assert key is not None
                 existing = await self._store.direct_conversation_id(conn, key)
@@ -195,18 +202,14 @@ class ChatService:
     async def conversation(
         self, user_id: uuid.UUID, conversation_id: uuid.UUID
     ) -> ConversationView:
-        async with self._pool.acquire() as conn:
-            membership = await self._store.membership(conn, conversation_id, user_id)
-            if membership is None:
-                raise not_found(NO_CONVERSATION)
-            [view] = await self._conversation_views(conn, [membership], user_id)
-        return view
+        async with self._uow.reading() as work:
+            return await self._view_of(work, user_id, conversation_id)
 
     async def _view_of(
-        self, conn: Connection, user_id: uuid.UUID, conversation_id: uuid.UUID
+        self, work: Work, user_id: uuid.UUID, conversation_id: uuid.UUID
     ) -> ConversationView:
         [view] = await self._conversation_views(
-            conn, [await self._member(conn, conversation_id, user_id)], user_id
+            work, [await self._member(work, conversation_id, user_id)], user_id
         )
         return view
 
@@ -214,10 +217,10 @@ class ChatService:
         self, user_id: uuid.UUID, limit: int, cursor: str | None
     ) -> ConversationPage:
         after = _decode_cursor(cursor) if cursor else None
-        async with self._pool.acquire() as conn:
-            found = await self._store.conversations_of(conn, user_id, after, limit + 1)
+        async with self._uow.reading() as work:
+            found = await self._store.conversations_of(work.conn, user_id, after, limit + 1)
             page = found[:limit]
-            views = await self._conversation_views(conn, page, user_id)
+            views = await self._conversation_views(work, page, user_id)
         next_cursor = None
         if len(found) > limit:
             last = page[-1].conversation
@@ -225,9 +228,9 @@ class ChatService:
         return ConversationPage(conversations=views, next_cursor=next_cursor)
 
     async def conversation_ids(self, user_id: uuid.UUID) -> ConversationIds:
-        async with self._pool.acquire() as conn:
-            ids, engaged = await self._store.conversation_ids_of(conn, user_id)
-            blocked = [user for user, _ in await self._people.blocked_by(conn, user_id)]
+        async with self._uow.reading() as work:
+            ids, engaged = await self._store.conversation_ids_of(work.conn, user_id)
+            blocked = [user for user, _ in await self._people.blocked_by(work.conn, user_id)]
         return ConversationIds(conversation_ids=ids, engaged_ids=engaged, blocked_ids=blocked)
 
     async def rename(
@@ -235,15 +238,15 @@ class ChatService:
     ) -> ConversationView:
         title = _checked_title(title)
         now = self._clock()
-        async with self._pool.acquire() as conn, conn.transaction():
-            membership = await self._member(conn, conversation_id, user_id)
+        async with self._uow.transaction() as work:
+            membership = await self._member(work, conversation_id, user_id)
             if membership.conversation.type == "direct":
-                raise ProblemError(409, "A direct conversation has no title", title="Conflict")
+                raise Conflict("A direct conversation has no title")
             if not can_manage(membership.role):
-                raise ProblemError(403, "Only owners and admins rename a conversation")
-            await self._store.update_title(conn, conversation_id, title, now)
+                raise Forbidden("Only owners and admins rename a conversation")
+            await self._store.update_title(work.conn, conversation_id, title, now)
             await self._change(
-                conn,
+                work,
                 conversation_id,
                 now,
                 ConversationUpdated(
@@ -264,13 +267,14 @@ class ChatService:
     ) -> ConversationView:
         now = self._clock()
         await self._learn_missing(token, user_ids)
-        async with self._pool.acquire() as conn, conn.transaction():
-            membership = await self._member(conn, conversation_id, user_id)
+        async with self._uow.transaction() as work:
+            conn = work.conn
+            membership = await self._member(work, conversation_id, user_id)
             if membership.conversation.type == "direct":
-                raise ProblemError(409, "A direct conversation has two people", title="Conflict")
+                raise Conflict("A direct conversation has two people")
             if not can_manage(membership.role):
-                raise ProblemError(403, "Only owners and admins add participants")
-            await self._check_reachable(conn, user_id, user_ids, "userIds")
+                raise Forbidden("Only owners and admins add participants")
+            await self._check_reachable(work, user_id, user_ids, "userIds")
             added = await self._store.add_participants(
                 conn, conversation_id, [(i, "member") for i in dict.fromkeys(user_ids)], now
             )
@@ -285,7 +289,7 @@ class ChatService:
                 )
             for added_id in added:
                 await self._change(
-                    conn,
+                    work,
                     conversation_id,
                     now,
                     ConversationMemberAdded(
@@ -303,52 +307,53 @@ class ChatService:
         self, user_id: uuid.UUID, conversation_id: uuid.UUID, removed_id: uuid.UUID
     ) -> None:
         now = self._clock()
-        async with self._pool.acquire() as conn, conn.transaction():
-            membership = await self._member(conn, conversation_id, user_id)
+        async with self._uow.transaction() as work:
+            membership = await self._member(work, conversation_id, user_id)
             if membership.conversation.type == "direct":
-                raise ProblemError(409, "Nobody leaves a direct conversation", title="Conflict")
+                raise Conflict("Nobody leaves a direct conversation")
             if removed_id != user_id and not can_manage(membership.role):
-                raise ProblemError(403, "Only owners and admins remove others")
-            removed_role = await self._store.role_of(conn, conversation_id, removed_id)
+                raise Forbidden("Only owners and admins remove others")
+            removed_role = await self._store.role_of(work.conn, conversation_id, removed_id)
             if removed_role is None:
-                raise not_found("Not a participant")
+                raise NotFound("Not a participant")
             if removed_id != user_id and not outranks(membership.role, removed_role):
-                raise ProblemError(403, "Only an owner removes an owner or an admin")
-            await self._remove_member(conn, conversation_id, removed_id, user_id, now)
+                raise Forbidden("Only an owner removes an owner or an admin")
+            await self._remove_member(work, conversation_id, removed_id, user_id, now)
 
     # --- messages -----------------------------------------------------------------------
 
     async def send(self, command: SendCommand) -> Sent:
         """REST: one command in a transaction of its own; a refusal is raised."""
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                [outcome] = await self.send_all_in(conn, [command])
-        except asyncpg.UniqueViolationError:
+            async with self._uow.transaction() as work:
+                [outcome] = await self.send_all_in(work, [command])
+        except ClientMessageIdTaken:
             # The same clientMessageId, committed meanwhile for another conversation.
-            raise ProblemError(409, "clientMessageId already used", title="Conflict") from None
-        if isinstance(outcome, ProblemError):
+            raise Conflict("clientMessageId already used") from None
+        if isinstance(outcome, Refusal):
             raise outcome
         return outcome
 
-    async def send_all(self, commands: Sequence[SendCommand]) -> list[Sent | ProblemError]:
+    async def send_all(self, commands: Sequence[SendCommand]) -> list[Sent | Refusal]:
         """The queue: a batch of commands in one transaction, an outcome for each, in order.
         A refused command is announced as ``message.refused``, so the sender's waiting ack is
         answered at once; a repeat of a stored one as ``message.already_stored``, so a resend
         is answered even when the gateway no longer remembers the first was stored."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            outcomes = await self.send_all_in(conn, commands)
-            answers = [
-                _envelope(_answer_to_sender(command, outcome))
-                for command, outcome in zip(commands, outcomes, strict=True)
-                if command.client_message_id is not None
-                and (isinstance(outcome, ProblemError) or not outcome.created)
-            ]
-            await add_to_outbox(conn, answers)
+        async with self._uow.transaction() as work:
+            outcomes = await self.send_all_in(work, commands)
+            work.emit(
+                *(
+                    _answer_to_sender(command, outcome)
+                    for command, outcome in zip(commands, outcomes, strict=True)
+                    if command.client_message_id is not None
+                    and (isinstance(outcome, Refusal) or not outcome.created)
+                )
+            )
         return outcomes
 
     async def send_all_in(
-        self, conn: Connection, commands: Sequence[SendCommand]
-    ) -> list[Sent | ProblemError]:
+        self, work: Work, commands: Sequence[SendCommand]
+    ) -> list[Sent | Refusal]:
         """The send path, inside the caller's transaction, for any number of commands.
 
         The conversations are locked once for the batch; each command then gets the next seq
@@ -357,10 +362,11 @@ class ChatService:
         A refusal (not a participant, a bad text, a clientMessageId used elsewhere) is that
         command's outcome and writes nothing for it.
         """
-        outcomes: list[Sent | ProblemError | None] = [_refused_text(c) for c in commands]
+        outcomes: list[Sent | Refusal | None] = [_refused_text(c) for c in commands]
         pending = [c for c, outcome in zip(commands, outcomes, strict=True) if outcome is None]
         if not pending:
             return [o for o in outcomes if o is not None]
+        conn = work.conn
         locked = await self._store.lock_conversations(
             conn,
             sorted({c.conversation_id for c in pending}),
@@ -373,23 +379,23 @@ class ChatService:
             if outcomes[index] is None:
                 try:
                     outcomes[index] = await self._append(conn, batch, command)
-                except ProblemError as refusal:
+                except Refusal as refusal:
                     outcomes[index] = refusal
         if batch.messages:
             await self._store.append_messages(conn, batch.messages)
-            await add_to_outbox(conn, batch.events)
+            work.emit(*batch.events)
         return [o for o in outcomes if o is not None]
 
-    async def _append(self, conn: Connection, batch: _SendBatch, command: SendCommand) -> Sent:
+    async def _append(self, conn: Any, batch: _SendBatch, command: SendCommand) -> Sent:
         conversation = batch.locked.get(command.conversation_id)
         if conversation is None or command.sender_id not in conversation.senders:
-            raise not_found(NO_CONVERSATION)
+            raise NotFound(NO_CONVERSATION)
         if command.sender_id in conversation.barred:
-            raise ProblemError(403, BARRED, title="Forbidden")
+            raise Forbidden(BARRED)
         key = (command.sender_id, command.client_message_id or "")
         if command.client_message_id is not None and (earlier := batch.stored.get(key)):
             if earlier.conversation_id != command.conversation_id:
-                raise ProblemError(409, "clientMessageId already used", title="Conflict")
+                raise Conflict("clientMessageId already used")
             return Sent(await self._view(earlier), created=False)
         if command.attachments:
             await self._attachments.check_attachments(conn, command.sender_id, command.attachments)
@@ -421,7 +427,7 @@ class ChatService:
         notify_ids = [
             i for i in conversation.notify_all if i != command.sender_id and i not in mentioned
         ]
-        events = [_envelope(MessageCreated(message=view))]
+        events: list[Event] = [MessageCreated(message=view)]
         if command.sender_id not in conversation.engaged:  # the first time they take part
             conversation.engaged.add(command.sender_id)
             engaged = ConversationEngaged(
@@ -429,20 +435,21 @@ class ChatService:
                 user_id=command.sender_id,
                 at=stored.created_at,
             )
-            events.append(_envelope(engaged))
+            events.append(engaged)
         if notify_ids or mentioned_ids:
             requested = NotificationRequested(
                 message=view, notify_ids=notify_ids, mentioned_ids=mentioned_ids
             )
-            events.append(_envelope(requested))
+            events.append(requested)
         batch.add(key, stored, events)
         return Sent(view, created=True)
 
     async def history(
         self, user_id: uuid.UUID, conversation_id: uuid.UUID, query: MessagesQuery
     ) -> MessagePage:
-        async with self._pool.acquire() as conn:
-            await self._member(conn, conversation_id, user_id)
+        async with self._uow.reading() as work:
+            conn = work.conn
+            await self._member(work, conversation_id, user_id)
             if query.after is not None:
                 found = await self._store.page_after(
                     conn, conversation_id, query.after, query.limit + 1
@@ -462,15 +469,16 @@ class ChatService:
     ) -> MessageView:
         _check_content(content)
         now = self._clock()
-        async with self._pool.acquire() as conn, conn.transaction():
-            await self._member(conn, conversation_id, user_id)
+        async with self._uow.transaction() as work:
+            conn = work.conn
+            await self._member(work, conversation_id, user_id)
             message = await self._store.lock_message(conn, conversation_id, message_id)
             if message is None:
-                raise not_found("No such message")
+                raise NotFound("No such message")
             if message.sender_id != user_id:
-                raise ProblemError(403, "Only the sender edits a message")
+                raise Forbidden("Only the sender edits a message")
             if message.deleted_at is not None:
-                raise ProblemError(409, "The message was deleted", title="Conflict")
+                raise Conflict("The message was deleted")
             in_mongo = len(content.encode()) > self._inline_body_bytes
             if in_mongo:
                 await self._bodies.put(message_id, content)
@@ -487,7 +495,7 @@ class ChatService:
             members = await self._store.member_ids(conn, conversation_id)
             updated = MessageUpdated(message=view, recipient_ids=members)
             await self._changes.keep(conn, conversation_id, updated, now)
-            await add_to_outbox(conn, [_envelope(updated)])
+            work.emit(updated)
         if message.body_in_mongo and not in_mongo:
             await self._bodies.delete(message_id)
         return view
@@ -496,13 +504,14 @@ class ChatService:
         self, user_id: uuid.UUID, conversation_id: uuid.UUID, message_id: uuid.UUID
     ) -> None:
         now = self._clock()
-        async with self._pool.acquire() as conn, conn.transaction():
-            membership = await self._member(conn, conversation_id, user_id)
+        async with self._uow.transaction() as work:
+            conn = work.conn
+            membership = await self._member(work, conversation_id, user_id)
             message = await self._store.lock_message(conn, conversation_id, message_id)
             if message is None:
-                raise not_found("No such message")
+                raise NotFound("No such message")
             if not can_delete(message, user_id, membership.role):
-                raise ProblemError(403, "Only the sender or an owner or admin deletes a message")
+                raise Forbidden("Only the sender or an owner or admin deletes a message")
             if message.deleted_at is not None:
                 # Deleted already: a retried delete removes a body whose removal failed then.
                 await self._bodies.delete(message_id)
@@ -522,7 +531,7 @@ class ChatService:
                 change_seq=change_seq,
             )
             await self._changes.keep(conn, conversation_id, event, now)
-            await add_to_outbox(conn, [_envelope(event)])
+            work.emit(event)
         if message.body_in_mongo:
             await self._bodies.delete(message_id)
 
@@ -530,16 +539,19 @@ class ChatService:
         self, user_id: uuid.UUID, conversation_id: uuid.UUID, seq: int
     ) -> ReadResponse:
         now = self._clock()
-        async with self._pool.acquire() as conn, conn.transaction():
-            marker = await self._store.advance_read_marker(conn, conversation_id, user_id, seq)
+        async with self._uow.transaction() as work:
+            marker = await self._store.read_marker(work.conn, conversation_id, user_id)
             if marker is None:
-                raise not_found(NO_CONVERSATION)
-            read_seq, last_seq, moved, engaged = marker
+                raise NotFound(NO_CONVERSATION)
+            read_seq = advanced_read_seq(marker, seq)
+            moved = read_seq > marker.last_read_seq
+            if moved:
+                await self._store.move_read_marker(work.conn, conversation_id, user_id, read_seq)
             # Read markers are shared only by who has taken part (an unsolicited sender does
             # not learn that it was read).
-            if moved and engaged:
+            if moved and marker.engaged:
                 await self._change(
-                    conn,
+                    work,
                     conversation_id,
                     now,
                     MessageRead(
@@ -549,17 +561,18 @@ class ChatService:
                         read_at=now,
                     ),
                 )
-        return ReadResponse(last_read_seq=read_seq, unread_count=unread(last_seq, read_seq))
+        return ReadResponse(last_read_seq=read_seq, unread_count=unread(marker.last_seq, read_seq))
 
     async def accept(self, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
         """The user takes part without writing (a conversation someone else opened)."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            await self._member(conn, conversation_id, user_id)
-            if await self._store.engage(conn, conversation_id, [user_id]):
-                event = ConversationEngaged(
-                    conversation_id=conversation_id, user_id=user_id, at=self._clock()
+        async with self._uow.transaction() as work:
+            await self._member(work, conversation_id, user_id)
+            if await self._store.engage(work.conn, conversation_id, [user_id]):
+                work.emit(
+                    ConversationEngaged(
+                        conversation_id=conversation_id, user_id=user_id, at=self._clock()
+                    )
                 )
-                await add_to_outbox(conn, [_envelope(event)])
 
     async def set_notification_level(
         self,
@@ -568,10 +581,12 @@ class ChatService:
         chosen: NotificationLevel | None,
     ) -> NotificationLevelResponse:
         """The caller's level for this conversation (``None``: the conversation's default)."""
-        async with self._pool.acquire() as conn:
-            kind = await self._store.set_notification_level(conn, conversation_id, user_id, chosen)
+        async with self._uow.transaction() as work:
+            kind = await self._store.set_notification_level(
+                work.conn, conversation_id, user_id, chosen
+            )
         if kind is None:
-            raise not_found(NO_CONVERSATION)
+            raise NotFound(NO_CONVERSATION)
         return NotificationLevelResponse(
             level=notification_level(kind, chosen), is_default=chosen is None
         )
@@ -579,16 +594,19 @@ class ChatService:
     # --- users replica ------------------------------------------------------------------
 
     async def remember_user(
-        self, conn: Connection, user_id: uuid.UUID, username: str, display_name: str, at: datetime
+        self, conn: Any, user_id: uuid.UUID, username: str, display_name: str, at: datetime
     ) -> None:
-        await self._store.upsert_user(conn, user_id, username, display_name, at)
+        """In the consumer's transaction on ``conn``."""
+        await self._users.upsert_user(conn, user_id, username, display_name, at)
 
-    async def forget_user(self, conn: Connection, user_id: uuid.UUID, at: datetime) -> None:
+    async def forget_user(self, conn: Any, user_id: uuid.UUID, at: datetime) -> None:
         """A deleted account: a tombstone in the directory, out of every group (handing
-        ownership on), its blocks gone. Direct conversations keep its past messages."""
-        await self._people.mark_deleted(conn, user_id, at)
-        for conversation_id in await self._people.groups_of(conn, user_id):
-            await self._remove_member(conn, conversation_id, user_id, user_id, at)
+        ownership on), its blocks gone. Direct conversations keep its past messages. In the
+        consumer's transaction on ``conn``, its events with it."""
+        async with self._uow.joining(conn) as work:
+            await self._people.mark_deleted(conn, user_id, at)
+            for conversation_id in await self._people.groups_of(conn, user_id):
+                await self._remove_member(work, conversation_id, user_id, user_id, at)
 
     async def set_role(
         self,
@@ -599,30 +617,29 @@ class ChatService:
     ) -> ConversationView:
         """An owner grants or revokes admin, or hands ownership over (becoming an admin)."""
         now = self._clock()
-        async with self._pool.acquire() as conn, conn.transaction():
-            membership = await self._member(conn, conversation_id, user_id)
+        async with self._uow.transaction() as work:
+            conn = work.conn
+            membership = await self._member(work, conversation_id, user_id)
             if membership.conversation.type == "direct":
-                raise ProblemError(409, "A direct conversation has no roles", title="Conflict")
+                raise Conflict("A direct conversation has no roles")
             current = await self._store.role_of(conn, conversation_id, member_id)
             if current is None:
-                raise not_found("Not a participant")
+                raise NotFound("Not a participant")
             if membership.role != "owner":
-                raise ProblemError(403, "Only an owner changes roles")
+                raise Forbidden("Only an owner changes roles")
             if member_id == user_id:
                 if role != "owner":
-                    raise ProblemError(
-                        409, "Hand ownership to someone else instead", title="Conflict"
-                    )
-                return await self._view_of(conn, user_id, conversation_id)
+                    raise Conflict("Hand ownership to someone else instead")
+                return await self._view_of(work, user_id, conversation_id)
             if current == "owner":
-                raise ProblemError(403, "An owner's role is theirs to hand over")
+                raise Forbidden("An owner's role is theirs to hand over")
             changes = [(member_id, role)] if role != current else []
             if role == "owner":
                 changes.append((user_id, "admin"))
             for changed_id, new_role in changes:
                 await self._store.set_role(conn, conversation_id, changed_id, new_role)
                 await self._change(
-                    conn,
+                    work,
                     conversation_id,
                     now,
                     (
@@ -635,14 +652,14 @@ class ChatService:
                         )
                     ),
                 )
-            return await self._view_of(conn, user_id, conversation_id)
+            return await self._view_of(work, user_id, conversation_id)
 
     async def changes(
         self, user_id: uuid.UUID, conversation_id: uuid.UUID, after: int, limit: int
     ) -> ChangePage:
-        async with self._pool.acquire() as conn:
-            await self._member(conn, conversation_id, user_id)
-            found = await self._changes.after(conn, conversation_id, after, limit + 1)
+        async with self._uow.reading() as work:
+            await self._member(work, conversation_id, user_id)
+            found = await self._changes.after(work.conn, conversation_id, after, limit + 1)
         page = found[:limit]
         return ChangePage(
             changes=page,
@@ -652,7 +669,7 @@ class ChatService:
 
     async def _remove_member(
         self,
-        conn: Connection,
+        work: Work,
         conversation_id: uuid.UUID,
         removed_id: uuid.UUID,
         by: uuid.UUID,
@@ -660,9 +677,9 @@ class ChatService:
     ) -> None:
         """Out of the group; a group is never left without an owner: the last one leaving
         hands it on (a role change of its own)."""
-        await self._store.remove_participant(conn, conversation_id, removed_id)
+        await self._store.remove_participant(work.conn, conversation_id, removed_id)
         await self._change(
-            conn,
+            work,
             conversation_id,
             now,
             ConversationMemberRemoved(
@@ -672,10 +689,11 @@ class ChatService:
                 at=now,
             ),
         )
-        promoted = await self._store.hand_ownership_on(conn, conversation_id)
+        promoted = next_owner(await self._store.participants(work.conn, [conversation_id]))
         if promoted is not None:
+            await self._store.set_role(work.conn, conversation_id, promoted, "owner")
             await self._change(
-                conn,
+                work,
                 conversation_id,
                 now,
                 ConversationMemberUpdated(
@@ -689,15 +707,14 @@ class ChatService:
 
     async def _change(
         self,
-        conn: Connection,
+        work: Work,
         conversation_id: uuid.UUID,
         at: datetime,
         change: NumberedChange,
     ) -> None:
         """A change numbered, kept in the change log and published, in the caller's
         transaction."""
-        event = await self._changes.record(conn, conversation_id, at, change)
-        await add_to_outbox(conn, [_envelope(event)])
+        work.emit(await self._changes.record(work.conn, conversation_id, at, change))
 
     async def _learn_missing(self, token: str, user_ids: list[uuid.UUID]) -> None:
         """Users auth has issued but whose event has not arrived yet (``UserDirectory``). If
@@ -708,36 +725,35 @@ class ChatService:
             _log.warning("user_lookup_failed", error=str(error))
 
     async def _check_reachable(
-        self, conn: Connection, user_id: uuid.UUID, others: list[uuid.UUID], field: str
+        self, work: Work, user_id: uuid.UUID, others: list[uuid.UUID], field: str
     ) -> None:
-        """422 unless each of ``others`` exists and no block stands between them and the user.
-        Who blocked the user reads as unknown: a block is not announced to the blocked."""
+        """Invalid unless each of ``others`` exists and no block stands between them and the
+        user. Who blocked the user reads as unknown: a block is not announced to the blocked."""
         wanted = list(dict.fromkeys(others))
-        blocked, blocking = await self._people.barred(conn, user_id, wanted)
-        unknown = (set(wanted) - await self._store.known_users(conn, wanted)) | blocking
+        blocked, blocking = await self._people.barred(work.conn, user_id, wanted)
+        unknown = (set(wanted) - await self._users.known_users(work.conn, wanted)) | blocking
         if unknown:
-            raise validation_problem(
-                [FieldError(field, f"unknown users: {sorted(map(str, unknown))}")]
-            )
+            raise InvalidInput([FieldError(field, f"unknown users: {sorted(map(str, unknown))}")])
         if blocked:
-            raise validation_problem(
+            raise InvalidInput(
                 [FieldError(field, f"you blocked: {sorted(map(str, blocked))}; unblock first")]
             )
 
     async def remember_avatar(
-        self, conn: Connection, user_id: uuid.UUID, media_id: uuid.UUID | None, at: datetime
+        self, conn: Any, user_id: uuid.UUID, media_id: uuid.UUID | None, at: datetime
     ) -> None:
+        """In the consumer's transaction on ``conn``."""
         if not await self._people.set_avatar(conn, user_id, media_id, at):
             raise UserNotYetKnownError(f"user {user_id} has not reached the directory yet")
 
     # --- views --------------------------------------------------------------------------
 
     async def _member(
-        self, conn: Connection, conversation_id: uuid.UUID, user_id: uuid.UUID
+        self, work: Work, conversation_id: uuid.UUID, user_id: uuid.UUID
     ) -> Membership:
-        membership = await self._store.membership(conn, conversation_id, user_id)
+        membership = await self._store.membership(work.conn, conversation_id, user_id)
         if membership is None:
-            raise not_found(NO_CONVERSATION)
+            raise NotFound(NO_CONVERSATION)
         return membership
 
     async def _view(self, message: StoredMessage) -> MessageView:
@@ -751,8 +767,9 @@ class ChatService:
         ]
 
     async def _conversation_views(
-        self, conn: Connection, memberships: list[Membership], viewer: uuid.UUID
+        self, work: Work, memberships: list[Membership], viewer: uuid.UUID
     ) -> list[ConversationView]:
+        conn = work.conn
         ids = [m.conversation.id for m in memberships]
         participants = await self._store.participants(conn, ids)
         with_messages = [m.conversation for m in memberships if m.conversation.last_seq > 0]
@@ -819,7 +836,7 @@ class _SendBatch:
     locked: dict[uuid.UUID, LockedConversation]
     stored: dict[tuple[uuid.UUID, str], StoredMessage]  # by (sender, clientMessageId)
     messages: list[StoredMessage] = field(default_factory=list)
-    events: list[Envelope[Event]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
     _last_seq: dict[uuid.UUID, int] = field(default_factory=dict)
 
     def next_seq(self, conversation_id: uuid.UUID) -> int:
@@ -827,9 +844,7 @@ class _SendBatch:
         self._last_seq[conversation_id] = seq
         return seq
 
-    def add(
-        self, key: tuple[uuid.UUID, str], message: StoredMessage, events: list[Envelope[Event]]
-    ) -> None:
+    def add(self, key: tuple[uuid.UUID, str], message: StoredMessage, events: list[Event]) -> None:
         if message.client_message_id is not None:
             self.stored[key] = message  # a repeat later in the batch is answered with it
         self.messages.append(message)
@@ -837,63 +852,68 @@ class _SendBatch:
 
 
 def _answer_to_sender(
-    command: SendCommand, outcome: Sent | ProblemError
+    command: SendCommand, outcome: Sent | Refusal
 ) -> MessageRefused | MessageAlreadyStored:
-    if isinstance(outcome, ProblemError):
+    if isinstance(outcome, Refusal):
         return _refusal(command, outcome)
     return MessageAlreadyStored(message=outcome.message)
 
 
-def _refusal(command: SendCommand, refusal: ProblemError) -> MessageRefused:
-    codes: dict[int, RefusalCode] = {403: "forbidden", 404: "not_found", 409: "conflict"}
-    code = codes.get(refusal.status, "invalid")
+def refusal_code(refusal: Refusal) -> RefusalCode:
+    """How ``message.refused`` names a refusal to the sender's client."""
+    if isinstance(refusal, Forbidden):
+        return "forbidden"
+    if isinstance(refusal, NotFound):
+        return "not_found"
+    if isinstance(refusal, Conflict):
+        return "conflict"
+    return "invalid"
+
+
+def _refusal(command: SendCommand, refusal: Refusal) -> MessageRefused:
     reasons = [f"{e.field}: {e.message}" for e in refusal.errors or []]
     return MessageRefused(
         conversation_id=command.conversation_id,
         sender_id=command.sender_id,
         client_message_id=command.client_message_id or "",
-        code=code,
-        detail="; ".join(reasons or [refusal.detail or str(refusal)])[:500],
+        code=refusal_code(refusal),
+        detail="; ".join(reasons or [refusal.detail])[:500],
     )
 
 
-def _refused_text(command: SendCommand) -> ProblemError | None:
+def _refused_text(command: SendCommand) -> Refusal | None:
     try:
         _check_content(command.content)
         _check_text("clientMessageId", command.client_message_id)
-    except ProblemError as refusal:
+    except Refusal as refusal:
         return refusal
     return None
 
 
 def _checked_title(title: str | None) -> str | None:
-    """The title as stored (NFKC), or a 422 for what only deceives (``display_text``)."""
+    """The title as stored (NFKC); invalid if it only deceives (``display_text``)."""
     if title is None:
         return None
     normalized = normalized_name(title)
     if (problem := name_problem(normalized)) is not None:
-        raise validation_problem([FieldError("title", problem)])
+        raise InvalidInput([FieldError("title", problem)])
     return normalized
 
 
 def _check_content(content: str) -> None:
     """Control characters (NUL included) and text with nothing visible are refused."""
     if (problem := message_problem(content)) is not None:
-        raise validation_problem([FieldError("content", problem)])
+        raise InvalidInput([FieldError("content", problem)])
 
 
 def _check_text(field: str, text: str | None) -> None:
-    """Postgres text cannot hold NUL: refuse it as invalid input instead of failing with a 500."""
+    """Postgres text cannot hold NUL: refuse it as invalid input instead of failing later."""
     if text is not None and "\x00" in text:
-        raise validation_problem([FieldError(field, "must not contain NUL characters")])
-
-
-def _envelope(event: Event) -> Envelope[Event]:
-    return make_envelope(event, producer=SERVICE)
+        raise InvalidInput([FieldError(field, "must not contain NUL characters")])
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         return parse_time_cursor(cursor)
     except ValueError:
-        raise validation_problem([FieldError("cursor", "is not a cursor this API gave")]) from None
+        raise InvalidInput([FieldError("cursor", "is not a cursor this API gave")]) from None

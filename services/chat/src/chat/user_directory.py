@@ -16,9 +16,9 @@ from uuid import UUID
 
 import msgspec
 
-from chat.repository import ChatRepository
+from chat.ports import UserReplica
 from servicekit.peer_api import PeerApi
-from servicekit.postgres import Pool
+from servicekit.unit_of_work import UnitOfWork
 
 LOOKUPS_AT_ONCE = 8
 
@@ -35,9 +35,9 @@ class _UserResponse(msgspec.Struct):
 
 
 class UserDirectory:
-    def __init__(self, pool: Pool, store: ChatRepository, auth: PeerApi) -> None:
-        self._pool = pool
-        self._store = store
+    def __init__(self, uow: UnitOfWork, users: UserReplica, auth: PeerApi) -> None:
+        self._uow = uow
+        self._users = users
         self._auth = auth
         self._lookups = asyncio.Semaphore(LOOKUPS_AT_ONCE)
 
@@ -45,17 +45,17 @@ class UserDirectory:
         """Ask auth for the users of ``user_ids`` the directory has never heard of, and keep
         those it knows. Ids auth does not know stay unknown (the caller's check refuses them).
         Raises ``PeerUnavailableError`` if auth cannot be asked."""
-        async with self._pool.acquire() as conn:
-            missing = await self._store.never_heard_of(conn, user_ids)
+        async with self._uow.reading() as work:
+            missing = await self._users.never_heard_of(work.conn, user_ids)
         if not missing:
             return
         found = await asyncio.gather(*(self._lookup(token, user_id) for user_id in missing))
         users = [user for user in found if user is not None]
         if users:
-            async with self._pool.acquire() as conn, conn.transaction():
+            async with self._uow.transaction() as work:
                 for user in users:
-                    await self._store.upsert_user(
-                        conn, user.id, user.username, user.display_name, user.created_at
+                    await self._users.upsert_user(
+                        work.conn, user.id, user.username, user.display_name, user.created_at
                     )
 
     async def _lookup(self, token: str, user_id: UUID) -> _PublicUser | None:

@@ -1,13 +1,14 @@
 """How fast one user may make chat do work over REST: send messages, start conversations,
 upload media. Token buckets in Redis (``servicekit.token_buckets``), so every chat instance
-counts against the same budget; over it the request is a 429 with ``Retry-After`` and changes
-nothing. Sends over sockets are limited by the gateway before they reach chat's queue."""
+counts against the same budget; over it the request is refused (``TooMany``, a 429 with
+``Retry-After``) and changes nothing. Sends over sockets are limited by the gateway before they
+reach chat's queue."""
 
 from __future__ import annotations
 
 from uuid import UUID
 
-from servicekit.rate_limit import too_many_requests
+from servicekit.refusals import TooMany
 from servicekit.token_buckets import Bucket, TokenBuckets
 
 
@@ -36,4 +37,5 @@ class UserLimits:
     async def _take(self, bucket: Bucket, user_id: UUID, what: str) -> None:
         decision = await self._buckets.take([(bucket, str(user_id))])
         if not decision.allowed:
-            raise too_many_requests(decision, f"{what}; retry in {decision.retry_after_seconds}s")
+            seconds = decision.retry_after_seconds
+            raise TooMany(f"{what}; retry in {seconds}s", seconds)

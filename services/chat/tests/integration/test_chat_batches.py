@@ -16,7 +16,8 @@ from contracts.events import MessageCreated
 from contracts.names import MESSAGE_CREATED, MESSAGES_QUEUE
 from servicekit.amqp.batch_consumer import BatchConsumerRunner
 from servicekit.messaging import MESSAGING
-from servicekit.problems import ProblemError
+from servicekit.problems import problem_for
+from servicekit.refusals import Refusal
 
 if TYPE_CHECKING:
     from devstack.broker_probe import Probe
@@ -58,9 +59,9 @@ async def test_a_batch_gets_seqs_in_command_order_and_each_refusal_stays_its_own
     ]
     outcomes = await chat_server.app[CHAT_SERVICE].send_all(batch)
 
-    def summary(outcome: Sent | ProblemError) -> tuple[object, ...]:
-        if isinstance(outcome, ProblemError):
-            return ("refused", outcome.status)
+    def summary(outcome: Sent | Refusal) -> tuple[object, ...]:
+        if isinstance(outcome, Refusal):
+            return ("refused", problem_for(outcome).status)
         return (outcome.message.content, outcome.message.seq, outcome.created)
 
     assert [summary(o) for o in outcomes] == [

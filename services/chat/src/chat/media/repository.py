@@ -3,48 +3,17 @@ service decides what shares a transaction (the media row and its ``media.uploade
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 
+from chat.media.domain import MediaRow, ProcessedOutcome
 from servicekit.postgres import Connection
 
 _COLUMNS = (
     "id, owner_id, status, content_type, size_bytes, storage_key, filename, width, height, "
     "thumbnail_key, reason, created_at, processed_at"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class MediaRow:
-    id: UUID
-    owner_id: UUID
-    status: str
-    content_type: str
-    size_bytes: int
-    storage_key: str
-    filename: str | None
-    width: int | None
-    height: int | None
-    thumbnail_key: str | None
-    reason: str | None
-    created_at: datetime
-    processed_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessedOutcome:
-    media_id: UUID
-    owner_id: UUID
-    status: str
-    content_type: str | None
-    width: int | None
-    height: int | None
-    thumbnail_key: str | None
-    reason: str | None
-    processed_at: datetime
 
 
 def _media(row: asyncpg.Record) -> MediaRow:

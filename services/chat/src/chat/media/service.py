@@ -16,18 +16,25 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from chat.config import SERVICE
 from chat.media.api import MediaView
-from chat.media.repository import MediaRepository, MediaRow, ProcessedOutcome
-from contracts import make_envelope
+from chat.media.domain import MediaRow, ProcessedOutcome
+from chat.ports import MediaStore
 from contracts.events import MediaProcessed, MediaUploaded
 from servicekit.blob_store import BlobNotFoundError, BlobStore
 from servicekit.image_types import ALLOWED_IMAGE_TYPES, SNIFF_BYTES, sniff_image_type
 from servicekit.logs import get_logger
-from servicekit.outbox import add_to_outbox
-from servicekit.postgres import Connection, Pool
-from servicekit.problems import FieldError, ProblemError, not_found, validation_problem
+from servicekit.refusals import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooLarge,
+    UnsupportedType,
+)
+from servicekit.unit_of_work import UnitOfWork
 
 NO_MEDIA = "No such media"
 MAX_FILENAME = 255
@@ -60,14 +67,14 @@ class MediaService:
     def __init__(
         self,
         *,
-        pool: Pool,
-        store: MediaRepository,
+        uow: UnitOfWork,
+        store: MediaStore,
         blobs: BlobStore,
         max_bytes: int,
         quota_bytes: int,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._pool = pool
+        self._uow = uow
         self._store = store
         self._blobs = blobs
         self._max_bytes = max_bytes
@@ -81,9 +88,10 @@ class MediaService:
     async def upload(
         self, owner_id: uuid.UUID, filename: str | None, chunks: AsyncIterator[bytes]
     ) -> MediaView:
-        """Store the bytes (413 above the limit, 415 unless they are an allowed image type),
-        then record the pending media and announce it (403 when it would take the owner's
-        stored media past their quota; the bytes are removed again)."""
+        """Store the bytes (``TooLarge`` above the limit, ``UnsupportedType`` unless they are an
+        allowed image type), then record the pending media and announce it (``Forbidden`` when
+        it would take the owner's stored media past their quota; the bytes are removed
+        again)."""
         media_id = uuid.uuid4()
         key = storage_key(media_id)
         async with self._blobs.open_writer(key) as writer:
@@ -91,10 +99,8 @@ class MediaService:
             content_type: str | None = None
             async for chunk in chunks:
                 if writer.size + len(chunk) > self._max_bytes:
-                    raise ProblemError(
-                        413,
-                        f"Media is limited to {self._max_bytes} bytes",
-                        title="Content Too Large",
+                    raise TooLarge(
+                        f"Media is limited to {self._max_bytes} bytes", title="Content Too Large"
                     )
                 if content_type is None:
                     head += chunk[: SNIFF_BYTES - len(head)]
@@ -120,25 +126,25 @@ class MediaService:
             processed_at=None,
         )
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                used = await self._store.stored_bytes_of(conn, owner_id)
+            async with self._uow.transaction() as work:
+                used = await self._store.stored_bytes_of(work.conn, owner_id)
                 if used + size > self._quota_bytes:
-                    raise ProblemError(
-                        403,
+                    raise Forbidden(
                         f"Uploads are limited to {self._quota_bytes} bytes per user; "
                         f"{used} are in use",
                         title="Quota Exceeded",
                     )
-                await self._store.insert_media(conn, row)
-                event = MediaUploaded(
-                    media_id=media_id,
-                    owner_id=owner_id,
-                    content_type=content_type,
-                    size_bytes=size,
-                    storage_key=key,
-                    uploaded_at=row.created_at,
+                await self._store.insert_media(work.conn, row)
+                work.emit(
+                    MediaUploaded(
+                        media_id=media_id,
+                        owner_id=owner_id,
+                        content_type=content_type,
+                        size_bytes=size,
+                        storage_key=key,
+                        uploaded_at=row.created_at,
+                    )
                 )
-                await add_to_outbox(conn, [make_envelope(event, producer=SERVICE)])
         except BaseException:
             # No row names the blob: remove it rather than keep an orphan.
             with contextlib.suppress(Exception):
@@ -152,17 +158,18 @@ class MediaService:
     async def content(self, user_id: uuid.UUID, media_id: uuid.UUID) -> Download:
         media = await self._visible(user_id, media_id)
         if media.status != "ready":
-            raise ProblemError(409, f"The media is {media.status}", title="Conflict")
+            raise Conflict(f"The media is {media.status}")
         return Download(media.content_type, await self._read(media.storage_key))
 
     async def thumbnail(self, user_id: uuid.UUID, media_id: uuid.UUID) -> Download:
         media = await self._visible(user_id, media_id)
         if media.status != "ready" or media.thumbnail_key is None:
-            raise ProblemError(409, "The media has no thumbnail (yet)", title="Conflict")
+            raise Conflict("The media has no thumbnail (yet)")
         return Download(THUMBNAIL_CONTENT_TYPE, await self._read(media.thumbnail_key))
 
-    async def apply_processed(self, conn: Connection, event: MediaProcessed) -> None:
-        """The worker's outcome, in the inbox's transaction; only pending media changes."""
+    async def apply_processed(self, conn: Any, event: MediaProcessed) -> None:
+        """The worker's outcome, in the inbox's transaction on ``conn``; only pending media
+        changes."""
         settled = await self._store.finish_processing(
             conn,
             ProcessedOutcome(
@@ -181,9 +188,9 @@ class MediaService:
             _log.info("media_processed_ignored", media_id=str(event.media_id), status=event.status)
 
     async def check_attachments(
-        self, conn: Connection, sender_id: uuid.UUID, media_ids: list[uuid.UUID]
+        self, conn: Any, sender_id: uuid.UUID, media_ids: list[uuid.UUID]
     ) -> None:
-        """422 naming each attachment that is not the sender's own, ready media."""
+        """Invalid, naming each attachment that is not the sender's own, ready media."""
         found = await self._store.owned_media(conn, sender_id, media_ids)
         errors: list[FieldError] = []
         seen: set[uuid.UUID] = set()
@@ -198,13 +205,13 @@ class MediaService:
                 errors.append(FieldError(field, f"media is {media.status}, not ready"))
             seen.add(media_id)
         if errors:
-            raise validation_problem(errors)
+            raise InvalidInput(errors)
 
     async def _visible(self, user_id: uuid.UUID, media_id: uuid.UUID) -> MediaRow:
-        async with self._pool.acquire() as conn:
-            media = await self._store.visible_media(conn, media_id, user_id)
+        async with self._uow.reading() as work:
+            media = await self._store.visible_media(work.conn, media_id, user_id)
         if media is None:
-            raise not_found(NO_MEDIA)
+            raise NotFound(NO_MEDIA)
         return media
 
     async def _read(self, key: str) -> bytes:
@@ -212,15 +219,14 @@ class MediaService:
             return await self._blobs.get(key)
         except BlobNotFoundError:
             _log.error("media_blob_missing", key=key)
-            raise not_found(NO_MEDIA) from None
+            raise NotFound(NO_MEDIA) from None
 
 
 def _allowed_type(head: bytes) -> str:
-    """The type the first bytes announce; 415 unless it is an allowed image type."""
+    """The type the first bytes announce, refused unless it is an allowed image type."""
     content_type = sniff_image_type(head)
     if content_type not in ALLOWED_IMAGE_TYPES:
-        raise ProblemError(
-            415,
+        raise UnsupportedType(
             "The file is not an image of an allowed type "
             f"({', '.join(sorted(ALLOWED_IMAGE_TYPES))}), judged by its content",
             title="Unsupported Media Type",
