@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from servicekit.problems import FieldError, not_found, validation_problem
+from servicekit.refusals import FieldError, InvalidInput, NotFound
 from servicekit.tokens import AccessClaims
 from workers.device_api import (
     APNS_TOKEN,
@@ -23,15 +23,15 @@ from workers.device_api import (
     PushConfig,
     RegisterDeviceRequest,
 )
-from workers.devices import Device, DeviceStore, Platform
+from workers.devices import Device, Platform
+from workers.ports import Devices, WebPushEndpoints
 from workers.push_sender import PushSender
-from workers.push_web import WebPushSender
 
 
 class DeviceRegistrations:
     def __init__(
         self,
-        store: DeviceStore,
+        store: Devices,
         senders: Mapping[Platform, PushSender],
         *,
         allow_plain_http: bool = False,
@@ -44,12 +44,12 @@ class DeviceRegistrations:
         web = self._senders.get("webpush")
         return PushConfig(
             platforms=sorted(self._senders),
-            web_push_public_key=web.public_key if isinstance(web, WebPushSender) else None,
+            web_push_public_key=web.public_key if isinstance(web, WebPushEndpoints) else None,
         )
 
     async def register(self, claims: AccessClaims, request: RegisterDeviceRequest) -> DeviceView:
         if request.platform not in self._senders:
-            raise validation_problem(
+            raise InvalidInput(
                 [FieldError("platform", f"{request.platform} is not enabled on this server")]
             )
         token, keys = self._address(request)
@@ -69,19 +69,19 @@ class DeviceRegistrations:
 
     async def remove(self, claims: AccessClaims, device_id: uuid.UUID) -> None:
         if not await self._store.remove(claims.user_id, device_id):
-            raise not_found("No such device")
+            raise NotFound("No such device")
 
     def _address(self, request: RegisterDeviceRequest) -> tuple[str, dict[str, str]]:
         if request.platform != "webpush":
             pattern = APNS_TOKEN if request.platform == "apns" else FCM_TOKEN
             if request.token is None or not pattern.fullmatch(request.token):
-                raise validation_problem(
+                raise InvalidInput(
                     [FieldError("token", f"must be the {request.platform} device token")]
                 )
             return request.token, {}
         subscription = request.subscription
         if subscription is None:
-            raise validation_problem(
+            raise InvalidInput(
                 [FieldError("subscription", "a Web Push device needs its PushSubscription")]
             )
         try:
@@ -92,10 +92,10 @@ class DeviceRegistrations:
         sender = self._senders["webpush"]
         if (
             scheme not in schemes
-            or not isinstance(sender, WebPushSender)
+            or not isinstance(sender, WebPushEndpoints)
             or not sender.allows(subscription.endpoint)
         ):
-            raise validation_problem(
+            raise InvalidInput(
                 [FieldError("subscription.endpoint", "must be a push service's https endpoint")]
             )
         errors = []
@@ -104,7 +104,7 @@ class DeviceRegistrations:
         if not AUTH_SECRET.fullmatch(subscription.keys.auth):
             errors.append(FieldError("subscription.keys.auth", "must be a 16-byte secret"))
         if errors:
-            raise validation_problem(errors)
+            raise InvalidInput(errors)
         keys = {"p256dh": subscription.keys.p256dh, "auth": subscription.keys.auth}
         return subscription.endpoint, keys
 

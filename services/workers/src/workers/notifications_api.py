@@ -11,7 +11,7 @@ from msgspec import Meta
 
 from servicekit.http_app import json_response
 from servicekit.page_cursors import TimeCursor
-from servicekit.problems import FieldError, validation_problem
+from servicekit.refusals import FieldError, InvalidInput
 from servicekit.request_body import Body, Query, read_json, read_query
 from servicekit.tokens import authenticate
 from workers.notification_store import BadCursorError, Notification, NotificationStore
@@ -96,7 +96,7 @@ async def list_notifications(request: web.Request) -> web.Response:
             claims.user_id, unread_only=query.unread, limit=query.limit, cursor=query.cursor
         )
     except BadCursorError:
-        raise validation_problem([FieldError("cursor", "not a cursor from this API")]) from None
+        raise InvalidInput([FieldError("cursor", "not a cursor from this API")]) from None
     unread = await store.unread_count(claims.user_id)
     return json_response(
         NotificationPage(
@@ -109,7 +109,7 @@ async def mark_read(request: web.Request) -> web.Response:
     claims = await authenticate(request)
     body = await read_json(request, MarkReadRequest)
     if (body.ids is None) == (not body.all):
-        raise validation_problem([FieldError("ids", "send ids, or all: true, not both")])
+        raise InvalidInput([FieldError("ids", "send ids, or all: true, not both")])
     store = request.app[NOTIFICATION_STORE]
     marked = await store.mark_read(claims.user_id, body.ids, datetime.now(UTC))
     unread = await store.unread_count(claims.user_id)
