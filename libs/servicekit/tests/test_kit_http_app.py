@@ -15,6 +15,19 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from servicekit.http_app import add_readiness_check, create_service_app, json_response
 from servicekit.problems import PROBLEM_CONTENT_TYPE, ProblemError
+from servicekit.refusals import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    Refusal,
+    TooLarge,
+    TooMany,
+    Unavailable,
+    UnsupportedType,
+)
 from servicekit.request_body import read_json, read_query
 from servicekit.settings import HttpSettings
 
@@ -57,6 +70,29 @@ async def crash(_: web.Request) -> web.Response:
     raise RuntimeError(LEAKED_TEXT)
 
 
+# Each refusal, the status and title it is answered with, and its Retry-After if any.
+REFUSALS: dict[str, tuple[Refusal, int, str, str | None]] = {
+    "invalid": (
+        InvalidInput([FieldError("age", "must be a number")]),
+        422,
+        "Validation failed",
+        None,
+    ),
+    "unauthenticated": (NotAuthenticated("Who are you?"), 401, "Unauthorized", None),
+    "forbidden": (Forbidden("Over quota", title="Quota Exceeded"), 403, "Quota Exceeded", None),
+    "not found": (NotFound("No such thing"), 404, "Not Found", None),
+    "conflict": (Conflict("Taken"), 409, "Conflict", None),
+    "too large": (TooLarge("Too big", title="Content Too Large"), 413, "Content Too Large", None),
+    "unsupported": (UnsupportedType("No image"), 415, "Unsupported Media Type", None),
+    "too many": (TooMany("Slow down", 0), 429, "Too Many Requests", "1"),
+    "unavailable": (Unavailable("Later", 5), 503, "Service Unavailable", "5"),
+}
+
+
+async def refuse(request: web.Request) -> web.Response:
+    raise REFUSALS[request.match_info["kind"]][0]
+
+
 def service_app() -> web.Application:
     app = create_service_app("svc", SETTINGS)
     app.router.add_post("/echo", echo_size)
@@ -64,6 +100,7 @@ def service_app() -> web.Application:
     app.router.add_get("/page", list_page)
     app.router.add_get("/conflict", conflict)
     app.router.add_get("/crash", crash)
+    app.router.add_get("/refused/{kind}", refuse)
     return app
 
 
@@ -207,6 +244,18 @@ async def test_problem_error_becomes_its_problem(client: Client) -> None:
         "instance": "/conflict",
         "requestId": "req-409",
     }
+
+
+@pytest.mark.parametrize("kind", REFUSALS)
+async def test_a_refusal_is_answered_with_the_problem_of_its_kind(
+    client: Client, kind: str
+) -> None:
+    refusal, status, title, retry_after = REFUSALS[kind]
+    response = await client.get(f"/refused/{kind}")
+    body = await problem_of(response, status)
+    assert (body["title"], body["detail"]) == (title, refusal.detail)
+    assert body.get("errors") == msgspec.to_builtins(refusal.errors)
+    assert response.headers.get("Retry-After") == retry_after
 
 
 async def test_unhandled_exception_is_a_500_problem_that_leaks_nothing(client: Client) -> None:
