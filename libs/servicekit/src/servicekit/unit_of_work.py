@@ -77,3 +77,44 @@ class PostgresUnitOfWork:
                 work.conn,
                 [make_envelope(event, producer=self._producer) for event in work.events],
             )
+
+
+class RecordingUnitOfWork:
+    """A unit of work with no database, for unit tests of use cases on fakes of their ports:
+    ``work.conn`` is whatever the caller joined (``None`` otherwise); the events of each block
+    that ends without an exception are kept in ``events``, in order, and the block counted in
+    ``commits``, one that raises in ``rollbacks``. Fakes' own writes are not undone."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.commits = 0
+        self.rollbacks = 0
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Work]:
+        async with self._recorded(Work(conn=None)) as work:
+            yield work
+
+    @contextlib.asynccontextmanager
+    async def reading(self) -> AsyncIterator[Work]:
+        yield Work(conn=None)
+
+    @contextlib.asynccontextmanager
+    async def joining(self, conn: Any) -> AsyncIterator[Work]:
+        async with self._recorded(Work(conn)) as work:
+            yield work
+
+    @contextlib.asynccontextmanager
+    async def _recorded(self, work: Work) -> AsyncIterator[Work]:
+        try:
+            yield work
+        except BaseException:
+            self.rollbacks += 1
+            raise
+        self.commits += 1
+        self.events.extend(work.events)
+
+    def take_events(self) -> list[Event]:
+        """What committed since the last call."""
+        events, self.events = self.events, []
+        return events

@@ -3,40 +3,14 @@ the use cases: what a real store would hold, kept in dicts, with no I/O."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from auth.domain import AlreadyTaken, RefreshTokenState, SessionRow, User
-from contracts.wire import Event
 from servicekit.peer_api import PeerUnavailableError
 from servicekit.rate_limit import Decision, Limit
-from servicekit.unit_of_work import Work
-
-
-@dataclass
-class FakeUnitOfWork:
-    """Commits what a block emitted when it ends without an exception; forgets it otherwise."""
-
-    committed: list[Event] = field(default_factory=list)
-    rolled_back: int = 0
-
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Work]:
-        work = Work(conn=None)
-        try:
-            yield work
-        except BaseException:
-            self.rolled_back += 1
-            raise
-        self.committed.extend(work.events)
-
-    @contextlib.asynccontextmanager
-    async def reading(self) -> AsyncIterator[Work]:
-        yield Work(conn=None)
 
 
 @dataclass

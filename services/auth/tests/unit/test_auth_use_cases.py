@@ -41,11 +41,10 @@ from servicekit.refusals import (
 )
 from servicekit.settings import JwtSettings
 from servicekit.tokens import AccessClaims, TokenIssuer
-
-from .fake_stores import (
+from servicekit.unit_of_work import RecordingUnitOfWork
+from services.auth.tests.unit.fake_stores import (
     AvatarAnswers,
     CountingLimiter,
-    FakeUnitOfWork,
     InMemoryAccounts,
     InMemoryProfiles,
     PlainPasswords,
@@ -76,7 +75,7 @@ class Clock:
 
 @dataclass
 class Auth:
-    uow: FakeUnitOfWork = field(default_factory=FakeUnitOfWork)
+    uow: RecordingUnitOfWork = field(default_factory=RecordingUnitOfWork)
     accounts: InMemoryAccounts = field(default_factory=InMemoryAccounts)
     profiles: InMemoryProfiles = field(default_factory=InMemoryProfiles)
     revocations: RecordedRevocations = field(default_factory=RecordedRevocations)
@@ -121,7 +120,7 @@ class Auth:
         )
 
     def committed[E](self, kind: type[E]) -> list[E]:
-        return [event for event in self.uow.committed if isinstance(event, kind)]
+        return [event for event in self.uow.events if isinstance(event, kind)]
 
 
 def signup(name: str = "alice", password: str = PASSWORD) -> RegisterRequest:
@@ -176,7 +175,7 @@ async def test_a_taken_email_or_username_is_a_conflict_naming_the_fields() -> No
     with pytest.raises(Conflict) as raced:
         await auth.service.register(signup("bob"), HOME)
     assert [e.field for e in raced.value.errors or []] == ["username"]
-    assert auth.uow.rolled_back == 1
+    assert auth.uow.rollbacks == 1
     assert len(auth.committed(UserRegistered)) == 1
 
 
@@ -186,7 +185,7 @@ async def test_an_unusable_password_or_name_is_invalid_and_changes_nothing() -> 
         await auth.service.register(signup(password="short"), HOME)
     assert [e.field for e in invalid.value.errors or []] == ["password"]
     assert auth.accounts.users == {}
-    assert auth.uow.committed == []
+    assert auth.uow.events == []
 
 
 async def test_login_by_email_or_username_but_never_both_or_neither() -> None:

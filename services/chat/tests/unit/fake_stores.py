@@ -2,7 +2,7 @@
 rules run without Postgres, MongoDB, Redis or auth.
 
 ``ChatTables`` holds what the repositories would: every fake repository reads and writes the
-same tables, as the real ones share one database. ``FakeUnitOfWork`` hands out a ``Work``
+same tables, as the real ones share one database. ``RecordingUnitOfWork`` hands out a ``Work``
 whose ``conn`` the fakes ignore and records the events of each transaction that committed (a
 block that raises rolls back: its events are dropped). Writes to the tables are not undone on
 a rollback; the use cases refuse before they write, which is what the tests check.
@@ -36,11 +36,10 @@ from chat.service import ChatService, SendCommand, Sent
 from contracts.changes import ChangeEvent, NumberedChange, change_seq_of, client_change
 from contracts.chat_api import Change, NotificationLevel
 from contracts.sockets import ChangeEventName
-from contracts.wire import Event
 from servicekit.blob_store import BlobNotFoundError
 from servicekit.peer_api import PeerUnavailableError
 from servicekit.refusals import FieldError, InvalidInput, TooMany
-from servicekit.unit_of_work import Work
+from servicekit.unit_of_work import RecordingUnitOfWork
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -54,42 +53,6 @@ class TickingClock:
     def __call__(self) -> datetime:
         self.now += timedelta(seconds=1)
         return self.now
-
-
-class FakeUnitOfWork:
-    def __init__(self) -> None:
-        self.events: list[Event] = []  # of committed transactions, in order
-        self.commits = 0
-        self.rollbacks = 0
-
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Work]:
-        async with self._recorded(Work(conn=None)) as work:
-            yield work
-
-    @contextlib.asynccontextmanager
-    async def reading(self) -> AsyncIterator[Work]:
-        yield Work(conn=None)
-
-    @contextlib.asynccontextmanager
-    async def joining(self, conn: Any) -> AsyncIterator[Work]:
-        async with self._recorded(Work(conn)) as work:
-            yield work
-
-    @contextlib.asynccontextmanager
-    async def _recorded(self, work: Work) -> AsyncIterator[Work]:
-        try:
-            yield work
-        except BaseException:
-            self.rollbacks += 1
-            raise
-        self.commits += 1
-        self.events.extend(work.events)
-
-    def take_events(self) -> list[Event]:
-        """What committed since the last call."""
-        events, self.events = self.events, []
-        return events
 
 
 @dataclass
@@ -641,7 +604,7 @@ class FakeChat:
     """Chat's use cases wired to the fakes, as ``chat.app`` wires them to the real stores."""
 
     tables: ChatTables = field(default_factory=ChatTables)
-    uow: FakeUnitOfWork = field(default_factory=FakeUnitOfWork)
+    uow: RecordingUnitOfWork = field(default_factory=RecordingUnitOfWork)
     changes: FakeChangeLog = field(default_factory=FakeChangeLog)
     bodies: FakeBodies = field(default_factory=FakeBodies)
     attachments: FakeAttachments = field(default_factory=FakeAttachments)

@@ -12,7 +12,8 @@ from chat.media.service import MediaService
 from contracts.events import MediaUploaded
 from servicekit.problems import problem_for
 from servicekit.refusals import Conflict, Forbidden, TooLarge, UnsupportedType
-from services.chat.tests.unit.fake_stores import FakeBlobStore, FakeMediaStore, FakeUnitOfWork
+from servicekit.unit_of_work import RecordingUnitOfWork
+from services.chat.tests.unit.fake_stores import FakeBlobStore, FakeMediaStore
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 92  # 100 bytes that announce a PNG
 MAX_BYTES = 150
@@ -21,7 +22,7 @@ QUOTA_BYTES = 250
 
 class Uploads:
     def __init__(self) -> None:
-        self.uow = FakeUnitOfWork()
+        self.uow = RecordingUnitOfWork()
         self.rows = FakeMediaStore()
         self.blobs = FakeBlobStore()
         self.service = MediaService(
