@@ -140,6 +140,37 @@ class RevocationList:
         return any(value is not None for value in found)
 
 
+def decode_access_token(token: str, settings: JwtSettings) -> AccessClaims:
+    """An access token's claims once its signature, algorithm (pinned), issuer, audience and
+    expiry hold; no I/O (revocation is ``TokenVerifier.verify``'s)."""
+    try:
+        payload = jwt.decode(
+            token,
+            settings.secret,
+            algorithms=[ALGORITHM],
+            audience=settings.audience,
+            issuer=settings.issuer,
+            options={"require": _REQUIRED_CLAIMS},
+        )
+        return AccessClaims(
+            user_id=uuid.UUID(payload["sub"]),
+            session_id=uuid.UUID(payload["sid"]),
+            token_id=uuid.UUID(payload["jti"]),
+            issued_at=datetime.fromtimestamp(payload["iat"], UTC),
+            expires_at=datetime.fromtimestamp(payload["exp"], UTC),
+        )
+    # A signed but odd claim (a non-string sid, an exp past year 9999) is still invalid.
+    except (
+        jwt.PyJWTError,
+        ValueError,
+        TypeError,
+        KeyError,
+        AttributeError,
+        OverflowError,
+    ) as error:
+        raise InvalidTokenError(str(error) or type(error).__name__) from None
+
+
 class TokenVerifier:
     def __init__(self, settings: JwtSettings, revocations: RevocationList) -> None:
         self._settings = settings
@@ -147,32 +178,7 @@ class TokenVerifier:
 
     def decode(self, token: str) -> AccessClaims:
         """Signature, algorithm, issuer, audience and expiry; no I/O."""
-        try:
-            payload = jwt.decode(
-                token,
-                self._settings.secret,
-                algorithms=[ALGORITHM],
-                audience=self._settings.audience,
-                issuer=self._settings.issuer,
-                options={"require": _REQUIRED_CLAIMS},
-            )
-            return AccessClaims(
-                user_id=uuid.UUID(payload["sub"]),
-                session_id=uuid.UUID(payload["sid"]),
-                token_id=uuid.UUID(payload["jti"]),
-                issued_at=datetime.fromtimestamp(payload["iat"], UTC),
-                expires_at=datetime.fromtimestamp(payload["exp"], UTC),
-            )
-        # A signed but odd claim (a non-string sid, an exp past year 9999) is still invalid.
-        except (
-            jwt.PyJWTError,
-            ValueError,
-            TypeError,
-            KeyError,
-            AttributeError,
-            OverflowError,
-        ) as error:
-            raise InvalidTokenError(str(error) or type(error).__name__) from None
+        return decode_access_token(token, self._settings)
 
     async def verify(self, token: str) -> AccessClaims:
         claims = self.decode(token)
