@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import json
 import os
 import socket
@@ -28,6 +29,7 @@ import socketio
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from devstack.waiting import until
 from gateway.room_broadcast import RoomBroadcast, socketio_event_text, websocket_text_frame
 from gateway.socketio_internals import WebSocketTransports
 from gateway.sockets import create_socket_server
@@ -51,10 +53,8 @@ class Server:
     """Socket.IO sid by the name each client gave in its auth."""
 
     async def wait_for(self, name: str) -> str:
-        async with asyncio.timeout(5):
-            while name not in self.sids:
-                await asyncio.sleep(0.01)
-        return self.sids[name]
+        """The sid of the client that connected as ``name``, once it has."""
+        return await until(lambda: self.sids.get(name), timeout=5, interval=0.01, what=name)
 
 
 @contextlib.asynccontextmanager
@@ -94,6 +94,10 @@ class Listener:
     got: list[dict[str, Any]] = field(default_factory=list)
 
 
+def heard_at_least(listeners: list[Listener], count: int) -> bool:
+    return all(len(heard.got) >= count for heard in listeners)
+
+
 @contextlib.asynccontextmanager
 async def listener(server: Server, name: str, transports: list[str]) -> AsyncIterator[Listener]:
     client = socketio.AsyncClient(reconnection=False)
@@ -108,12 +112,6 @@ async def listener(server: Server, name: str, transports: list[str]) -> AsyncIte
         # for its held GET until the next ping (25 s).
         await server.sio.disconnect(server.sids[name])
         await client.disconnect()
-
-
-async def until(check: Any, seconds: float = 5.0) -> None:
-    async with asyncio.timeout(seconds):
-        while not check():
-            await asyncio.sleep(0.01)
 
 
 def test_frames_are_what_socket_io_and_rfc_6455_say() -> None:
@@ -149,7 +147,7 @@ async def test_every_transport_gets_each_event_once_in_order_and_the_skipped_soc
                     skip_sid=server.sids["skipped"],
                 )
                 assert reached == 4
-            await until(lambda b=burst: all(len(h.got) >= b * 10 + 10 for h in everyone))
+            await until(functools.partial(heard_at_least, everyone, burst * 10 + 10))
         await asyncio.sleep(0.2)  # a duplicate would arrive meanwhile
         for heard in everyone:
             assert heard.got == [{"seq": s, "textBody": "héllo ✓"} for s in range(1, 51)], (
@@ -278,7 +276,7 @@ async def test_a_socket_that_left_the_room_gets_nothing_more() -> None:
         await server.sio.leave_room(server.sids["leaves"], ROOM)
         assert server.broadcast.send("note", Note(seq=2), ROOM) == 1
         await until(lambda: len(stays.got) == 2)
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1)  # an event that still reached the socket would arrive meanwhile
         assert [n["seq"] for n in leaves.got] == [1]
 
 
@@ -367,5 +365,5 @@ async def test_a_disconnected_socket_is_reached_no_more(transports: list[str]) -
         await server.sio.disconnect(sid)
         await until(lambda: sid in server.disconnected)
         assert server.broadcast.send("note", Note(seq=1), ROOM) == 0
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1)  # an event that still reached the socket would arrive meanwhile
         assert gone.got == []
