@@ -152,13 +152,14 @@ class ChatRepository:
 
     async def remove_participant(
         self, conn: Connection, conversation_id: UUID, user_id: UUID
-    ) -> bool:
-        result = await conn.execute(
-            "DELETE FROM participants WHERE conversation_id = $1 AND user_id = $2",
+    ) -> str | None:
+        """The role the removed participant held, or None when they were not one."""
+        role: str | None = await conn.fetchval(
+            "DELETE FROM participants WHERE conversation_id = $1 AND user_id = $2 RETURNING role",
             conversation_id,
             user_id,
         )
-        return result.endswith(" 1")
+        return role
 
     async def role_of(self, conn: Connection, conversation_id: UUID, user_id: UUID) -> str | None:
         role: str | None = await conn.fetchval(

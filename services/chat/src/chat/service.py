@@ -675,9 +675,9 @@ class ChatService:
         by: uuid.UUID,
         now: datetime,
     ) -> None:
-        """Out of the group; a group is never left without an owner: the last one leaving
-        hands it on (a role change of its own)."""
-        await self._store.remove_participant(work.conn, conversation_id, removed_id)
+        """Out of the group; a group is never left without an owner: the owner leaving hands
+        it on (a role change of its own)."""
+        removed_role = await self._store.remove_participant(work.conn, conversation_id, removed_id)
         await self._change(
             work,
             conversation_id,
@@ -689,6 +689,8 @@ class ChatService:
                 at=now,
             ),
         )
+        if removed_role != "owner":  # a group has one owner: it still has it
+            return
         promoted = next_owner(await self._store.participants(work.conn, [conversation_id]))
         if promoted is not None:
             await self._store.set_role(work.conn, conversation_id, promoted, "owner")

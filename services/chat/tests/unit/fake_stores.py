@@ -152,8 +152,9 @@ class FakeConversations:
 
     async def remove_participant(
         self, conn: Any, conversation_id: uuid.UUID, user_id: uuid.UUID
-    ) -> bool:
-        return self.t.members(conversation_id).pop(user_id, None) is not None
+    ) -> str | None:
+        removed = self.t.members(conversation_id).pop(user_id, None)
+        return None if removed is None else removed.role
 
     async def role_of(
         self, conn: Any, conversation_id: uuid.UUID, user_id: uuid.UUID
